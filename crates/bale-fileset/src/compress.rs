@@ -1,0 +1,360 @@
+//! Deterministic compression of layer blobs.
+//!
+//! gzip: the stream is cut into fixed 1 MiB blocks, each deflated on its own
+//! at level 6 and ended with a sync flush, in parallel; the blocks are
+//! concatenated in order and closed with an empty final block. The output
+//! depends only on the input, never on the number of threads, and any gzip
+//! reader accepts it (this is how pigz works without shared dictionaries).
+//! The deflate implementation (miniz_oxide via flate2) and the level are
+//! pinned in the workspace manifest: changing them changes blob digests.
+//!
+//! zstd: level 3, single-threaded, no checksum, no content size in the frame
+//! header, with the library version pinned likewise.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::mpsc;
+use std::thread;
+
+use flate2::{Compress, FlushCompress};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::{Digest, HashingWriter};
+
+/// gzip level. Part of the format: see the module docs.
+const GZIP_LEVEL: u32 = 6;
+/// zstd level. Part of the format: see the module docs.
+const ZSTD_LEVEL: i32 = 3;
+/// Input bytes per independently deflated block. Part of the format.
+const GZIP_BLOCK: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Gzip => crate::LAYER_MEDIA_TYPE_GZIP,
+            Self::Zstd => crate::LAYER_MEDIA_TYPE_ZSTD,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+}
+
+/// Writes the gzip format with blocks deflated in parallel.
+#[derive(Debug)]
+pub struct ParallelGzip<W: Write> {
+    out: W,
+    block: Vec<u8>,
+    crc: crc32fast::Hasher,
+    total_in: u64,
+    threads: usize,
+    pool: Option<Pool>,
+    header_written: bool,
+}
+
+#[derive(Debug)]
+struct Pool {
+    jobs: Option<mpsc::SyncSender<(u64, Vec<u8>)>>,
+    results: mpsc::Receiver<(u64, io::Result<Vec<u8>>)>,
+    workers: Vec<thread::JoinHandle<()>>,
+    next_to_send: u64,
+    next_to_write: u64,
+    done: BTreeMap<u64, Vec<u8>>,
+}
+
+impl<W: Write> ParallelGzip<W> {
+    /// `threads` only changes speed, never output.
+    pub fn new(out: W, threads: usize) -> Self {
+        Self {
+            out,
+            block: Vec::with_capacity(GZIP_BLOCK),
+            crc: crc32fast::Hasher::new(),
+            total_in: 0,
+            threads: threads.max(1),
+            pool: None,
+            header_written: false,
+        }
+    }
+
+    fn write_header(&mut self) -> io::Result<()> {
+        if !self.header_written {
+            // magic, deflate, no flags, mtime 0, no extra flags, OS unknown:
+            // nothing about the machine that wrote it.
+            self.out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])?;
+            self.header_written = true;
+        }
+        Ok(())
+    }
+
+    fn submit_block(&mut self) -> io::Result<()> {
+        let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
+        self.crc.update(&data);
+        self.total_in += data.len() as u64;
+        self.write_header()?;
+        if self.threads == 1 {
+            let compressed = deflate_block(&data)?;
+            return self.out.write_all(&compressed);
+        }
+        let threads = self.threads;
+        let pool = self.pool.get_or_insert_with(|| Pool::start(threads));
+        let seq = pool.next_to_send;
+        pool.next_to_send += 1;
+        pool.send(seq, data)?;
+        // Bound memory: at most two blocks per thread in flight.
+        while pool.next_to_send - pool.next_to_write > 2 * threads as u64 {
+            pool.write_ready(&mut self.out, true)?;
+        }
+        pool.write_ready(&mut self.out, false)
+    }
+
+    /// Flushes every block and writes the trailer; returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.block.is_empty() || !self.header_written {
+            self.submit_block()?;
+        }
+        if let Some(mut pool) = self.pool.take() {
+            pool.jobs = None;
+            while pool.next_to_write < pool.next_to_send {
+                pool.write_ready(&mut self.out, true)?;
+            }
+            for worker in pool.workers.drain(..) {
+                let _ = worker.join();
+            }
+        }
+        // An empty final block with fixed Huffman codes ends the deflate stream.
+        self.out.write_all(&[0x03, 0x00])?;
+        let crc = self.crc.clone().finalize();
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.write_all(&(self.total_in as u32).to_le_bytes())?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for ParallelGzip<W> {
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
+        while !buf.is_empty() {
+            let room = GZIP_BLOCK - self.block.len();
+            let take = room.min(buf.len());
+            self.block.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            if self.block.len() == GZIP_BLOCK {
+                self.submit_block()?;
+            }
+        }
+        Ok(len)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Pool {
+    fn start(threads: usize) -> Self {
+        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
+        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
+        let (result_tx, results) = mpsc::channel();
+        let workers = (0..threads)
+            .map(|_| {
+                let jobs = std::sync::Arc::clone(&job_rx);
+                let results = result_tx.clone();
+                thread::spawn(move || {
+                    loop {
+                        let job = match jobs.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((seq, data)) = job else { return };
+                        if results.send((seq, deflate_block(&data))).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { jobs: Some(job_tx), results, workers, next_to_send: 0, next_to_write: 0, done: BTreeMap::new() }
+    }
+
+    fn send(&mut self, seq: u64, data: Vec<u8>) -> io::Result<()> {
+        let jobs = self.jobs.as_ref().ok_or_else(|| io::Error::other("compressor already finished"))?;
+        jobs.send((seq, data)).map_err(|_| io::Error::other("a compression thread stopped"))
+    }
+
+    /// Writes finished blocks in order; with `wait`, blocks for at least one.
+    fn write_ready(&mut self, out: &mut impl Write, wait: bool) -> io::Result<()> {
+        if wait {
+            let (seq, block) = self.results.recv().map_err(|_| io::Error::other("a compression thread stopped"))?;
+            self.done.insert(seq, block?);
+        }
+        while let Ok((seq, block)) = self.results.try_recv() {
+            self.done.insert(seq, block?);
+        }
+        while let Some(block) = self.done.remove(&self.next_to_write) {
+            out.write_all(&block)?;
+            self.next_to_write += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Deflates one block on its own, ending on a byte boundary (sync flush).
+fn deflate_block(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut compressor = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
+    // Room for incompressible input plus block overhead, so one call does it.
+    let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 1024);
+    loop {
+        let consumed = compressor.total_in() as usize;
+        compressor
+            .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
+            .map_err(io::Error::other)?;
+        if compressor.total_in() as usize == data.len() && out.len() < out.capacity() {
+            return Ok(out);
+        }
+        out.reserve(64 * 1024);
+    }
+}
+
+/// The sink a canonical tar is written into: hashes the uncompressed stream
+/// (the content digest, the OCI `diff_id`), compresses it, and hashes the
+/// compressed bytes (the blob digest) on their way to `out`.
+#[allow(missing_debug_implementations)]
+pub struct LayerSink<W: Write> {
+    uncompressed: Sha256,
+    uncompressed_size: u64,
+    encoder: Encoder<W>,
+}
+
+enum Encoder<W: Write> {
+    Gzip(ParallelGzip<HashingWriter<W>>),
+    Zstd(zstd::stream::write::Encoder<'static, HashingWriter<W>>),
+}
+
+/// Digests and sizes of one written layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerSummary {
+    pub compression: Compression,
+    /// sha256 of the uncompressed canonical tar: content id and `diff_id`.
+    pub content_digest: Digest,
+    pub content_size: u64,
+    /// sha256 of the compressed blob.
+    pub blob_digest: Digest,
+    pub blob_size: u64,
+}
+
+impl<W: Write> LayerSink<W> {
+    pub fn new(out: W, compression: Compression) -> io::Result<Self> {
+        let hashed = HashingWriter::new(out);
+        let encoder = match compression {
+            Compression::Gzip => {
+                let threads = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+                Encoder::Gzip(ParallelGzip::new(hashed, threads))
+            }
+            Compression::Zstd => {
+                let mut enc = zstd::stream::write::Encoder::new(hashed, ZSTD_LEVEL)?;
+                enc.include_checksum(false)?;
+                enc.include_contentsize(false)?;
+                enc.include_dictid(false)?;
+                Encoder::Zstd(enc)
+            }
+        };
+        Ok(Self { uncompressed: Sha256::new(), uncompressed_size: 0, encoder })
+    }
+
+    pub fn finish(self) -> io::Result<(W, LayerSummary)> {
+        let (compression, hashed) = match self.encoder {
+            Encoder::Gzip(gz) => (Compression::Gzip, gz.finish()?),
+            Encoder::Zstd(z) => (Compression::Zstd, z.finish()?),
+        };
+        let (out, blob_digest, blob_size) = hashed.into_parts();
+        let summary = LayerSummary {
+            compression,
+            content_digest: Digest::from_bytes(self.uncompressed.finalize().into()),
+            content_size: self.uncompressed_size,
+            blob_digest,
+            blob_size,
+        };
+        Ok((out, summary))
+    }
+}
+
+impl<W: Write> Write for LayerSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.encoder {
+            Encoder::Gzip(gz) => gz.write(buf)?,
+            Encoder::Zstd(z) => z.write(buf)?,
+        };
+        self.uncompressed.update(&buf[..n]);
+        self.uncompressed_size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Encoder::Gzip(gz) => gz.flush(),
+            Encoder::Zstd(z) => z.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Compressible but not trivially so.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if i % 3 == 0 { b'a' + (state % 8) as u8 } else { (state >> 24) as u8 % 16 + b'0' }
+            })
+            .collect()
+    }
+
+    fn gzip_with(threads: usize, data: &[u8]) -> Vec<u8> {
+        let mut gz = ParallelGzip::new(Vec::new(), threads);
+        for chunk in data.chunks(7919) {
+            gz.write_all(chunk).unwrap();
+        }
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_output_is_independent_of_threads_and_decodes() {
+        for len in [0, 1, GZIP_BLOCK - 1, GZIP_BLOCK, GZIP_BLOCK + 1, 3 * GZIP_BLOCK + 12345] {
+            let data = sample(len);
+            let one = gzip_with(1, &data);
+            assert_eq!(one, gzip_with(2, &data), "len {len}");
+            assert_eq!(one, gzip_with(5, &data), "len {len}");
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(one.as_slice()).read_to_end(&mut decoded).unwrap();
+            assert_eq!(decoded, data, "len {len}");
+        }
+    }
+
+    #[test]
+    fn zstd_round_trips() {
+        let data = sample(100_000);
+        let mut sink = LayerSink::new(Vec::new(), Compression::Zstd).unwrap();
+        sink.write_all(&data).unwrap();
+        let (blob, summary) = sink.finish().unwrap();
+        assert_eq!(summary.content_size, data.len() as u64);
+        assert_eq!(summary.blob_digest, crate::sha256_bytes(&blob));
+        assert_eq!(zstd::decode_all(blob.as_slice()).unwrap(), data);
+    }
+}

@@ -1,0 +1,104 @@
+use std::io;
+use std::path::PathBuf;
+
+/// Why one entry of a file set was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    #[error("the path is not valid UTF-8")]
+    NotUtf8,
+    #[error("the path is empty")]
+    EmptyPath,
+    #[error("the path is absolute; file sets hold only relative paths")]
+    Absolute,
+    #[error("the path contains `..` and would escape the destination")]
+    Traversal,
+    #[error("the path contains a NUL byte or an empty component")]
+    MalformedPath,
+    #[error("the path is {len} bytes long; the limit is {limit}")]
+    PathTooLong { len: usize, limit: usize },
+    #[error("it is a {kind}; file sets hold only files, directories, symlinks and hard links")]
+    UnsupportedType { kind: String },
+    #[error("it is a whiteout; a package only adds files, it never deletes them")]
+    Whiteout,
+    #[error("the symlink target {target:?} points outside the file set")]
+    SymlinkEscapes { target: String },
+    #[error("the link target is empty or not valid UTF-8")]
+    BadLinkTarget,
+    #[error("the hard link points to {target:?}, which is not a regular file earlier in the set")]
+    HardlinkTarget { target: String },
+    #[error("it would be written through {ancestor:?}, which is not a directory")]
+    ThroughNonDirectory { ancestor: String },
+    #[error("the path appears more than once")]
+    Duplicate,
+    #[error("it is {size} bytes; the limit for one entry is {limit}")]
+    EntryTooLarge { size: u64, limit: u64 },
+    #[error("the set would exceed {limit} bytes in total")]
+    TotalTooLarge { limit: u64 },
+    #[error("the set would exceed {limit} entries")]
+    TooManyEntries { limit: u64 },
+    #[error("the archive ends inside this entry's data")]
+    Truncated,
+    #[error("it carries the extended header {key:?}, which bale does not accept")]
+    UnsupportedExtension { key: String },
+    #[error("it changed while being read (size was {expected} bytes, now {actual})")]
+    Changed { expected: u64, actual: u64 },
+}
+
+/// Everything that can go wrong writing, reading or unpacking a file set.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesetError {
+    /// One entry broke the rules; `entry` is its path as the input spelled it.
+    #[error("entry {entry}: {problem}")]
+    Entry { entry: String, problem: EntryProblem },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the tar stream is malformed: {0}")]
+    MalformedTar(io::Error),
+    #[error("writing the canonical tar: {0}")]
+    Write(io::Error),
+    #[error("unpacking into {}: the destination exists and is not an empty directory", path.display())]
+    DestinationNotEmpty { path: PathBuf },
+}
+
+impl FilesetError {
+    pub(crate) fn entry(raw_path: &[u8], problem: EntryProblem) -> Self {
+        Self::Entry { entry: display_path(raw_path), problem }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}
+
+/// Renders a raw path for an error message: quoted, with bytes that are not
+/// printable UTF-8 escaped, so a hostile name cannot forge terminal output.
+pub(crate) fn display_path(raw: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.extend(c.escape_default()),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_path_escapes_hostile_bytes() {
+        assert_eq!(display_path(b"usr/bin/x"), "\"usr/bin/x\"");
+        assert_eq!(display_path(b"a\xffb"), "\"a\\xffb\"");
+        assert_eq!(display_path(b"a\nb\x1b[31m"), "\"a\\nb\\u{1b}[31m\"");
+    }
+}

@@ -1,0 +1,382 @@
+//! A [`Plan`] is a file set about to be written: every entry, normalised and
+//! checked, with where its content comes from. Building the plan first is
+//! what lets the writer emit entries in canonical order whatever order the
+//! source had.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use bale_progress::Progress;
+
+use crate::entry::{Entry, EntryKind, Normalize};
+use crate::error::{EntryProblem, FilesetError};
+use crate::path::{self, normalize};
+use crate::read::{Limits, read_entries};
+
+/// Where a regular file's bytes come from.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// Directories, symlinks, hard links.
+    None,
+    /// A file on disk; its size must not change before it is written.
+    Path(PathBuf),
+    /// A range of the plan's spool file (content copied out of a tar).
+    Spool { offset: u64, len: u64 },
+    /// Bytes generated in memory.
+    Bytes(Vec<u8>),
+}
+
+/// A file set ready to be written canonically.
+#[derive(Debug)]
+pub struct Plan {
+    entries: BTreeMap<String, (Entry, Content)>,
+    spool: Option<File>,
+    normalize: Normalize,
+    limits: Limits,
+    total_size: u64,
+}
+
+impl Plan {
+    pub fn new(normalize: Normalize, limits: Limits) -> Self {
+        Self { entries: BTreeMap::new(), spool: None, normalize, limits, total_size: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total bytes of regular-file content.
+    pub fn content_size(&self) -> u64 {
+        self.total_size
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(path).map(|(entry, _)| entry)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values().map(|(entry, _)| entry)
+    }
+
+    pub(crate) fn entries_with_content(&self) -> impl Iterator<Item = (&Entry, &Content)> {
+        self.entries.values().map(|(entry, content)| (entry, content))
+    }
+
+    /// Adds one entry, applying the plan's mode and owner policy. The path
+    /// must already be normalised; symlink targets are checked here.
+    pub fn insert(&mut self, mut entry: Entry, content: Content) -> Result<(), FilesetError> {
+        let problem = |p| FilesetError::entry(entry.path.as_bytes(), p);
+        if entry.path.rsplit('/').next().is_some_and(|name| name.starts_with(".wh.")) {
+            return Err(problem(EntryProblem::Whiteout));
+        }
+        if let EntryKind::Symlink { target } = &entry.kind {
+            if target.is_empty() || target.contains('\0') {
+                return Err(problem(EntryProblem::BadLinkTarget));
+            }
+            if !path::symlink_stays_inside(&entry.path, target) {
+                return Err(problem(EntryProblem::SymlinkEscapes { target: target.clone() }));
+            }
+        }
+        if self.entries.contains_key(&entry.path) {
+            return Err(problem(EntryProblem::Duplicate));
+        }
+        if self.entries.len() as u64 >= self.limits.max_entries {
+            return Err(problem(EntryProblem::TooManyEntries { limit: self.limits.max_entries }));
+        }
+        if let EntryKind::File { size } = entry.kind {
+            if size > self.limits.max_entry_size {
+                return Err(problem(EntryProblem::EntryTooLarge { size, limit: self.limits.max_entry_size }));
+            }
+            self.total_size = self.total_size.saturating_add(size);
+            if self.total_size > self.limits.max_total_size {
+                return Err(problem(EntryProblem::TotalTooLarge { limit: self.limits.max_total_size }));
+            }
+        }
+        entry.mode = self.normalize.mode(&entry.kind, entry.mode);
+        entry.uid = self.normalize.owner(entry.uid);
+        entry.gid = self.normalize.owner(entry.gid);
+        self.entries.insert(entry.path.clone(), (entry, content));
+        Ok(())
+    }
+
+    /// Walks `dir` (which itself is not an entry). Symlinks are recorded,
+    /// never followed; files sharing an inode become hard links.
+    pub fn from_dir(dir: &Path, normalize: Normalize, limits: Limits, progress: &dyn Progress) -> Result<Self, FilesetError> {
+        let meta = fs::metadata(dir).map_err(|e| FilesetError::io(dir, e))?;
+        if !meta.is_dir() {
+            return Err(FilesetError::io(dir, io::Error::new(io::ErrorKind::InvalidInput, "not a directory")));
+        }
+        let mut plan = Self::new(normalize, limits);
+        let mut inodes: HashMap<(u64, u64), Vec<String>> = HashMap::new();
+        progress.phase("scanning", None);
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel_dir) = stack.pop() {
+            let abs_dir = dir.join(&rel_dir);
+            let read = fs::read_dir(&abs_dir).map_err(|e| FilesetError::io(&abs_dir, e))?;
+            for item in read {
+                let item = item.map_err(|e| FilesetError::io(&abs_dir, e))?;
+                let rel = rel_dir.join(item.file_name());
+                let abs = dir.join(&rel);
+                let raw = rel.as_os_str().as_encoded_bytes();
+                let rel_text = normalize_path(raw)?;
+                let md = fs::symlink_metadata(&abs).map_err(|e| FilesetError::io(&abs, e))?;
+                let ft = md.file_type();
+                let (kind, content) = if ft.is_dir() {
+                    stack.push(rel);
+                    (EntryKind::Directory, Content::None)
+                } else if ft.is_file() {
+                    if md.nlink() > 1 {
+                        inodes.entry((md.dev(), md.ino())).or_default().push(rel_text.clone());
+                    }
+                    (EntryKind::File { size: md.len() }, Content::Path(abs.clone()))
+                } else if ft.is_symlink() {
+                    let target = fs::read_link(&abs).map_err(|e| FilesetError::io(&abs, e))?;
+                    let target = target
+                        .into_os_string()
+                        .into_string()
+                        .map_err(|_| FilesetError::entry(raw, EntryProblem::BadLinkTarget))?;
+                    (EntryKind::Symlink { target }, Content::None)
+                } else {
+                    let kind = special_kind_name(&ft);
+                    return Err(FilesetError::entry(raw, EntryProblem::UnsupportedType { kind: kind.into() }));
+                };
+                let entry = Entry {
+                    path: rel_text,
+                    kind,
+                    mode: md.mode() & 0o7777,
+                    uid: u64::from(md.uid()),
+                    gid: u64::from(md.gid()),
+                    xattrs: BTreeMap::new(),
+                };
+                plan.insert(entry, content)?;
+                progress.advance(1);
+            }
+        }
+        progress.finish_phase();
+        for (_, paths) in inodes {
+            let mut paths = paths;
+            paths.sort();
+            let first = paths[0].clone();
+            for other in &paths[1..] {
+                if let Some((entry, content)) = plan.entries.get_mut(other) {
+                    entry.kind = EntryKind::Hardlink { target: first.clone() };
+                    *content = Content::None;
+                }
+            }
+        }
+        // Recompute the total exactly: hard links no longer carry content.
+        plan.total_size = plan.entries.values().map(|(e, _)| file_size(e)).sum();
+        plan.finalize()?;
+        Ok(plan)
+    }
+
+    /// Reads any tar (ustar, PAX or GNU, optionally gzip/zstd/xz-free) with
+    /// the strict reader, copying file contents into a spool file under
+    /// `spool_dir` so entries can be re-emitted in canonical order.
+    pub fn from_tar(reader: impl Read, normalize: Normalize, limits: Limits, spool_dir: &Path) -> Result<Self, FilesetError> {
+        let mut spool = tempfile_in(spool_dir)?;
+        let mut plan = Self::new(normalize, limits);
+        let mut offset = 0u64;
+        let mut links: Vec<(String, String)> = Vec::new();
+        read_entries(reader, &limits, |entry, data| {
+            let content = match entry.kind {
+                EntryKind::File { size } => {
+                    let copied = io::copy(data, &mut spool).map_err(|e| FilesetError::io(spool_dir, e))?;
+                    if copied != size {
+                        return Err(FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated));
+                    }
+                    let c = Content::Spool { offset, len: size };
+                    offset += size;
+                    c
+                }
+                _ => Content::None,
+            };
+            if let EntryKind::Hardlink { target } = &entry.kind {
+                links.push((entry.path.clone(), target.clone()));
+            }
+            plan.insert(entry, content)
+        })?;
+        spool.flush().map_err(|e| FilesetError::io(spool_dir, e))?;
+        plan.spool = Some(spool);
+        plan.canonicalize_hardlinks(links);
+        plan.finalize()?;
+        Ok(plan)
+    }
+
+    /// A hard-linked group keeps its content on whichever member sorts first;
+    /// the others link to it, so the output does not depend on which name the
+    /// source happened to store the data under.
+    fn canonicalize_hardlinks(&mut self, links: Vec<(String, String)>) {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (link, target) in links {
+            // The strict reader already resolved chains to a regular file.
+            groups.entry(target).or_default().push(link);
+        }
+        for (holder, mut members) in groups {
+            members.push(holder.clone());
+            members.sort();
+            let first = members[0].clone();
+            if first != holder {
+                // The first name takes the data; the old holder becomes a link.
+                let (Some((holder_entry, data)), Some((first_entry, _))) =
+                    (self.entries.remove(&holder), self.entries.remove(&first))
+                else {
+                    continue;
+                };
+                let new_first = Entry { path: first.clone(), ..holder_entry.clone() };
+                let new_holder = Entry { path: holder.clone(), kind: first_entry.kind, ..holder_entry };
+                self.entries.insert(first.clone(), (new_first, data));
+                self.entries.insert(holder.clone(), (new_holder, Content::None));
+            }
+            for member in &members[1..] {
+                if let Some((entry, _)) = self.entries.get_mut(member) {
+                    entry.kind = EntryKind::Hardlink { target: first.clone() };
+                }
+            }
+        }
+    }
+
+    /// Adds missing parent directories and checks that every ancestor of
+    /// every entry is a directory and every hard link names a regular file
+    /// that sorts before it.
+    fn finalize(&mut self) -> Result<(), FilesetError> {
+        let mut missing = Vec::new();
+        for path in self.entries.keys() {
+            for ancestor in path::ancestors(path) {
+                match self.entries.get(ancestor) {
+                    Some((e, _)) if e.kind != EntryKind::Directory => {
+                        return Err(FilesetError::entry(
+                            path.as_bytes(),
+                            EntryProblem::ThroughNonDirectory { ancestor: ancestor.to_string() },
+                        ));
+                    }
+                    Some(_) => {}
+                    None => missing.push(ancestor.to_string()),
+                }
+            }
+        }
+        for dir in missing {
+            if !self.entries.contains_key(&dir) {
+                let mut entry = Entry::directory(dir);
+                entry.mode = self.normalize.mode(&entry.kind, 0o755);
+                self.entries.insert(entry.path.clone(), (entry, Content::None));
+            }
+        }
+        for (path, (entry, _)) in &self.entries {
+            if let EntryKind::Hardlink { target } = &entry.kind {
+                let ok = target < path
+                    && matches!(self.entries.get(target), Some((t, _)) if matches!(t.kind, EntryKind::File { .. }));
+                if !ok {
+                    return Err(FilesetError::entry(path.as_bytes(), EntryProblem::HardlinkTarget { target: target.clone() }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes a plan built with [`Plan::insert`]: adds missing parents and
+    /// checks hard links, exactly as the directory and tar sources do.
+    pub fn seal(mut self) -> Result<Self, FilesetError> {
+        self.finalize()?;
+        Ok(self)
+    }
+
+    /// Opens the content of a regular file for writing it out.
+    pub(crate) fn open_content<'a>(&'a self, entry: &Entry, content: &'a Content) -> Result<Box<dyn Read + 'a>, FilesetError> {
+        Ok(match content {
+            Content::None => Box::new(io::empty()),
+            Content::Path(p) => Box::new(File::open(p).map_err(|e| FilesetError::io(p, e))?),
+            Content::Bytes(b) => Box::new(b.as_slice()),
+            Content::Spool { offset, len } => {
+                let file = self.spool.as_ref().ok_or_else(|| {
+                    FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated)
+                })?;
+                Box::new(SpoolReader { file, pos: *offset, end: offset + len })
+            }
+        })
+    }
+}
+
+fn file_size(entry: &Entry) -> u64 {
+    match entry.kind {
+        EntryKind::File { size } => size,
+        _ => 0,
+    }
+}
+
+fn normalize_path(raw: &[u8]) -> Result<String, FilesetError> {
+    match normalize(raw) {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(FilesetError::entry(raw, EntryProblem::EmptyPath)),
+        Err(problem) => Err(FilesetError::entry(raw, problem)),
+    }
+}
+
+fn special_kind_name(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_fifo() {
+        "fifo"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// An anonymous temporary file: unlinked at once, so it vanishes with the
+/// process even if it is killed.
+fn tempfile_in(dir: &Path) -> Result<File, FilesetError> {
+    fs::create_dir_all(dir).map_err(|e| FilesetError::io(dir, e))?;
+    let mut rng = std::collections::hash_map::RandomState::new();
+    for attempt in 0u32..100 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = rng.build_hasher();
+        h.write_u32(attempt);
+        h.write_u32(std::process::id());
+        let path = dir.join(format!(".spool-{:016x}", h.finish()));
+        match fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                let _ = fs::remove_file(&path);
+                f.rewind().map_err(|e| FilesetError::io(&path, e))?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                rng = std::collections::hash_map::RandomState::new();
+            }
+            Err(e) => return Err(FilesetError::io(&path, e)),
+        }
+    }
+    Err(FilesetError::io(dir, io::Error::other("could not create a spool file")))
+}
+
+struct SpoolReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for SpoolReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}

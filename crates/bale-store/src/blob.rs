@@ -1,0 +1,91 @@
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bale_fileset::{Digest, HashingWriter};
+
+use crate::error::StoreError;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A blob being written. Bytes go to a temp file under the store's `tmp/`;
+/// [`BlobWriter::commit`] checks the digest, syncs, and renames the file
+/// into `blobs/sha256/`. Dropped without a commit, the temp file is removed.
+#[derive(Debug)]
+pub struct BlobWriter {
+    out: Option<HashingWriter<BufWriter<File>>>,
+    temp: PathBuf,
+    blobs_dir: PathBuf,
+}
+
+impl BlobWriter {
+    pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<Self, StoreError> {
+        let name = format!(
+            "{}-{}-{}.part",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        );
+        let temp = tmp_dir.join(name);
+        let file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| StoreError::io(&temp, e))?;
+        Ok(Self {
+            out: Some(HashingWriter::new(BufWriter::with_capacity(256 * 1024, file))),
+            temp,
+            blobs_dir: blobs_dir.to_path_buf(),
+        })
+    }
+
+    /// Stores the blob under its digest. With `expected`, a different digest
+    /// is an error and nothing is stored. Returns the digest and size.
+    pub fn commit(mut self, expected: Option<Digest>) -> Result<(Digest, u64), StoreError> {
+        let Some(out) = self.out.take() else {
+            return Err(StoreError::io(&self.temp, io::Error::other("blob already committed")));
+        };
+        let (buffered, digest, size) = out.into_parts();
+        let file = buffered.into_inner().map_err(|e| StoreError::io(&self.temp, e.into_error()))?;
+        if let Some(expected) = expected {
+            if expected != digest {
+                return Err(StoreError::DigestMismatch { expected, actual: digest });
+            }
+        }
+        let target = self.blobs_dir.join(digest.hex());
+        if target.exists() {
+            // Same name, same content: someone stored it already.
+            return Ok((digest, size));
+        }
+        file.sync_all().map_err(|e| StoreError::io(&self.temp, e))?;
+        drop(file);
+        fs::rename(&self.temp, &target).map_err(|e| StoreError::io(&target, e))?;
+        sync_dir(&self.blobs_dir)?;
+        Ok((digest, size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.out {
+            Some(out) => out.write(buf),
+            None => Err(io::Error::other("blob already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        // After a successful rename this finds nothing, which is fine.
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
+/// Makes a rename in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+}

@@ -1,0 +1,45 @@
+use std::io;
+use std::path::PathBuf;
+
+use bale_fileset::{Digest, FilesetError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("cannot tell where the store lives: set BALE_HOME (or HOME or XDG_DATA_HOME)")]
+    NoHome,
+    #[error("blob {expected} was written but its content hashes to {actual}; nothing was stored")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("blob {digest} is missing from the store at {}", path.display())]
+    MissingBlob { digest: Digest, path: PathBuf },
+    #[error("blob {digest} is corrupt: its content hashes to {actual} (run `bale store verify`)")]
+    CorruptBlob { digest: Digest, actual: Digest },
+    #[error("{what} ({}) is not valid JSON of the expected shape: {source}", path.display())]
+    BadJson { what: String, path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Fileset(#[from] FilesetError),
+    #[error(
+        "package {id} is already in the store with content {existing}, and this content is {new}; \
+         a version names exactly one content: choose a new version, or pass --replace"
+    )]
+    PackageExists { id: String, existing: Digest, new: Digest },
+    #[error("no package in the store matches {reference:?}")]
+    NotFound { reference: String },
+    #[error("{reference:?} matches {} packages: {}; name one exactly", candidates.len(), candidates.join(", "))]
+    Ambiguous { reference: String, candidates: Vec<String> },
+    #[error("invalid package name {name:?}: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("invalid version {version:?}: {reason}")]
+    InvalidVersion { version: String, reason: &'static str },
+    #[error("invalid licence expression {license:?}: {reason}")]
+    InvalidLicense { license: String, reason: &'static str },
+    #[error("{}: {format}-compressed tars are not supported; decompress it first", path.display())]
+    UnsupportedCompression { path: PathBuf, format: &'static str },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,72 @@
+//! `bale store gc`: delete what nothing references.
+
+use std::collections::HashSet;
+use std::fs;
+
+use bale_fileset::Digest;
+use serde::Serialize;
+
+use crate::error::StoreError;
+use crate::oci::{INDEX_MEDIA_TYPE, Index, Manifest};
+use crate::store::Store;
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    pub blobs_kept: u64,
+    pub blobs_removed: u64,
+    pub bytes_removed: u64,
+    pub temp_files_removed: u64,
+    pub dry_run: bool,
+}
+
+impl Store {
+    /// Removes every blob not reachable from `index.json`, and every temp
+    /// file. Holds the store lock exclusively, so no writer is mid-way.
+    pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        let _exclusive = self.lock_exclusive()?;
+        let mut live: HashSet<Digest> = HashSet::new();
+        let mut pending: Vec<(Digest, String)> =
+            self.read_index()?.manifests.into_iter().map(|d| (d.digest, d.media_type)).collect();
+        while let Some((digest, media_type)) = pending.pop() {
+            if !live.insert(digest) || !self.has_blob(&digest) {
+                continue;
+            }
+            // A manifest or index whose JSON cannot be read keeps only
+            // itself alive; `verify` reports it.
+            if media_type == INDEX_MEDIA_TYPE {
+                if let Ok(index) = self.read_json::<Index>(&digest, "index") {
+                    pending.extend(index.manifests.into_iter().map(|d| (d.digest, d.media_type)));
+                }
+            } else if let Ok(manifest) = self.read_json::<Manifest>(&digest, "manifest") {
+                live.insert(manifest.config.digest);
+                live.extend(manifest.layers.iter().map(|l| l.digest));
+            }
+        }
+        let mut report = GcReport { dry_run, ..Default::default() };
+        let blobs_dir = self.blobs_dir();
+        for item in fs::read_dir(&blobs_dir).map_err(|e| StoreError::io(&blobs_dir, e))? {
+            let item = item.map_err(|e| StoreError::io(&blobs_dir, e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            let keep = format!("sha256:{name}").parse::<Digest>().is_ok_and(|d| live.contains(&d));
+            if keep {
+                report.blobs_kept += 1;
+                continue;
+            }
+            report.blobs_removed += 1;
+            report.bytes_removed += item.metadata().map(|m| m.len()).unwrap_or(0);
+            if !dry_run {
+                fs::remove_file(item.path()).map_err(|e| StoreError::io(item.path(), e))?;
+            }
+        }
+        let tmp = self.tmp_dir();
+        for item in fs::read_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))? {
+            let item = item.map_err(|e| StoreError::io(&tmp, e))?;
+            report.temp_files_removed += 1;
+            if !dry_run {
+                fs::remove_file(item.path()).map_err(|e| StoreError::io(item.path(), e))?;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,33 @@
+//! The content-addressed store.
+//!
+//! `$BALE_HOME` is an OCI image layout: `oci-layout`, `index.json` and
+//! `blobs/sha256/<hex>`. Packages are OCI artifact manifests listed in
+//! `index.json` under their package id. Blobs are written to `tmp/` and
+//! renamed into place only after their digest checks, so a reader never sees
+//! a partial blob and a killed writer leaves only a temp file behind.
+//! See `docs/store.md`.
+
+mod blob;
+mod error;
+mod gc;
+mod id;
+mod lock;
+mod oci;
+mod pack;
+mod package;
+mod store;
+mod verify;
+
+pub use blob::BlobWriter;
+pub use error::StoreError;
+pub use gc::GcReport;
+pub use id::{PackageId, validate_license, validate_name, validate_version};
+pub use lock::StoreLock;
+pub use oci::{Descriptor, Index, Manifest};
+pub use pack::{PackOutcome, PackRequest, PackSource, pack};
+pub use package::{
+    BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE,
+    PackageMetadata, Provenance, Provide,
+};
+pub use store::{PackageRecord, Store};
+pub use verify::{VerifyProblem, VerifyReport};

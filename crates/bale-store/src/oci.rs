@@ -1,0 +1,67 @@
+//! The OCI descriptor, manifest and index shapes bale writes.
+//!
+//! Written by hand rather than taken from a general OCI crate because their
+//! JSON bytes are hashed: field order is fixed by these structs, annotations
+//! are sorted maps, and nothing optional is written when absent.
+
+use std::collections::BTreeMap;
+
+use bale_fileset::Digest;
+use serde::{Deserialize, Serialize};
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
+        Self { media_type: media_type.into(), digest, size, artifact_type: None, annotations: BTreeMap::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub media_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    pub schema_version: u32,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    pub manifests: Vec<Descriptor>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self { schema_version: 2, media_type: Some(INDEX_MEDIA_TYPE.to_string()), manifests: Vec::new() }
+    }
+}
+
+/// Canonical JSON bytes: compact, fields in declaration order.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    // These types hold only strings, integers and maps with string keys,
+    // which serde_json always serialises.
+    serde_json::to_vec(value).unwrap_or_default()
+}

@@ -1,0 +1,161 @@
+//! Turning a directory or a tar into a package in the store.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::PathBuf;
+
+use bale_fileset::{
+    Compression, FILE_INDEX_MEDIA_TYPE, LayerSink, Limits, Normalize, Plan, sha256_reader, write_canonical,
+};
+use bale_progress::Progress;
+
+use crate::error::StoreError;
+use crate::id::{PackageId, validate_license};
+use crate::oci::{self, Descriptor, MANIFEST_MEDIA_TYPE, Manifest};
+use crate::package::{
+    BlobRef, ContentInfo, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, generic_purl,
+};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub enum PackSource {
+    Directory(PathBuf),
+    /// A tar file, plain or gzip- or zstd-compressed.
+    Tar(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct PackRequest {
+    pub name: String,
+    pub version: String,
+    pub license: String,
+    pub compression: Compression,
+    pub normalize: Normalize,
+    pub limits: Limits,
+    /// Allow a different content under an id that is already stored.
+    pub replace: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PackOutcome {
+    pub id: String,
+    pub metadata: PackageMetadata,
+    pub manifest: Descriptor,
+    pub layer: Descriptor,
+    pub file_index: Descriptor,
+    /// False when exactly this package was already in the store.
+    pub new: bool,
+}
+
+/// Packs `source` into a package and records it in `store`.
+///
+/// Every blob is written to a temp file and renamed into place only after
+/// its digest checks; the index is updated last, so an error or a kill at
+/// any point leaves the store as it was (plus, at most, unreferenced blobs
+/// for `gc`).
+pub fn pack(store: &Store, source: &PackSource, request: &PackRequest, progress: &dyn Progress) -> Result<PackOutcome, StoreError> {
+    let id = PackageId::new(None, &request.name, &request.version)?;
+    validate_license(&request.license)?;
+    let _session = store.lock_shared()?;
+
+    let (plan, provenance) = match source {
+        PackSource::Directory(dir) => (Plan::from_dir(dir, request.normalize, request.limits, progress)?, Provenance::Directory),
+        PackSource::Tar(path) => {
+            let open = || File::open(path).map_err(|e| StoreError::io(path, e));
+            let (sha256, _) = sha256_reader(open()?).map_err(|e| StoreError::io(path, e))?;
+            let reader = decompressed(open()?, path)?;
+            let plan = Plan::from_tar(reader, request.normalize, request.limits, &store.tmp_dir())?;
+            (plan, Provenance::Tar { sha256 })
+        }
+    };
+
+    let mut sink = LayerSink::new(store.blob_writer()?, request.compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    let written = write_canonical(&plan, &mut sink, progress)?;
+    let (blob, layer) = sink.finish().map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    blob.commit(Some(layer.blob_digest))?;
+
+    let index_bytes = written.file_index.to_json();
+    let index_digest = store.put_bytes(&index_bytes)?;
+    let metadata = PackageMetadata {
+        schema_version: 1,
+        media_type: PACKAGE_MEDIA_TYPE.to_string(),
+        name: id.name.clone(),
+        version: id.version.clone(),
+        origin: None,
+        architecture: None,
+        content: ContentInfo {
+            digest: layer.content_digest,
+            size: layer.content_size,
+            files: written.file_index.file_count(),
+            entries: written.entries,
+        },
+        file_index: BlobRef { digest: index_digest, size: index_bytes.len() as u64 },
+        dependencies: Vec::new(),
+        provides: Vec::new(),
+        license: request.license.clone(),
+        purl: generic_purl(&id.name, &id.version),
+        provenance,
+        dropped: Default::default(),
+    };
+    let config_bytes = oci::to_json(&metadata);
+    let config_digest = store.put_bytes(&config_bytes)?;
+
+    let layer_descriptor = Descriptor::new(request.compression.media_type(), layer.blob_digest, layer.blob_size);
+    let index_descriptor = Descriptor::new(FILE_INDEX_MEDIA_TYPE, index_digest, index_bytes.len() as u64);
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.to_string(),
+        artifact_type: Some(PACKAGE_ARTIFACT_TYPE.to_string()),
+        config: Descriptor::new(PACKAGE_MEDIA_TYPE, config_digest, config_bytes.len() as u64),
+        layers: vec![layer_descriptor.clone(), index_descriptor.clone()],
+        annotations: BTreeMap::from([
+            ("org.opencontainers.image.title".to_string(), id.name.clone()),
+            ("org.opencontainers.image.version".to_string(), id.version.clone()),
+        ]),
+    };
+    let manifest_bytes = oci::to_json(&manifest);
+    let manifest_digest = store.put_bytes(&manifest_bytes)?;
+    let mut manifest_descriptor = Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64);
+    manifest_descriptor.artifact_type = Some(PACKAGE_ARTIFACT_TYPE.to_string());
+    let new = store.add_package(&id.to_string(), manifest_descriptor.clone(), layer.content_digest, request.replace)?;
+    Ok(PackOutcome {
+        id: id.to_string(),
+        metadata,
+        manifest: manifest_descriptor,
+        layer: layer_descriptor,
+        file_index: index_descriptor,
+        new,
+    })
+}
+
+/// Opens a tar file, undoing gzip or zstd compression (told by magic bytes).
+fn decompressed(mut file: File, path: &std::path::Path) -> Result<Box<dyn Read>, StoreError> {
+    let mut magic = [0u8; 6];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| StoreError::io(path, e))?;
+    file.rewind().map_err(|e| StoreError::io(path, e))?;
+    let magic = &magic[..n];
+    let reader = BufReader::with_capacity(256 * 1024, file);
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| StoreError::io(path, e))?)
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(StoreError::UnsupportedCompression { path: path.to_path_buf(), format: "xz" });
+    } else if magic.starts_with(b"BZh") {
+        return Err(StoreError::UnsupportedCompression { path: path.to_path_buf(), format: "bzip2" });
+    } else {
+        Box::new(reader)
+    })
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,341 @@
+use std::fs;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use bale_fileset::{Digest, LAYER_MEDIA_TYPE_GZIP, LAYER_MEDIA_TYPE_ZSTD, sha256_bytes};
+use serde::de::DeserializeOwned;
+use verifying::VerifyingReader;
+
+use crate::blob::{BlobWriter, sync_dir};
+use crate::error::StoreError;
+use crate::lock::StoreLock;
+use crate::oci::{self, Descriptor, Index, Manifest, REF_NAME_ANNOTATION};
+use crate::package::PackageMetadata;
+
+/// Annotation on a package's index entry carrying its content digest, so
+/// lookups by content and conflict checks need not read the config.
+pub(crate) const CONTENT_DIGEST_ANNOTATION: &str = "vnd.bale.content.digest";
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// A package as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRecord {
+    pub id: String,
+    pub manifest: Descriptor,
+    pub content_digest: Option<Digest>,
+}
+
+/// A store rooted at one directory. Cheap to clone; all state is on disk.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// `$BALE_HOME`, else `$XDG_DATA_HOME/bale`, else `~/.local/share/bale`.
+    pub fn default_root() -> Result<PathBuf, StoreError> {
+        let non_empty = |key| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+        if let Some(home) = non_empty("BALE_HOME") {
+            return Ok(home);
+        }
+        if let Some(data) = non_empty("XDG_DATA_HOME") {
+            return Ok(data.join("bale"));
+        }
+        non_empty("HOME").map(|h| h.join(".local/share/bale")).ok_or(StoreError::NoHome)
+    }
+
+    /// Opens the store at `root`, creating an empty one if there is none.
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let store = Self { root: root.to_path_buf() };
+        for dir in [store.blobs_dir(), store.tmp_dir()] {
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        let layout = root.join("oci-layout");
+        if !layout.exists() {
+            store.write_atomically(&layout, OCI_LAYOUT)?;
+        }
+        if !store.index_path().exists() {
+            let _guard = store.index_lock()?;
+            if !store.index_path().exists() {
+                store.write_atomically(&store.index_path(), &oci::to_json(&Index::default()))?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+
+    /// Where in-flight writes live; everything here is garbage once no
+    /// writer holds the store lock.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    /// Held by every writer for its whole session; see [`StoreLock`].
+    pub fn lock_shared(&self) -> Result<StoreLock, StoreError> {
+        StoreLock::shared(&self.root.join("store.lock"))
+    }
+
+    pub(crate) fn lock_exclusive(&self) -> Result<StoreLock, StoreError> {
+        StoreLock::exclusive(&self.root.join("store.lock"))
+    }
+
+    fn index_lock(&self) -> Result<StoreLock, StoreError> {
+        StoreLock::exclusive(&self.root.join("index.lock"))
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blobs_dir().join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::create(&self.tmp_dir(), &self.blobs_dir())
+    }
+
+    /// Stores `bytes` (if not already there) and returns their digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = sha256_bytes(bytes);
+        if !self.has_blob(&digest) {
+            let mut writer = self.blob_writer()?;
+            io::Write::write_all(&mut writer, bytes).map_err(|e| StoreError::io(self.tmp_dir(), e))?;
+            writer.commit(Some(digest))?;
+        }
+        Ok(digest)
+    }
+
+    /// Reads a whole blob and checks it against its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest);
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path: path.clone() },
+            _ => StoreError::io(&path, e),
+        })?;
+        let actual = sha256_bytes(&bytes);
+        if actual != *digest {
+            return Err(StoreError::CorruptBlob { digest: *digest, actual });
+        }
+        Ok(bytes)
+    }
+
+    pub fn read_json<T: DeserializeOwned>(&self, digest: &Digest, what: &str) -> Result<T, StoreError> {
+        let bytes = self.read_blob(digest)?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson {
+            what: what.to_string(),
+            path: self.blob_path(digest),
+            source,
+        })
+    }
+
+    /// Streams a blob, failing at the end if its bytes do not match `digest`.
+    pub fn open_blob(&self, digest: &Digest) -> Result<impl Read + use<>, StoreError> {
+        let path = self.blob_path(digest);
+        let file = fs::File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path: path.clone() },
+            _ => StoreError::io(&path, e),
+        })?;
+        Ok(VerifyingReader::new(BufReader::with_capacity(256 * 1024, file), *digest))
+    }
+
+    /// Streams the uncompressed canonical tar of a layer.
+    pub fn open_layer(&self, layer: &Descriptor) -> Result<Box<dyn Read>, StoreError> {
+        let blob = self.open_blob(&layer.digest)?;
+        Ok(match layer.media_type.as_str() {
+            LAYER_MEDIA_TYPE_ZSTD => {
+                Box::new(zstd::stream::read::Decoder::new(blob).map_err(|e| StoreError::io(self.blob_path(&layer.digest), e))?)
+            }
+            LAYER_MEDIA_TYPE_GZIP => Box::new(flate2::read::MultiGzDecoder::new(blob)),
+            _ => Box::new(blob),
+        })
+    }
+
+    pub fn read_index(&self) -> Result<Index, StoreError> {
+        let path = self.index_path();
+        let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson { what: "the store index".into(), path, source })
+    }
+
+    /// Read-modify-write of `index.json` under the index lock, replaced
+    /// atomically so readers without the lock always see a whole index.
+    fn update_index<R>(&self, change: impl FnOnce(&mut Index) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let _guard = self.index_lock()?;
+        let mut index = self.read_index()?;
+        let result = change(&mut index)?;
+        index.manifests.sort_by(|a, b| {
+            (a.annotations.get(REF_NAME_ANNOTATION), a.digest).cmp(&(b.annotations.get(REF_NAME_ANNOTATION), b.digest))
+        });
+        self.write_atomically(&self.index_path(), &oci::to_json(&index))?;
+        Ok(result)
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let temp = self.tmp_dir().join(format!(
+            "{}.{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+            std::process::id()
+        ));
+        let write = || -> io::Result<()> {
+            let mut file = fs::File::create(&temp)?;
+            io::Write::write_all(&mut file, bytes)?;
+            file.sync_all()
+        };
+        write().map_err(|e| StoreError::io(&temp, e))?;
+        fs::rename(&temp, path).map_err(|e| StoreError::io(path, e))?;
+        sync_dir(&self.root)
+    }
+
+    pub fn packages(&self) -> Result<Vec<PackageRecord>, StoreError> {
+        Ok(self.read_index()?.manifests.into_iter().filter_map(record_of).collect())
+    }
+
+    /// Records a package in the index. Returns `false` if exactly this
+    /// package was already there. A different content under the same id is
+    /// refused unless `replace`.
+    pub fn add_package(
+        &self,
+        id: &str,
+        manifest: Descriptor,
+        content_digest: Digest,
+        replace: bool,
+    ) -> Result<bool, StoreError> {
+        self.update_index(|index| {
+            let existing = index.manifests.iter().position(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(id));
+            if let Some(pos) = existing {
+                let old = &index.manifests[pos];
+                if old.digest == manifest.digest {
+                    return Ok(false);
+                }
+                let old_content = old.annotations.get(CONTENT_DIGEST_ANNOTATION).and_then(|d| d.parse().ok());
+                if !replace && old_content != Some(content_digest) {
+                    return Err(StoreError::PackageExists {
+                        id: id.to_string(),
+                        existing: old_content.unwrap_or(old.digest),
+                        new: content_digest,
+                    });
+                }
+                index.manifests.remove(pos);
+            }
+            let mut entry = manifest;
+            entry.annotations.insert(REF_NAME_ANNOTATION.to_string(), id.to_string());
+            entry.annotations.insert(CONTENT_DIGEST_ANNOTATION.to_string(), content_digest.to_string());
+            index.manifests.push(entry);
+            Ok(true)
+        })
+    }
+
+    /// Drops a package from the index; its blobs go at the next `gc`.
+    pub fn remove_package(&self, id: &str) -> Result<(), StoreError> {
+        self.update_index(|index| {
+            let before = index.manifests.len();
+            index.manifests.retain(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) != Some(id));
+            if index.manifests.len() == before {
+                return Err(StoreError::NotFound { reference: id.to_string() });
+            }
+            Ok(())
+        })
+    }
+
+    /// Finds one package by id (`name@version`), by name when only one
+    /// version is stored, or by content or manifest digest (or a prefix of
+    /// at least 6 hex digits).
+    pub fn resolve(&self, reference: &str) -> Result<PackageRecord, StoreError> {
+        let records = self.packages()?;
+        let hex_prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
+        let looks_like_digest = hex_prefix.len() >= 6 && hex_prefix.bytes().all(|b| b.is_ascii_hexdigit());
+        let matches: Vec<&PackageRecord> = if reference.contains('@') {
+            records.iter().filter(|r| r.id == reference).collect()
+        } else {
+            let by_name: Vec<&PackageRecord> =
+                records.iter().filter(|r| r.id.rsplit_once('@').map(|(n, _)| n) == Some(reference)).collect();
+            if !by_name.is_empty() || !looks_like_digest {
+                by_name
+            } else {
+                let prefix = hex_prefix.to_ascii_lowercase();
+                records
+                    .iter()
+                    .filter(|r| {
+                        r.manifest.digest.hex().starts_with(&prefix)
+                            || r.content_digest.is_some_and(|d| d.hex().starts_with(&prefix))
+                    })
+                    .collect()
+            }
+        };
+        match matches.as_slice() {
+            [] => Err(StoreError::NotFound { reference: reference.to_string() }),
+            [one] => Ok((*one).clone()),
+            many => Err(StoreError::Ambiguous {
+                reference: reference.to_string(),
+                candidates: many.iter().map(|r| r.id.clone()).collect(),
+            }),
+        }
+    }
+
+    /// The manifest and metadata of a recorded package.
+    pub fn load_package(&self, record: &PackageRecord) -> Result<(Manifest, PackageMetadata), StoreError> {
+        let manifest: Manifest = self.read_json(&record.manifest.digest, &format!("the manifest of {}", record.id))?;
+        let metadata: PackageMetadata = self.read_json(&manifest.config.digest, &format!("the metadata of {}", record.id))?;
+        Ok((manifest, metadata))
+    }
+}
+
+fn record_of(descriptor: Descriptor) -> Option<PackageRecord> {
+    let id = descriptor.annotations.get(REF_NAME_ANNOTATION)?.clone();
+    let content_digest = descriptor.annotations.get(CONTENT_DIGEST_ANNOTATION).and_then(|d| d.parse().ok());
+    Some(PackageRecord { id, manifest: descriptor, content_digest })
+}
+
+mod verifying {
+    use std::io::{self, Read};
+
+    use bale_fileset::{Digest, HashingWriter};
+
+    /// Hashes what passes through and fails at end of stream on a mismatch,
+    /// so a corrupt blob can never be consumed silently.
+    pub struct VerifyingReader<R> {
+        inner: R,
+        hasher: Option<HashingWriter<io::Sink>>,
+        expected: Digest,
+    }
+
+    impl<R> VerifyingReader<R> {
+        pub fn new(inner: R, expected: Digest) -> Self {
+            Self { inner, hasher: Some(HashingWriter::new(io::sink())), expected }
+        }
+    }
+
+    impl<R: Read> Read for VerifyingReader<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            if n > 0 {
+                if let Some(h) = &mut self.hasher {
+                    io::Write::write_all(h, &buf[..n])?;
+                }
+            } else if !buf.is_empty() {
+                if let Some(h) = self.hasher.take() {
+                    let (_, actual, _) = h.into_parts();
+                    if actual != self.expected {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("blob {} is corrupt: its content hashes to {actual}", self.expected),
+                        ));
+                    }
+                }
+            }
+            Ok(n)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// bale builds container images as unordered sets of plain,
+/// content-addressed packages. A package is an OCI layer plus metadata.
+#[derive(Debug, Parser)]
+#[command(name = "bale", version, max_term_width = 100)]
+#[command(after_help = "The store lives in $BALE_HOME (default: $XDG_DATA_HOME/bale, or ~/.local/share/bale).\n\
+With --json, results are one JSON document on stdout and errors one on stderr; see docs/cli-json.md.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print results as JSON for scripts (no progress bars).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The store to use instead of $BALE_HOME.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// No progress bars, even on a terminal.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pack a directory or a tar file into a package in the store.
+    #[command(after_help = "Examples:\n  bale pack ./rootfs --name example.com/tools/app --version 1.2.0\n  \
+        bale pack app.tar.gz --name app --version 1.0 --license MIT --json")]
+    Pack(PackArgs),
+    /// Show a package: id, digests, metadata, and with --files every path.
+    #[command(after_help = "REF is an id (name@version), a name with one stored version, or a content or\n\
+        manifest digest (sha256:… or at least 6 hex digits).")]
+    Inspect {
+        /// The package: id, name, or digest (prefix).
+        reference: String,
+        /// List every entry with type, mode, owner, size and target.
+        #[arg(long)]
+        files: bool,
+    },
+    /// List the packages in the store.
+    List,
+    /// Unpack a package's files into a new (or empty) directory.
+    Unpack {
+        /// The package: id, name, or digest (prefix).
+        reference: String,
+        /// Destination; must not exist or be empty.
+        dest: PathBuf,
+    },
+    /// Remove a package from the store's index (its blobs go at the next gc).
+    Remove {
+        /// The package: id, name, or digest (prefix).
+        reference: String,
+    },
+    /// Check and clean the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// A directory (its contents become the package) or a tar file (plain, gzip or zstd).
+    pub path: PathBuf,
+    /// Package name: `hello`, or rooted in DNS like `example.com/tools/app`.
+    #[arg(long)]
+    pub name: String,
+    /// Package version, such as `1.2.0` or `2:1.0-3`.
+    #[arg(long)]
+    pub version: String,
+    /// SPDX licence expression of the content.
+    #[arg(long, default_value = "NOASSERTION")]
+    pub license: String,
+    /// Compression of the layer blob.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
+    /// Keep the permission bits the source has instead of normalising them
+    /// (0755 for directories and executables, 0644 for other files).
+    #[arg(long)]
+    pub preserve_modes: bool,
+    /// With --preserve-modes, also keep setuid, setgid and sticky bits.
+    #[arg(long, requires = "preserve_modes")]
+    pub preserve_special_bits: bool,
+    /// Keep the numeric owners the source has instead of 0:0.
+    #[arg(long)]
+    pub preserve_owners: bool,
+    /// Store this content even if the id already names different content.
+    #[arg(long)]
+    pub replace: bool,
+    /// Refuse a package whose files add up to more than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
+    pub max_size: u64,
+    /// Refuse a package with more entries than this.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_entries: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Re-hash every blob and check every reference; exits 1 if anything is wrong.
+    Verify,
+    /// Remove blobs no package references, and leftovers of interrupted writes.
+    Gc {
+        /// Report what would be removed without removing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print where the store is.
+    Path,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

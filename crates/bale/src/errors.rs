@@ -1,0 +1,68 @@
+//! Errors for people: what failed, where, and what to do about it.
+
+use bale_fileset::{EntryProblem, FilesetError};
+use bale_store::StoreError;
+use serde_json::json;
+
+pub fn render(error: &anyhow::Error, json: bool) {
+    let causes: Vec<String> = error.chain().skip(1).map(ToString::to_string).collect();
+    let help = help_for(error);
+    if json {
+        let doc = json!({ "error": { "message": error.to_string(), "causes": causes, "help": help } });
+        eprintln!("{doc}");
+        return;
+    }
+    eprintln!("error: {error}");
+    for cause in &causes {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(help) = help {
+        eprintln!("  help: {help}");
+    }
+}
+
+fn help_for(error: &anyhow::Error) -> Option<String> {
+    for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            if let Some(help) = store_help(e) {
+                return Some(help);
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<FilesetError>() {
+            return fileset_help(e);
+        }
+    }
+    None
+}
+
+fn store_help(error: &StoreError) -> Option<String> {
+    Some(match error {
+        StoreError::Fileset(e) => return fileset_help(e),
+        StoreError::NotFound { .. } => "`bale list` shows the packages in the store".into(),
+        StoreError::CorruptBlob { .. } | StoreError::MissingBlob { .. } => {
+            "run `bale store verify` to see every damaged blob; pack or import the affected packages again".into()
+        }
+        StoreError::NoHome => "for example: export BALE_HOME=$PWD/.bale".into(),
+        StoreError::InvalidName { .. } => "names look like `hello` or `example.com/tools/app`".into(),
+        StoreError::InvalidVersion { .. } => "versions look like `1.2.0` or `2:1.0-3~rc1`".into(),
+        StoreError::InvalidLicense { .. } => "use an SPDX expression, or NOASSERTION when unknown".into(),
+        _ => return None,
+    })
+}
+
+fn fileset_help(error: &FilesetError) -> Option<String> {
+    Some(match error {
+        FilesetError::Entry { problem, .. } => match problem {
+            EntryProblem::EntryTooLarge { .. } | EntryProblem::TotalTooLarge { .. } | EntryProblem::TooManyEntries { .. } => {
+                "if the input is trusted and really this large, raise --max-size or --max-entries".into()
+            }
+            EntryProblem::Changed { .. } => "something modified the file during packing; pack again when it is stable".into(),
+            EntryProblem::UnsupportedType { .. } => {
+                "remove that entry from the source: packages hold only files, directories, symlinks and hard links".into()
+            }
+            _ => "nothing was stored; fix or remove that entry in the source and try again".into(),
+        },
+        FilesetError::DestinationNotEmpty { .. } => "unpack into a new or empty directory".into(),
+        _ => return None,
+    })
+}

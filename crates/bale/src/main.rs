@@ -1,0 +1,24 @@
+//! The `bale` command: argument parsing, progress and printing only. All
+//! the work is in the library crates.
+
+mod cli;
+mod commands;
+mod errors;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let json = cli.global.json;
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            errors::render(&error, json);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -132,6 +132,20 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Re-hashes one blob; a mismatch is [`StoreError::CorruptBlob`].
+    pub fn check_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        let file = fs::File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path: path.clone() },
+            _ => StoreError::io(&path, e),
+        })?;
+        let (actual, _) = bale_fileset::sha256_reader(file).map_err(|e| StoreError::io(&path, e))?;
+        if actual != *digest {
+            return Err(StoreError::CorruptBlob { digest: *digest, actual });
+        }
+        Ok(())
+    }
+
     pub fn read_json<T: DeserializeOwned>(&self, digest: &Digest, what: &str) -> Result<T, StoreError> {
         let bytes = self.read_blob(digest)?;
         serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson {

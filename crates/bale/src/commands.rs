@@ -233,10 +233,17 @@ fn unpack(store: &Store, reference: &str, dest: &Path, json: bool) -> anyhow::Re
     let mut reader = store.open_layer(layer)?;
     let limits = Limits::default();
     let options = UnpackOptions { owners: is_root() };
-    let entries = bale_fileset::unpack(&mut reader, dest, &limits, options)
-        .with_context(|| format!("unpacking {} into {}", record.id, dest.display()))?;
-    // Read to the end so the blob's digest is checked.
-    std::io::copy(&mut reader, &mut std::io::sink()).with_context(|| format!("reading the layer of {}", record.id))?;
+    let context = || format!("unpacking {} into {}", record.id, dest.display());
+    let unpacked = bale_fileset::unpack(&mut reader, dest, &limits, options).map_err(anyhow::Error::from).and_then(|n| {
+        // Read to the end so the blob's digest is checked.
+        std::io::copy(&mut reader, &mut std::io::sink())?;
+        Ok(n)
+    });
+    let entries = match unpacked {
+        Ok(n) => n,
+        // A damaged blob explains any failure better than the parse error it caused.
+        Err(e) => return Err(store.check_blob(&layer.digest).err().map_or(e, anyhow::Error::from)).with_context(context),
+    };
     if json {
         print_json(&json!({ "id": record.id, "dest": dest, "entries": entries }))?;
     } else {

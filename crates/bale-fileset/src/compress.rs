@@ -216,9 +216,7 @@ fn deflate_block(data: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 1024);
     loop {
         let consumed = compressor.total_in() as usize;
-        compressor
-            .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
-            .map_err(io::Error::other)?;
+        compressor.compress_vec(&data[consumed..], &mut out, FlushCompress::Sync).map_err(io::Error::other)?;
         if compressor.total_in() as usize == data.len() && out.len() < out.capacity() {
             return Ok(out);
         }

@@ -4,11 +4,17 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     Directory,
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     /// `target` is kept verbatim (relative or absolute, as the package wants).
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// `target` is the normalised path of a regular file earlier in the set.
-    Hardlink { target: String },
+    Hardlink {
+        target: String,
+    },
 }
 
 impl EntryKind {
@@ -38,14 +44,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn directory(path: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            kind: EntryKind::Directory,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            xattrs: BTreeMap::new(),
-        }
+        Self { path: path.into(), kind: EntryKind::Directory, mode: 0o755, uid: 0, gid: 0, xattrs: BTreeMap::new() }
     }
 }
 

@@ -108,7 +108,12 @@ impl Plan {
 
     /// Walks `dir` (which itself is not an entry). Symlinks are recorded,
     /// never followed; files sharing an inode become hard links.
-    pub fn from_dir(dir: &Path, normalize: Normalize, limits: Limits, progress: &dyn Progress) -> Result<Self, FilesetError> {
+    pub fn from_dir(
+        dir: &Path,
+        normalize: Normalize,
+        limits: Limits,
+        progress: &dyn Progress,
+    ) -> Result<Self, FilesetError> {
         let meta = fs::metadata(dir).map_err(|e| FilesetError::io(dir, e))?;
         if !meta.is_dir() {
             return Err(FilesetError::io(dir, io::Error::new(io::ErrorKind::InvalidInput, "not a directory")));
@@ -180,7 +185,12 @@ impl Plan {
     /// Reads any tar (ustar, PAX or GNU, optionally gzip/zstd/xz-free) with
     /// the strict reader, copying file contents into a spool file under
     /// `spool_dir` so entries can be re-emitted in canonical order.
-    pub fn from_tar(reader: impl Read, normalize: Normalize, limits: Limits, spool_dir: &Path) -> Result<Self, FilesetError> {
+    pub fn from_tar(
+        reader: impl Read,
+        normalize: Normalize,
+        limits: Limits,
+        spool_dir: &Path,
+    ) -> Result<Self, FilesetError> {
         let mut spool = tempfile_in(spool_dir)?;
         let mut plan = Self::new(normalize, limits);
         let mut offset = 0u64;
@@ -274,7 +284,10 @@ impl Plan {
                 let ok = target < path
                     && matches!(self.entries.get(target), Some((t, _)) if matches!(t.kind, EntryKind::File { .. }));
                 if !ok {
-                    return Err(FilesetError::entry(path.as_bytes(), EntryProblem::HardlinkTarget { target: target.clone() }));
+                    return Err(FilesetError::entry(
+                        path.as_bytes(),
+                        EntryProblem::HardlinkTarget { target: target.clone() },
+                    ));
                 }
             }
         }
@@ -289,15 +302,20 @@ impl Plan {
     }
 
     /// Opens the content of a regular file for writing it out.
-    pub(crate) fn open_content<'a>(&'a self, entry: &Entry, content: &'a Content) -> Result<Box<dyn Read + 'a>, FilesetError> {
+    pub(crate) fn open_content<'a>(
+        &'a self,
+        entry: &Entry,
+        content: &'a Content,
+    ) -> Result<Box<dyn Read + 'a>, FilesetError> {
         Ok(match content {
             Content::None => Box::new(io::empty()),
             Content::Path(p) => Box::new(File::open(p).map_err(|e| FilesetError::io(p, e))?),
             Content::Bytes(b) => Box::new(b.as_slice()),
             Content::Spool { offset, len } => {
-                let file = self.spool.as_ref().ok_or_else(|| {
-                    FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated)
-                })?;
+                let file = self
+                    .spool
+                    .as_ref()
+                    .ok_or_else(|| FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated))?;
                 Box::new(SpoolReader { file, pos: *offset, end: offset + len })
             }
         })

@@ -79,8 +79,12 @@ pub fn read_entries<R: Read>(
                 match key {
                     "path" | "linkpath" | "size" | "mtime" | "atime" | "ctime" | "uname" | "gname" | "comment"
                     | "charset" | "hdrcharset" => {}
-                    "uid" => uid = parse_pax_number(ext.value_bytes()).ok_or_else(|| fail(EntryProblem::MalformedPath))?,
-                    "gid" => gid = parse_pax_number(ext.value_bytes()).ok_or_else(|| fail(EntryProblem::MalformedPath))?,
+                    "uid" => {
+                        uid = parse_pax_number(ext.value_bytes()).ok_or_else(|| fail(EntryProblem::MalformedPath))?
+                    }
+                    "gid" => {
+                        gid = parse_pax_number(ext.value_bytes()).ok_or_else(|| fail(EntryProblem::MalformedPath))?
+                    }
                     k if k.starts_with("SCHILY.xattr.") => {
                         xattrs.insert(k["SCHILY.xattr.".len()..].to_string(), ext.value_bytes().to_vec());
                     }
@@ -204,7 +208,9 @@ fn drain<R: Read>(data: &mut Counting<R>, raw_path: &[u8], declared: u64) -> Res
     match io::copy(data, &mut io::sink()) {
         Ok(_) if data.count == declared => Ok(()),
         Ok(_) => Err(FilesetError::entry(raw_path, EntryProblem::Truncated)),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(FilesetError::entry(raw_path, EntryProblem::Truncated)),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(FilesetError::entry(raw_path, EntryProblem::Truncated))
+        }
         Err(e) => Err(FilesetError::MalformedTar(e)),
     }
 }

@@ -159,7 +159,16 @@ mod tests {
         let x = Default::default();
         let mut out = Vec::new();
         encode_header(
-            &HeaderFields { name: b"a", link: b"", flag: TypeFlag::File, mode: 0o644, uid: 0, gid: 0, size: 3, xattrs: &x },
+            &HeaderFields {
+                name: b"a",
+                link: b"",
+                flag: TypeFlag::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 3,
+                xattrs: &x,
+            },
             &mut out,
         );
         let header = tar::Header::from_byte_slice(&out);

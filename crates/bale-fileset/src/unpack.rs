@@ -61,7 +61,10 @@ fn unpack_into(reader: impl Read, dest: &Path, limits: &Limits, options: UnpackO
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         let md = fs::symlink_metadata(&target).map_err(io_err)?;
                         if !md.is_dir() {
-                            return Err(io_err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a directory")));
+                            return Err(io_err(io::Error::new(
+                                io::ErrorKind::AlreadyExists,
+                                "exists and is not a directory",
+                            )));
                         }
                     }
                     Err(e) => return Err(io_err(e)),
@@ -71,12 +74,8 @@ fn unpack_into(reader: impl Read, dest: &Path, limits: &Limits, options: UnpackO
                 dir_modes.push((target.clone(), entry.mode));
             }
             EntryKind::File { .. } => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&target)
-                    .map_err(io_err)?;
+                let mut file =
+                    OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(io_err)?;
                 io::copy(data, &mut file).map_err(io_err)?;
                 file.set_permissions(fs::Permissions::from_mode(entry.mode)).map_err(io_err)?;
             }

@@ -25,7 +25,11 @@ pub struct WriteSummary {
 ///
 /// Hashes every regular file on the way for the file index. Progress is
 /// reported in content bytes.
-pub fn write_canonical(plan: &Plan, out: &mut impl Write, progress: &dyn Progress) -> Result<WriteSummary, FilesetError> {
+pub fn write_canonical(
+    plan: &Plan,
+    out: &mut impl Write,
+    progress: &dyn Progress,
+) -> Result<WriteSummary, FilesetError> {
     let mut index = FileIndex::default();
     let mut header = Vec::with_capacity(4 * tarfmt::BLOCK);
     let mut buf = vec![0u8; 256 * 1024];

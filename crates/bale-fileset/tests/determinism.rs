@@ -1,6 +1,7 @@
 //! Property tests: packing depends only on content, never on creation
 //! order, timestamps, umask or owners; and pack → unpack → pack is the
 //! identity.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,21 +9,27 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use bale_fileset::{Compression, LayerSink, LayerSummary, Limits, Normalize, Plan, UnpackOptions, unpack, write_canonical};
+use bale_fileset::{
+    Compression, LayerSink, LayerSummary, Limits, Normalize, Plan, UnpackOptions, unpack, write_canonical,
+};
 use bale_progress::NoProgress;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Node {
     Dir,
-    File { data: Vec<u8>, exec: bool },
+    File {
+        data: Vec<u8>,
+        exec: bool,
+    },
     Symlink(String),
     /// A hard link to the n-th file (modulo the number of files).
     Hardlink(usize),
 }
 
 fn path_strategy() -> impl Strategy<Value = String> {
-    let component = prop::sample::select(vec!["a", "b", "bin", "lib", "x.so", "Z", "é", "a-b", "a.b", "long-name-0123456789"]);
+    let component =
+        prop::sample::select(vec!["a", "b", "bin", "lib", "x.so", "Z", "é", "a-b", "a.b", "long-name-0123456789"]);
     prop::collection::vec(component, 1..4).prop_map(|parts| parts.join("/"))
 }
 
@@ -40,9 +47,8 @@ fn tree_strategy() -> impl Strategy<Value = BTreeMap<String, Node>> {
     prop::collection::btree_map(path_strategy(), node_strategy(), 1..25).prop_map(|raw| {
         let mut tree = BTreeMap::new();
         for (path, node) in raw {
-            let blocked = path
-                .match_indices('/')
-                .any(|(i, _)| tree.get(&path[..i]).is_some_and(|n| !matches!(n, Node::Dir)));
+            let blocked =
+                path.match_indices('/').any(|(i, _)| tree.get(&path[..i]).is_some_and(|n| !matches!(n, Node::Dir)));
             let escapes = matches!(&node, Node::Symlink(t) if t.starts_with("..") && !path.contains('/'));
             if !blocked && !escapes {
                 tree.insert(path, node);
@@ -69,7 +75,13 @@ struct Variation {
 }
 
 fn variation_strategy() -> impl Strategy<Value = Variation> {
-    (any::<u64>(), 0u64..2_000_000_000, prop::sample::select(vec![0o000, 0o002, 0o022, 0o027, 0o077]), any::<bool>(), 1u32..60000)
+    (
+        any::<u64>(),
+        0u64..2_000_000_000,
+        prop::sample::select(vec![0o000, 0o002, 0o022, 0o027, 0o077]),
+        any::<bool>(),
+        1u32..60000,
+    )
         .prop_map(|(order_seed, mtime_base, umask, chown, id)| Variation {
             order_seed,
             mtime_base,
@@ -98,7 +110,8 @@ fn is_root() -> bool {
 fn materialize(root: &Path, tree: &BTreeMap<String, Node>, v: &Variation) {
     fs::create_dir_all(root).unwrap();
     let entries: Vec<(String, Node)> = tree.iter().map(|(p, n)| (p.clone(), n.clone())).collect();
-    let files: Vec<String> = tree.iter().filter(|(_, n)| matches!(n, Node::File { .. })).map(|(p, _)| p.clone()).collect();
+    let files: Vec<String> =
+        tree.iter().filter(|(_, n)| matches!(n, Node::File { .. })).map(|(p, _)| p.clone()).collect();
     let order = shuffled(&entries, v.order_seed);
     for (i, (path, node)) in order.iter().enumerate() {
         let full = root.join(path);
@@ -131,11 +144,11 @@ fn materialize(root: &Path, tree: &BTreeMap<String, Node>, v: &Variation) {
             }
         }
     }
-    if let Some((uid, gid)) = v.owner {
-        if is_root() {
-            for path in tree.keys() {
-                std::os::unix::fs::lchown(root.join(path), Some(uid), Some(gid)).unwrap();
-            }
+    if let Some((uid, gid)) = v.owner
+        && is_root()
+    {
+        for path in tree.keys() {
+            std::os::unix::fs::lchown(root.join(path), Some(uid), Some(gid)).unwrap();
         }
     }
 }
@@ -209,7 +222,8 @@ fn the_gzip_layer_is_accepted_by_gzip_itself() {
 fn long_names_and_large_owner_ids_use_pax_and_read_back() {
     let tmp = tempfile::tempdir().unwrap();
     let long = format!("{}/{}", "d".repeat(120), "f".repeat(130));
-    let mut plan = Plan::new(Normalize { owners: bale_fileset::OwnerPolicy::Preserve, ..Normalize::default() }, Limits::default());
+    let mut plan =
+        Plan::new(Normalize { owners: bale_fileset::OwnerPolicy::Preserve, ..Normalize::default() }, Limits::default());
     let mut entry = bale_fileset::Entry::directory(long.clone());
     entry.kind = bale_fileset::EntryKind::File { size: 5 };
     entry.uid = 3_000_000;
@@ -227,7 +241,13 @@ fn long_names_and_large_owner_ids_use_pax_and_read_back() {
     let listing = std::process::Command::new("tar").arg("--numeric-owner").arg("-tvf").arg(&path).output().unwrap();
     let text = String::from_utf8(listing.stdout).unwrap();
     assert!(text.contains(&long) && text.contains("3000000/7") && text.contains(&"t".repeat(150)), "{text}");
-    let reread = Plan::from_tar(tar.as_slice(), Normalize { owners: bale_fileset::OwnerPolicy::Preserve, ..Normalize::default() }, Limits::default(), tmp.path()).unwrap();
+    let reread = Plan::from_tar(
+        tar.as_slice(),
+        Normalize { owners: bale_fileset::OwnerPolicy::Preserve, ..Normalize::default() },
+        Limits::default(),
+        tmp.path(),
+    )
+    .unwrap();
     let file = reread.get(&long).unwrap();
     assert_eq!((file.uid, file.gid), (3_000_000, 7));
     assert_eq!(file.xattrs.get("security.capability"), Some(&vec![1, 0, 0, 2]));

@@ -44,10 +44,10 @@ impl BlobWriter {
         };
         let (buffered, digest, size) = out.into_parts();
         let file = buffered.into_inner().map_err(|e| StoreError::io(&self.temp, e.into_error()))?;
-        if let Some(expected) = expected {
-            if expected != digest {
-                return Err(StoreError::DigestMismatch { expected, actual: digest });
-            }
+        if let Some(expected) = expected
+            && expected != digest
+        {
+            return Err(StoreError::DigestMismatch { expected, actual: digest });
         }
         let target = self.blobs_dir.join(digest.hex());
         if target.exists() {

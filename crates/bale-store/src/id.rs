@@ -43,10 +43,9 @@ impl FromStr for PackageId {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (left, version) = s.rsplit_once('@').ok_or(StoreError::InvalidName {
-            name: s.to_string(),
-            reason: "a package id is `name@version`",
-        })?;
+        let (left, version) = s
+            .rsplit_once('@')
+            .ok_or(StoreError::InvalidName { name: s.to_string(), reason: "a package id is `name@version`" })?;
         let (origin, name) = match left.split_once('/') {
             Some((first, rest)) if first.contains(':') => (Some(first.to_string()), rest),
             _ => (None, left),
@@ -114,7 +113,9 @@ pub fn validate_license(license: &str) -> Result<(), StoreError> {
                 }
             }
             "AND" | "OR" | "WITH" if !expect_operand => expect_operand = true,
-            t if expect_operand && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | ':')) => {
+            t if expect_operand
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | ':')) =>
+            {
                 expect_operand = false;
             }
             _ => return bad("expected an SPDX expression such as `MIT` or `Apache-2.0 OR MIT`"),
@@ -132,7 +133,8 @@ mod tests {
 
     #[test]
     fn ids_parse_and_print() {
-        for text in ["hello@1.0", "example.com/tools/app@1.2.0", "debian:bookworm/libc6@2.36-9+deb12u9", "x@1:2.0~rc1"] {
+        for text in ["hello@1.0", "example.com/tools/app@1.2.0", "debian:bookworm/libc6@2.36-9+deb12u9", "x@1:2.0~rc1"]
+        {
             let id: PackageId = text.parse().unwrap();
             assert_eq!(id.to_string(), text);
         }
@@ -153,7 +155,14 @@ mod tests {
 
     #[test]
     fn licences() {
-        for ok in ["MIT", "Apache-2.0 OR MIT", "(MIT OR Apache-2.0) AND BSD-3-Clause", "GPL-2.0-or-later WITH Classpath-exception-2.0", "NOASSERTION", "LicenseRef-foo"] {
+        for ok in [
+            "MIT",
+            "Apache-2.0 OR MIT",
+            "(MIT OR Apache-2.0) AND BSD-3-Clause",
+            "GPL-2.0-or-later WITH Classpath-exception-2.0",
+            "NOASSERTION",
+            "LicenseRef-foo",
+        ] {
             validate_license(ok).unwrap();
         }
         for bad in ["", "MIT OR", "(MIT", "MIT)", "MIT Apache", "M!T"] {

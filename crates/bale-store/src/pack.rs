@@ -54,13 +54,20 @@ pub struct PackOutcome {
 /// its digest checks; the index is updated last, so an error or a kill at
 /// any point leaves the store as it was (plus, at most, unreferenced blobs
 /// for `gc`).
-pub fn pack(store: &Store, source: &PackSource, request: &PackRequest, progress: &dyn Progress) -> Result<PackOutcome, StoreError> {
+pub fn pack(
+    store: &Store,
+    source: &PackSource,
+    request: &PackRequest,
+    progress: &dyn Progress,
+) -> Result<PackOutcome, StoreError> {
     let id = PackageId::new(None, &request.name, &request.version)?;
     validate_license(&request.license)?;
     let _session = store.lock_shared()?;
 
     let (plan, provenance) = match source {
-        PackSource::Directory(dir) => (Plan::from_dir(dir, request.normalize, request.limits, progress)?, Provenance::Directory),
+        PackSource::Directory(dir) => {
+            (Plan::from_dir(dir, request.normalize, request.limits, progress)?, Provenance::Directory)
+        }
         PackSource::Tar(path) => {
             let open = || File::open(path).map_err(|e| StoreError::io(path, e));
             let (sha256, _) = sha256_reader(open()?).map_err(|e| StoreError::io(path, e))?;
@@ -70,7 +77,8 @@ pub fn pack(store: &Store, source: &PackSource, request: &PackRequest, progress:
         }
     };
 
-    let mut sink = LayerSink::new(store.blob_writer()?, request.compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    let mut sink =
+        LayerSink::new(store.blob_writer()?, request.compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
     let written = write_canonical(&plan, &mut sink, progress)?;
     let (blob, layer) = sink.finish().map_err(|e| StoreError::io(store.tmp_dir(), e))?;
     blob.commit(Some(layer.blob_digest))?;

@@ -169,9 +169,9 @@ impl Store {
     pub fn open_layer(&self, layer: &Descriptor) -> Result<Box<dyn Read>, StoreError> {
         let blob = self.open_blob(&layer.digest)?;
         Ok(match layer.media_type.as_str() {
-            LAYER_MEDIA_TYPE_ZSTD => {
-                Box::new(zstd::stream::read::Decoder::new(blob).map_err(|e| StoreError::io(self.blob_path(&layer.digest), e))?)
-            }
+            LAYER_MEDIA_TYPE_ZSTD => Box::new(
+                zstd::stream::read::Decoder::new(blob).map_err(|e| StoreError::io(self.blob_path(&layer.digest), e))?,
+            ),
             LAYER_MEDIA_TYPE_GZIP => Box::new(flate2::read::MultiGzDecoder::new(blob)),
             _ => Box::new(blob),
         })
@@ -180,7 +180,11 @@ impl Store {
     pub fn read_index(&self) -> Result<Index, StoreError> {
         let path = self.index_path();
         let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson { what: "the store index".into(), path, source })
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson {
+            what: "the store index".into(),
+            path,
+            source,
+        })
     }
 
     /// Read-modify-write of `index.json` under the index lock, replaced
@@ -227,7 +231,10 @@ impl Store {
         replace: bool,
     ) -> Result<bool, StoreError> {
         self.update_index(|index| {
-            let existing = index.manifests.iter().position(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(id));
+            let existing = index
+                .manifests
+                .iter()
+                .position(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(id));
             if let Some(pos) = existing {
                 let old = &index.manifests[pos];
                 if old.digest == manifest.digest {
@@ -301,7 +308,8 @@ impl Store {
     /// The manifest and metadata of a recorded package.
     pub fn load_package(&self, record: &PackageRecord) -> Result<(Manifest, PackageMetadata), StoreError> {
         let manifest: Manifest = self.read_json(&record.manifest.digest, &format!("the manifest of {}", record.id))?;
-        let metadata: PackageMetadata = self.read_json(&manifest.config.digest, &format!("the metadata of {}", record.id))?;
+        let metadata: PackageMetadata =
+            self.read_json(&manifest.config.digest, &format!("the metadata of {}", record.id))?;
         Ok((manifest, metadata))
     }
 }
@@ -338,15 +346,15 @@ mod verifying {
                 if let Some(h) = &mut self.hasher {
                     io::Write::write_all(h, &buf[..n])?;
                 }
-            } else if !buf.is_empty() {
-                if let Some(h) = self.hasher.take() {
-                    let (_, actual, _) = h.into_parts();
-                    if actual != self.expected {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("blob {} is corrupt: its content hashes to {actual}", self.expected),
-                        ));
-                    }
+            } else if !buf.is_empty()
+                && let Some(h) = self.hasher.take()
+            {
+                let (_, actual, _) = h.into_parts();
+                if actual != self.expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("blob {} is corrupt: its content hashes to {actual}", self.expected),
+                    ));
                 }
             }
             Ok(n)

@@ -65,7 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn pack(store: &Store, args: PackArgs, json: bool, progress: &dyn bale_progress::Progress) -> anyhow::Result<ExitCode> {
     let metadata = std::fs::metadata(&args.path)
         .with_context(|| format!("cannot read {}: give a directory or a tar file", args.path.display()))?;
-    let source = if metadata.is_dir() { PackSource::Directory(args.path.clone()) } else { PackSource::Tar(args.path.clone()) };
+    let source =
+        if metadata.is_dir() { PackSource::Directory(args.path.clone()) } else { PackSource::Tar(args.path.clone()) };
     let request = PackRequest {
         name: args.name,
         version: args.version,
@@ -234,15 +235,18 @@ fn unpack(store: &Store, reference: &str, dest: &Path, json: bool) -> anyhow::Re
     let limits = Limits::default();
     let options = UnpackOptions { owners: is_root() };
     let context = || format!("unpacking {} into {}", record.id, dest.display());
-    let unpacked = bale_fileset::unpack(&mut reader, dest, &limits, options).map_err(anyhow::Error::from).and_then(|n| {
-        // Read to the end so the blob's digest is checked.
-        std::io::copy(&mut reader, &mut std::io::sink())?;
-        Ok(n)
-    });
+    let unpacked =
+        bale_fileset::unpack(&mut reader, dest, &limits, options).map_err(anyhow::Error::from).and_then(|n| {
+            // Read to the end so the blob's digest is checked.
+            std::io::copy(&mut reader, &mut std::io::sink())?;
+            Ok(n)
+        });
     let entries = match unpacked {
         Ok(n) => n,
         // A damaged blob explains any failure better than the parse error it caused.
-        Err(e) => return Err(store.check_blob(&layer.digest).err().map_or(e, anyhow::Error::from)).with_context(context),
+        Err(e) => {
+            return Err(store.check_blob(&layer.digest).err().map_or(e, anyhow::Error::from)).with_context(context);
+        }
     };
     if json {
         print_json(&json!({ "id": record.id, "dest": dest, "entries": entries }))?;
@@ -285,7 +289,10 @@ fn verify(store: &Store, json: bool, progress: &dyn bale_progress::Progress) -> 
             if report.is_clean() { "all good".to_string() } else { format!("{} problems", report.problems.len()) }
         );
         if report.stale_temp_files > 0 {
-            println!("{} leftover temporary files from interrupted writes (`bale store gc` removes them)", report.stale_temp_files);
+            println!(
+                "{} leftover temporary files from interrupted writes (`bale store gc` removes them)",
+                report.stale_temp_files
+            );
         }
     }
     if !report.is_clean() {

@@ -23,10 +23,10 @@ pub fn render(error: &anyhow::Error, json: bool) {
 
 fn help_for(error: &anyhow::Error) -> Option<String> {
     for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<StoreError>() {
-            if let Some(help) = store_help(e) {
-                return Some(help);
-            }
+        if let Some(e) = cause.downcast_ref::<StoreError>()
+            && let Some(help) = store_help(e)
+        {
+            return Some(help);
         }
         if let Some(e) = cause.downcast_ref::<FilesetError>() {
             return fileset_help(e);
@@ -53,12 +53,17 @@ fn store_help(error: &StoreError) -> Option<String> {
 fn fileset_help(error: &FilesetError) -> Option<String> {
     Some(match error {
         FilesetError::Entry { problem, .. } => match problem {
-            EntryProblem::EntryTooLarge { .. } | EntryProblem::TotalTooLarge { .. } | EntryProblem::TooManyEntries { .. } => {
+            EntryProblem::EntryTooLarge { .. }
+            | EntryProblem::TotalTooLarge { .. }
+            | EntryProblem::TooManyEntries { .. } => {
                 "if the input is trusted and really this large, raise --max-size or --max-entries".into()
             }
-            EntryProblem::Changed { .. } => "something modified the file during packing; pack again when it is stable".into(),
+            EntryProblem::Changed { .. } => {
+                "something modified the file during packing; pack again when it is stable".into()
+            }
             EntryProblem::UnsupportedType { .. } => {
-                "remove that entry from the source: packages hold only files, directories, symlinks and hard links".into()
+                "remove that entry from the source: packages hold only files, directories, symlinks and hard links"
+                    .into()
             }
             _ => "nothing was stored; fix or remove that entry in the source and try again".into(),
         },

@@ -32,26 +32,26 @@ impl Progress for Bars {
             ),
         };
         bar.set_message(name.to_string());
-        if let Ok(mut current) = self.current.lock() {
-            if let Some(old) = current.replace(bar) {
-                old.finish_and_clear();
-            }
+        if let Ok(mut current) = self.current.lock()
+            && let Some(old) = current.replace(bar)
+        {
+            old.finish_and_clear();
         }
     }
 
     fn advance(&self, amount: u64) {
-        if let Ok(current) = self.current.lock() {
-            if let Some(bar) = current.as_ref() {
-                bar.inc(amount);
-            }
+        if let Ok(current) = self.current.lock()
+            && let Some(bar) = current.as_ref()
+        {
+            bar.inc(amount);
         }
     }
 
     fn finish_phase(&self) {
-        if let Ok(mut current) = self.current.lock() {
-            if let Some(bar) = current.take() {
-                bar.finish_and_clear();
-            }
+        if let Ok(mut current) = self.current.lock()
+            && let Some(bar) = current.take()
+        {
+            bar.finish_and_clear();
         }
     }
 }

@@ -22,9 +22,24 @@ fn corpus() -> Vec<Case> {
     let big = "8589934593"; // 8 GiB + 1
     let _ = big;
     vec![
-        Case { name: "dotdot", tar: raw_tar(&[RawEntry::file(b"../evil", b"x")]), expect: &["\"../evil\"", "escape"], extra_args: &[] },
-        Case { name: "nested dotdot", tar: raw_tar(&[RawEntry::dir(b"a/"), RawEntry::file(b"a/../../evil", b"x")]), expect: &["\"a/../../evil\"", "escape"], extra_args: &[] },
-        Case { name: "absolute", tar: raw_tar(&[RawEntry::file(b"/tmp/evil", b"x")]), expect: &["\"/tmp/evil\"", "absolute"], extra_args: &[] },
+        Case {
+            name: "dotdot",
+            tar: raw_tar(&[RawEntry::file(b"../evil", b"x")]),
+            expect: &["\"../evil\"", "escape"],
+            extra_args: &[],
+        },
+        Case {
+            name: "nested dotdot",
+            tar: raw_tar(&[RawEntry::dir(b"a/"), RawEntry::file(b"a/../../evil", b"x")]),
+            expect: &["\"a/../../evil\"", "escape"],
+            extra_args: &[],
+        },
+        Case {
+            name: "absolute",
+            tar: raw_tar(&[RawEntry::file(b"/tmp/evil", b"x")]),
+            expect: &["\"/tmp/evil\"", "absolute"],
+            extra_args: &[],
+        },
         Case {
             name: "symlink then write through it",
             tar: raw_tar(&[RawEntry::link(b"escape", b'2', b"/tmp"), RawEntry::file(b"escape/evil", b"x")]),
@@ -55,9 +70,24 @@ fn corpus() -> Vec<Case> {
             expect: &["\"h\"", "not a regular file earlier"],
             extra_args: &[],
         },
-        Case { name: "character device", tar: raw_tar(&[RawEntry::special(b"dev/null", b'3')]), expect: &["\"dev/null\"", "character device"], extra_args: &[] },
-        Case { name: "block device", tar: raw_tar(&[RawEntry::special(b"dev/sda", b'4')]), expect: &["\"dev/sda\"", "block device"], extra_args: &[] },
-        Case { name: "fifo", tar: raw_tar(&[RawEntry::special(b"run/fifo", b'6')]), expect: &["\"run/fifo\"", "fifo"], extra_args: &[] },
+        Case {
+            name: "character device",
+            tar: raw_tar(&[RawEntry::special(b"dev/null", b'3')]),
+            expect: &["\"dev/null\"", "character device"],
+            extra_args: &[],
+        },
+        Case {
+            name: "block device",
+            tar: raw_tar(&[RawEntry::special(b"dev/sda", b'4')]),
+            expect: &["\"dev/sda\"", "block device"],
+            extra_args: &[],
+        },
+        Case {
+            name: "fifo",
+            tar: raw_tar(&[RawEntry::special(b"run/fifo", b'6')]),
+            expect: &["\"run/fifo\"", "fifo"],
+            extra_args: &[],
+        },
         Case {
             name: "huge declared size",
             tar: raw_tar_with_end(&[RawEntry::lying(b"huge", 9 << 30, b"")], false),
@@ -76,8 +106,18 @@ fn corpus() -> Vec<Case> {
             expect: &["\"f100\"", "exceed 100 entries"],
             extra_args: &["--max-entries", "100"],
         },
-        Case { name: "non-UTF-8 name", tar: raw_tar(&[RawEntry::file(b"bad\xffname", b"x")]), expect: &["\"bad\\xffname\"", "UTF-8"], extra_args: &[] },
-        Case { name: "whiteout", tar: raw_tar(&[RawEntry::file(b"etc/.wh.passwd", b"")]), expect: &["\"etc/.wh.passwd\"", "whiteout"], extra_args: &[] },
+        Case {
+            name: "non-UTF-8 name",
+            tar: raw_tar(&[RawEntry::file(b"bad\xffname", b"x")]),
+            expect: &["\"bad\\xffname\"", "UTF-8"],
+            extra_args: &[],
+        },
+        Case {
+            name: "whiteout",
+            tar: raw_tar(&[RawEntry::file(b"etc/.wh.passwd", b"")]),
+            expect: &["\"etc/.wh.passwd\"", "whiteout"],
+            extra_args: &[],
+        },
         Case {
             name: "duplicate",
             tar: raw_tar(&[RawEntry::file(b"a", b"1"), RawEntry::file(b"a", b"2")]),
@@ -98,7 +138,10 @@ fn corpus() -> Vec<Case> {
         },
         Case {
             name: "GNU long name hiding traversal",
-            tar: raw_tar(&[gnu_long_name(format!("{}/../../../evil", "d".repeat(120)).as_bytes()), RawEntry::file(b"innocent", b"x")]),
+            tar: raw_tar(&[
+                gnu_long_name(format!("{}/../../../evil", "d".repeat(120)).as_bytes()),
+                RawEntry::file(b"innocent", b"x"),
+            ]),
             expect: &["/../../../evil\"", "escape"],
             extra_args: &[],
         },
@@ -114,7 +157,12 @@ fn corpus() -> Vec<Case> {
             expect: &["\"l\"", "outside the file set"],
             extra_args: &[],
         },
-        Case { name: "GNU sparse file", tar: raw_tar(&[RawEntry::special(b"sparse", b'S')]), expect: &["\"sparse\"", "sparse"], extra_args: &[] },
+        Case {
+            name: "GNU sparse file",
+            tar: raw_tar(&[RawEntry::special(b"sparse", b'S')]),
+            expect: &["\"sparse\"", "sparse"],
+            extra_args: &[],
+        },
     ]
 }
 

@@ -34,8 +34,14 @@ fn pack_inspect_list_for_people() {
     let tree = env.path().join("tree");
     common::sample_tree(&tree);
     snapshot_settings(&env).bind(|| {
-        insta::assert_snapshot!("pack", env.ok(&["pack", "tree", "--name", "example.com/hello", "--version", "1.0", "--license", "MIT"]));
-        insta::assert_snapshot!("pack_again", env.ok(&["pack", "tree", "--name", "example.com/hello", "--version", "1.0", "--license", "MIT"]));
+        insta::assert_snapshot!(
+            "pack",
+            env.ok(&["pack", "tree", "--name", "example.com/hello", "--version", "1.0", "--license", "MIT"])
+        );
+        insta::assert_snapshot!(
+            "pack_again",
+            env.ok(&["pack", "tree", "--name", "example.com/hello", "--version", "1.0", "--license", "MIT"])
+        );
         insta::assert_snapshot!("inspect_files", env.ok(&["inspect", "example.com/hello", "--files"]));
         insta::assert_snapshot!("list", env.ok(&["list"]));
     });
@@ -63,10 +69,22 @@ fn errors_say_what_where_and_what_to_do() {
     let tar = env.path().join("evil.tar");
     std::fs::write(&tar, common::raw_tar(&[common::RawEntry::file(b"../../etc/cron.d/x", b"x")])).unwrap();
     snapshot_settings(&env).bind(|| {
-        insta::assert_snapshot!("error_missing_input", both(&env.run(&["pack", "nowhere", "--name", "a", "--version", "1"])));
-        insta::assert_snapshot!("error_escaping_symlink", both(&env.run(&["pack", "tree", "--name", "a", "--version", "1"])));
-        insta::assert_snapshot!("error_traversal_in_tar", both(&env.run(&["pack", "evil.tar", "--name", "a", "--version", "1"])));
-        insta::assert_snapshot!("error_bad_name", both(&env.run(&["pack", "evil.tar", "--name", "Bad Name", "--version", "1"])));
+        insta::assert_snapshot!(
+            "error_missing_input",
+            both(&env.run(&["pack", "nowhere", "--name", "a", "--version", "1"]))
+        );
+        insta::assert_snapshot!(
+            "error_escaping_symlink",
+            both(&env.run(&["pack", "tree", "--name", "a", "--version", "1"]))
+        );
+        insta::assert_snapshot!(
+            "error_traversal_in_tar",
+            both(&env.run(&["pack", "evil.tar", "--name", "a", "--version", "1"]))
+        );
+        insta::assert_snapshot!(
+            "error_bad_name",
+            both(&env.run(&["pack", "evil.tar", "--name", "Bad Name", "--version", "1"]))
+        );
         insta::assert_snapshot!("error_unknown_package", both(&env.run(&["inspect", "nothing@1"])));
         insta::assert_snapshot!("error_json", both(&env.run(&["--json", "inspect", "nothing@1"])));
     });
@@ -79,7 +97,8 @@ fn packing_a_tar_and_its_directory_gives_the_same_content() {
     common::sample_tree(&tree);
     let from_dir = env.json(&["pack", "tree", "--name", "d", "--version", "1"]);
     let tar = env.path().join("tree.tar.gz");
-    let status = std::process::Command::new("tar").arg("-czf").arg(&tar).arg("-C").arg(&tree).arg(".").status().unwrap();
+    let status =
+        std::process::Command::new("tar").arg("-czf").arg(&tar).arg("-C").arg(&tree).arg(".").status().unwrap();
     assert!(status.success());
     let from_tar = env.json(&["pack", "tree.tar.gz", "--name", "t", "--version", "1"]);
     assert_eq!(from_dir["content"], from_tar["content"]);

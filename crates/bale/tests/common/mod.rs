@@ -101,7 +101,14 @@ pub struct RawEntry {
 
 impl RawEntry {
     pub fn file(name: &[u8], data: &[u8]) -> Self {
-        Self { name: name.to_vec(), flag: b'0', link: Vec::new(), size: data.len() as u64, data: data.to_vec(), mode: 0o644 }
+        Self {
+            name: name.to_vec(),
+            flag: b'0',
+            link: Vec::new(),
+            size: data.len() as u64,
+            data: data.to_vec(),
+            mode: 0o644,
+        }
     }
 
     pub fn dir(name: &[u8]) -> Self {
@@ -179,14 +186,28 @@ pub fn pax(key: &str, value: &[u8]) -> RawEntry {
     record.extend_from_slice(format!("{len} {key}=").as_bytes());
     record.extend_from_slice(value);
     record.push(b'\n');
-    RawEntry { name: b"././@PaxHeader".to_vec(), flag: b'x', link: Vec::new(), size: record.len() as u64, data: record, mode: 0o644 }
+    RawEntry {
+        name: b"././@PaxHeader".to_vec(),
+        flag: b'x',
+        link: Vec::new(),
+        size: record.len() as u64,
+        data: record,
+        mode: 0o644,
+    }
 }
 
 /// A GNU long-name header for the next entry.
 pub fn gnu_long_name(name: &[u8]) -> RawEntry {
     let mut data = name.to_vec();
     data.push(0);
-    RawEntry { name: b"././@LongLink".to_vec(), flag: b'L', link: Vec::new(), size: data.len() as u64, data, mode: 0o644 }
+    RawEntry {
+        name: b"././@LongLink".to_vec(),
+        flag: b'L',
+        link: Vec::new(),
+        size: data.len() as u64,
+        data,
+        mode: 0o644,
+    }
 }
 
 fn octal(field: &mut [u8], value: u64) {

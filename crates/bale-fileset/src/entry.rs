@@ -75,6 +75,9 @@ pub enum OwnerPolicy {
 pub struct Normalize {
     pub modes: ModePolicy,
     pub owners: OwnerPolicy,
+    /// Keep extended attributes a source tar carries (file capabilities,
+    /// say). Off by default: a package has only the xattrs it declares.
+    pub keep_xattrs: bool,
 }
 
 impl Normalize {

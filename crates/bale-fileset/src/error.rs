@@ -40,6 +40,8 @@ pub enum EntryProblem {
     Truncated,
     #[error("it carries the extended header {key:?}, which bale does not accept")]
     UnsupportedExtension { key: String },
+    #[error("its extended header {key:?} is not a number")]
+    BadNumber { key: String },
     #[error("it changed while being read (size was {expected} bytes, now {actual})")]
     Changed { expected: u64, actual: u64 },
 }

@@ -37,6 +37,9 @@ pub struct FileIndexEntry {
     /// Symlinks (verbatim) and hard links (a path in this set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Declared extended attributes, values in lowercase hex.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub xattrs: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for FileIndex {

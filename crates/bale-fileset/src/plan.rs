@@ -102,6 +102,9 @@ impl Plan {
         entry.mode = self.normalize.mode(&entry.kind, entry.mode);
         entry.uid = self.normalize.owner(entry.uid);
         entry.gid = self.normalize.owner(entry.gid);
+        if !self.normalize.keep_xattrs {
+            entry.xattrs.clear();
+        }
         self.entries.insert(entry.path.clone(), (entry, content));
         Ok(())
     }
@@ -119,7 +122,10 @@ impl Plan {
             return Err(FilesetError::io(dir, io::Error::new(io::ErrorKind::InvalidInput, "not a directory")));
         }
         let mut plan = Self::new(normalize, limits);
-        let mut inodes: HashMap<(u64, u64), Vec<String>> = HashMap::new();
+        // The first name seen of each multiply-linked inode; later names
+        // become links to it (and carry no size toward the limits).
+        let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
+        let mut links: Vec<(String, String)> = Vec::new();
         progress.phase("scanning", None);
         let mut stack = vec![PathBuf::new()];
         while let Some(rel_dir) = stack.pop() {
@@ -137,10 +143,18 @@ impl Plan {
                     stack.push(rel);
                     (EntryKind::Directory, Content::None)
                 } else if ft.is_file() {
-                    if md.nlink() > 1 {
-                        inodes.entry((md.dev(), md.ino())).or_default().push(rel_text.clone());
+                    match (md.nlink() > 1).then(|| inodes.get(&(md.dev(), md.ino()))).flatten() {
+                        Some(first) => {
+                            links.push((rel_text.clone(), first.clone()));
+                            (EntryKind::Hardlink { target: first.clone() }, Content::None)
+                        }
+                        None => {
+                            if md.nlink() > 1 {
+                                inodes.insert((md.dev(), md.ino()), rel_text.clone());
+                            }
+                            (EntryKind::File { size: md.len() }, Content::Path(abs.clone()))
+                        }
                     }
-                    (EntryKind::File { size: md.len() }, Content::Path(abs.clone()))
                 } else if ft.is_symlink() {
                     let target = fs::read_link(&abs).map_err(|e| FilesetError::io(&abs, e))?;
                     let target = target
@@ -165,19 +179,7 @@ impl Plan {
             }
         }
         progress.finish_phase();
-        for (_, paths) in inodes {
-            let mut paths = paths;
-            paths.sort();
-            let first = paths[0].clone();
-            for other in &paths[1..] {
-                if let Some((entry, content)) = plan.entries.get_mut(other) {
-                    entry.kind = EntryKind::Hardlink { target: first.clone() };
-                    *content = Content::None;
-                }
-            }
-        }
-        // Recompute the total exactly: hard links no longer carry content.
-        plan.total_size = plan.entries.values().map(|(e, _)| file_size(e)).sum();
+        plan.canonicalize_hardlinks(links);
         plan.finalize()?;
         Ok(plan)
     }
@@ -319,13 +321,6 @@ impl Plan {
                 Box::new(SpoolReader { file, pos: *offset, end: offset + len })
             }
         })
-    }
-}
-
-fn file_size(entry: &Entry) -> u64 {
-    match entry.kind {
-        EntryKind::File { size } => size,
-        _ => 0,
     }
 }
 

@@ -79,11 +79,14 @@ pub fn read_entries<R: Read>(
                 match key {
                     "path" | "linkpath" | "size" | "mtime" | "atime" | "ctime" | "uname" | "gname" | "comment"
                     | "charset" | "hdrcharset" => {}
-                    "uid" => {
-                        uid = parse_pax_number(ext.value_bytes()).ok_or_else(|| fail(EntryProblem::MalformedPath))?
-                    }
-                    "gid" => {
-                        gid = parse_pax_number(ext.value_bytes()).ok_or_else(|| fail(EntryProblem::MalformedPath))?
+                    "uid" | "gid" => {
+                        let value = parse_pax_number(ext.value_bytes())
+                            .ok_or_else(|| fail(EntryProblem::BadNumber { key: key.to_string() }))?;
+                        if key == "uid" {
+                            uid = value;
+                        } else {
+                            gid = value;
+                        }
                     }
                     k if k.starts_with("SCHILY.xattr.") => {
                         xattrs.insert(k["SCHILY.xattr.".len()..].to_string(), ext.value_bytes().to_vec());

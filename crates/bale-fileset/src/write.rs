@@ -79,6 +79,7 @@ pub fn write_canonical(
                 EntryKind::Symlink { target } | EntryKind::Hardlink { target } => Some(target.clone()),
                 _ => None,
             },
+            xattrs: meta.xattrs.iter().map(|(k, v)| (k.clone(), hex::encode(v))).collect(),
         };
         if let EntryKind::File { size } = entry.kind {
             let reader = plan.open_content(entry, content)?;

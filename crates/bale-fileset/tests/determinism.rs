@@ -222,8 +222,10 @@ fn the_gzip_layer_is_accepted_by_gzip_itself() {
 fn long_names_and_large_owner_ids_use_pax_and_read_back() {
     let tmp = tempfile::tempdir().unwrap();
     let long = format!("{}/{}", "d".repeat(120), "f".repeat(130));
-    let mut plan =
-        Plan::new(Normalize { owners: bale_fileset::OwnerPolicy::Preserve, ..Normalize::default() }, Limits::default());
+    let mut plan = Plan::new(
+        Normalize { owners: bale_fileset::OwnerPolicy::Preserve, keep_xattrs: true, ..Normalize::default() },
+        Limits::default(),
+    );
     let mut entry = bale_fileset::Entry::directory(long.clone());
     entry.kind = bale_fileset::EntryKind::File { size: 5 };
     entry.uid = 3_000_000;
@@ -243,7 +245,7 @@ fn long_names_and_large_owner_ids_use_pax_and_read_back() {
     assert!(text.contains(&long) && text.contains("3000000/7") && text.contains(&"t".repeat(150)), "{text}");
     let reread = Plan::from_tar(
         tar.as_slice(),
-        Normalize { owners: bale_fileset::OwnerPolicy::Preserve, ..Normalize::default() },
+        Normalize { owners: bale_fileset::OwnerPolicy::Preserve, keep_xattrs: true, ..Normalize::default() },
         Limits::default(),
         tmp.path(),
     )
@@ -254,4 +256,29 @@ fn long_names_and_large_owner_ids_use_pax_and_read_back() {
     let mut again = Vec::new();
     write_canonical(&reread, &mut again, &NoProgress).unwrap();
     assert!(again == tar);
+}
+
+#[test]
+fn xattrs_from_a_tar_are_dropped_unless_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut plan = Plan::new(Normalize { keep_xattrs: true, ..Normalize::default() }, Limits::default());
+    let mut entry = bale_fileset::Entry::directory("bin/ping");
+    entry.kind = bale_fileset::EntryKind::File { size: 1 };
+    entry.xattrs.insert("security.capability".into(), vec![1, 2]);
+    plan.insert(entry, bale_fileset::Content::Bytes(b"x".to_vec())).unwrap();
+    let mut tar = Vec::new();
+    let written = write_canonical(&plan.seal().unwrap(), &mut tar, &NoProgress).unwrap();
+    let ping = written.file_index.entries.iter().find(|e| e.path == "bin/ping").unwrap();
+    assert_eq!(ping.xattrs.get("security.capability").map(String::as_str), Some("0102"));
+
+    let dropped = Plan::from_tar(tar.as_slice(), Normalize::default(), Limits::default(), tmp.path()).unwrap();
+    assert!(dropped.get("bin/ping").unwrap().xattrs.is_empty());
+    let kept = Plan::from_tar(
+        tar.as_slice(),
+        Normalize { keep_xattrs: true, ..Normalize::default() },
+        Limits::default(),
+        tmp.path(),
+    )
+    .unwrap();
+    assert_eq!(kept.get("bin/ping").unwrap().xattrs.len(), 1);
 }

@@ -34,6 +34,8 @@ pub enum StoreError {
     InvalidVersion { version: String, reason: &'static str },
     #[error("invalid licence expression {license:?}: {reason}")]
     InvalidLicense { license: String, reason: &'static str },
+    #[error("gc removed nothing: manifest {digest} cannot be read ({reason}), so what it references is unknown")]
+    GcRefused { digest: Digest, reason: String },
     #[error("{}: {format}-compressed tars are not supported; decompress it first", path.display())]
     UnsupportedCompression { path: PathBuf, format: &'static str },
 }

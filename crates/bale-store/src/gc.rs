@@ -32,13 +32,14 @@ impl Store {
             if !live.insert(digest) || !self.has_blob(&digest) {
                 continue;
             }
-            // A manifest or index whose JSON cannot be read keeps only
-            // itself alive; `verify` reports it.
+            // A manifest that cannot be read hides what it references, and
+            // deleting on a guess could destroy a package's data: stop.
+            let refuse = |e: StoreError| StoreError::GcRefused { digest, reason: e.to_string() };
             if media_type == INDEX_MEDIA_TYPE {
-                if let Ok(index) = self.read_json::<Index>(&digest, "index") {
-                    pending.extend(index.manifests.into_iter().map(|d| (d.digest, d.media_type)));
-                }
-            } else if let Ok(manifest) = self.read_json::<Manifest>(&digest, "manifest") {
+                let index: Index = self.read_json(&digest, "index").map_err(refuse)?;
+                pending.extend(index.manifests.into_iter().map(|d| (d.digest, d.media_type)));
+            } else {
+                let manifest: Manifest = self.read_json(&digest, "manifest").map_err(refuse)?;
                 live.insert(manifest.config.digest);
                 live.extend(manifest.layers.iter().map(|l| l.digest));
             }

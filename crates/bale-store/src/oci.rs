@@ -48,7 +48,7 @@ pub struct Manifest {
 #[serde(rename_all = "camelCase")]
 pub struct Index {
     pub schema_version: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     pub manifests: Vec<Descriptor>,
 }

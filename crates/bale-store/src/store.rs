@@ -52,6 +52,11 @@ impl Store {
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
         let layout = root.join("oci-layout");
+        if layout.exists() && store.index_path().exists() {
+            return Ok(store);
+        }
+        // Creating the layout writes through tmp/, which gc empties.
+        let _session = store.lock_shared()?;
         if !layout.exists() {
             store.write_atomically(&layout, OCI_LAYOUT)?;
         }
@@ -260,6 +265,7 @@ impl Store {
 
     /// Drops a package from the index; its blobs go at the next `gc`.
     pub fn remove_package(&self, id: &str) -> Result<(), StoreError> {
+        let _session = self.lock_shared()?;
         self.update_index(|index| {
             let before = index.manifests.len();
             index.manifests.retain(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) != Some(id));

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::oci::Manifest;
+use crate::package::PackageMetadata;
 use crate::store::Store;
 
 #[derive(Debug, Default, Serialize)]
@@ -31,8 +32,10 @@ pub enum VerifyProblem {
     StrayFile { path: String },
     /// Something references a blob the store lacks.
     Missing { digest: Digest, referenced_by: String },
-    /// A manifest or config that cannot be read as what it should be.
+    /// A manifest or metadata document that cannot be read as what it should be.
     Unreadable { digest: Digest, referenced_by: String, error: String },
+    /// (deep) The layer does not decompress to the package's content digest.
+    ContentMismatch { package: String, layer: Digest, expected: Digest, actual: Digest },
 }
 
 impl VerifyReport {
@@ -44,7 +47,10 @@ impl VerifyReport {
 impl Store {
     /// Re-hashes every blob and checks that every package's manifest,
     /// metadata, layer and file index are present and readable.
-    pub fn verify(&self, progress: &dyn Progress) -> Result<VerifyReport, StoreError> {
+    ///
+    /// With `deep`, every package layer is also decompressed and its
+    /// canonical tar hashed against the metadata's content digest.
+    pub fn verify(&self, deep: bool, progress: &dyn Progress) -> Result<VerifyReport, StoreError> {
         // Shared: writers may go on, but gc may not delete under us.
         let _session = self.lock_shared()?;
         let mut report = VerifyReport::default();
@@ -104,9 +110,51 @@ impl Store {
                     continue;
                 }
             };
-            check(manifest.config.digest, &mut report);
+            let config_ok = check(manifest.config.digest, &mut report);
+            let mut layers_ok = true;
             for layer in &manifest.layers {
-                check(layer.digest, &mut report);
+                layers_ok &= check(layer.digest, &mut report);
+            }
+            if !config_ok {
+                continue;
+            }
+            let metadata: PackageMetadata = match self.read_json(&manifest.config.digest, "package metadata") {
+                Ok(m) => m,
+                Err(e) => {
+                    report.problems.push(VerifyProblem::Unreadable {
+                        digest: manifest.config.digest,
+                        referenced_by: record.id.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if deep
+                && layers_ok
+                && let Some(layer) = manifest.layers.first()
+            {
+                let hashed = self.open_layer(layer).and_then(|reader| {
+                    sha256_reader(reader).map_err(|e| StoreError::io(self.blob_path(&layer.digest), e))
+                });
+                let actual = match hashed {
+                    Ok((actual, _)) => actual,
+                    Err(e) => {
+                        report.problems.push(VerifyProblem::Unreadable {
+                            digest: layer.digest,
+                            referenced_by: record.id.clone(),
+                            error: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                if actual != metadata.content.digest {
+                    report.problems.push(VerifyProblem::ContentMismatch {
+                        package: record.id.clone(),
+                        layer: layer.digest,
+                        expected: metadata.content.digest,
+                        actual,
+                    });
+                }
             }
         }
         report.stale_temp_files = fs::read_dir(self.tmp_dir()).map(|d| d.count() as u64).unwrap_or(0);

@@ -89,6 +89,10 @@ pub struct PackArgs {
     /// Keep the numeric owners the source has instead of 0:0.
     #[arg(long)]
     pub preserve_owners: bool,
+    /// Keep extended attributes a source tar declares (file capabilities,
+    /// say); by default they are dropped. Directories are read without xattrs.
+    #[arg(long)]
+    pub keep_xattrs: bool,
     /// Store this content even if the id already names different content.
     #[arg(long)]
     pub replace: bool,
@@ -109,7 +113,12 @@ pub enum CompressionArg {
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Re-hash every blob and check every reference; exits 1 if anything is wrong.
-    Verify,
+    Verify {
+        /// Also decompress every package's layer and check it against the
+        /// package's content digest (reads everything; slower).
+        #[arg(long)]
+        deep: bool,
+    },
     /// Remove blobs no package references, and leftovers of interrupted writes.
     Gc {
         /// Report what would be removed without removing it.

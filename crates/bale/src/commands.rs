@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Store(StoreCommand::Verify) => verify(&open()?, global.json, progress.as_ref()),
+        Command::Store(StoreCommand::Verify { deep }) => verify(&open()?, deep, global.json, progress.as_ref()),
         Command::Store(StoreCommand::Gc { dry_run }) => {
             let report = open()?.gc(dry_run)?;
             if global.json {
@@ -82,6 +82,7 @@ fn pack(store: &Store, args: PackArgs, json: bool, progress: &dyn bale_progress:
                 ModePolicy::Canonical
             },
             owners: if args.preserve_owners { OwnerPolicy::Preserve } else { OwnerPolicy::Root },
+            keep_xattrs: args.keep_xattrs,
         },
         limits: Limits { max_total_size: args.max_size, max_entry_size: args.max_size, max_entries: args.max_entries },
         replace: args.replace,
@@ -229,25 +230,21 @@ fn list(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
 
 fn unpack(store: &Store, reference: &str, dest: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let record = store.resolve(reference)?;
-    let (manifest, _) = store.load_package(&record)?;
+    let (manifest, metadata) = store.load_package(&record)?;
     let layer = manifest.layers.first().context("the package manifest lists no layer")?;
-    let mut reader = store.open_layer(layer)?;
-    let limits = Limits::default();
-    let options = UnpackOptions { owners: is_root() };
-    let context = || format!("unpacking {} into {}", record.id, dest.display());
-    let unpacked =
-        bale_fileset::unpack(&mut reader, dest, &limits, options).map_err(anyhow::Error::from).and_then(|n| {
-            // Read to the end so the blob's digest is checked.
-            std::io::copy(&mut reader, &mut std::io::sink())?;
-            Ok(n)
-        });
-    let entries = match unpacked {
-        Ok(n) => n,
-        // A damaged blob explains any failure better than the parse error it caused.
-        Err(e) => {
-            return Err(store.check_blob(&layer.digest).err().map_or(e, anyhow::Error::from)).with_context(context);
-        }
+    // Check the blob before writing anything: a damaged layer must not
+    // leave half a tree behind.
+    store.check_blob(&layer.digest).with_context(|| format!("reading the layer of {}", record.id))?;
+    let reader = store.open_layer(layer)?;
+    // The package says exactly how big it is; anything more is damage.
+    let limits = Limits {
+        max_total_size: metadata.content.size,
+        max_entry_size: metadata.content.size,
+        max_entries: metadata.content.entries,
     };
+    let options = UnpackOptions { owners: is_root() };
+    let entries = bale_fileset::unpack(reader, dest, &limits, options)
+        .with_context(|| format!("unpacking {} into {}", record.id, dest.display()))?;
     if json {
         print_json(&json!({ "id": record.id, "dest": dest, "entries": entries }))?;
     } else {
@@ -262,8 +259,8 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-fn verify(store: &Store, json: bool, progress: &dyn bale_progress::Progress) -> anyhow::Result<ExitCode> {
-    let report = store.verify(progress)?;
+fn verify(store: &Store, deep: bool, json: bool, progress: &dyn bale_progress::Progress) -> anyhow::Result<ExitCode> {
+    let report = store.verify(deep, progress)?;
     if json {
         print_json(&report)?;
     } else {
@@ -278,6 +275,9 @@ fn verify(store: &Store, json: bool, progress: &dyn bale_progress::Progress) -> 
                 }
                 VerifyProblem::Unreadable { digest, referenced_by, error } => {
                     println!("unreadable: {digest}, referenced by {referenced_by}: {error}");
+                }
+                VerifyProblem::ContentMismatch { layer, expected, actual, package } => {
+                    println!("wrong content: layer {layer} of {package} unpacks to {actual}, not {expected}");
                 }
             }
         }

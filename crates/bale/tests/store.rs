@@ -137,6 +137,52 @@ fn verify_names_each_corrupt_blob_and_gc_frees_what_is_unreferenced() {
 }
 
 #[test]
+fn gc_refuses_to_guess_when_a_manifest_is_damaged() {
+    let env = Env::new();
+    let tree = env.path().join("tree");
+    common::sample_tree(&tree);
+    let packed = env.json(&["pack", tree.to_str().unwrap(), "--name", "fragile", "--version", "1"]);
+    let manifest = packed["manifest"]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let path = env.store().join("blobs/sha256").join(&manifest);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[10] ^= 0x01;
+    fs::write(&path, bytes).unwrap();
+    let before = env.store_state();
+    let out = env.run(&["store", "gc"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gc removed nothing") && stderr.contains(&manifest), "{stderr}");
+    assert_eq!(env.store_state(), before);
+}
+
+#[test]
+fn deep_verify_decompresses_every_layer() {
+    let env = Env::new();
+    let tree = env.path().join("tree");
+    common::sample_tree(&tree);
+    env.ok(&["pack", tree.to_str().unwrap(), "--name", "g", "--version", "1"]);
+    env.ok(&["pack", tree.to_str().unwrap(), "--name", "z", "--version", "1", "--compression", "zstd"]);
+    let report = env.json(&["store", "verify", "--deep"]);
+    assert_eq!(report["packagesChecked"], 2, "{report}");
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
+}
+
+#[test]
+fn hard_links_count_once_toward_the_size_limit() {
+    let env = Env::new();
+    let tree = env.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("a"), vec![1u8; 600]).unwrap();
+    for name in ["b", "c", "d"] {
+        fs::hard_link(tree.join("a"), tree.join(name)).unwrap();
+    }
+    env.ok(&["pack", tree.to_str().unwrap(), "--name", "links", "--version", "1", "--max-size", "1000"]);
+    let files = env.json(&["inspect", "links", "--files"]);
+    let kinds: Vec<&str> = files["files"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["file", "hardlink", "hardlink", "hardlink"]);
+}
+
+#[test]
 fn gc_keeps_blobs_shared_with_a_live_package() {
     let env = Env::new();
     let tree = env.path().join("tree");

@@ -8,8 +8,10 @@ use crate::digest::Digest;
 
 pub const FILE_INDEX_MEDIA_TYPE: &str = "application/vnd.bale.file-index.v1+json";
 
+// Readers ignore fields they do not know, so optional fields can be added
+// within schema version 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FileIndex {
     pub schema_version: u32,
     pub media_type: String,
@@ -18,7 +20,7 @@ pub struct FileIndex {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FileIndexEntry {
     pub path: String,
     /// `file`, `directory`, `symlink` or `hardlink`.

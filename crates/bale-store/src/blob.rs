@@ -50,10 +50,8 @@ impl BlobWriter {
             return Err(StoreError::DigestMismatch { expected, actual: digest });
         }
         let target = self.blobs_dir.join(digest.hex());
-        if target.exists() {
-            // Same name, same content: someone stored it already.
-            return Ok((digest, size));
-        }
+        // Renamed even when the name exists: the new bytes are verified,
+        // the old ones may have rotted, and the swap is atomic for readers.
         file.sync_all().map_err(|e| StoreError::io(&self.temp, e))?;
         drop(file);
         fs::rename(&self.temp, &target).map_err(|e| StoreError::io(&target, e))?;

@@ -7,7 +7,7 @@ use bale_fileset::Digest;
 use serde::Serialize;
 
 use crate::error::StoreError;
-use crate::oci::{INDEX_MEDIA_TYPE, Index, Manifest};
+use crate::oci::{INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest};
 use crate::store::Store;
 
 #[derive(Debug, Default, Serialize)]
@@ -38,7 +38,7 @@ impl Store {
             if media_type == INDEX_MEDIA_TYPE {
                 let index: Index = self.read_json(&digest, "index").map_err(refuse)?;
                 pending.extend(index.manifests.into_iter().map(|d| (d.digest, d.media_type)));
-            } else {
+            } else if media_type == MANIFEST_MEDIA_TYPE {
                 let manifest: Manifest = self.read_json(&digest, "manifest").map_err(refuse)?;
                 live.insert(manifest.config.digest);
                 live.extend(manifest.layers.iter().map(|l| l.digest));

@@ -115,7 +115,8 @@ impl Store {
     /// Stores `bytes` (if not already there) and returns their digest.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = sha256_bytes(bytes);
-        if !self.has_blob(&digest) {
+        // Small blobs are cheap to re-check, so a damaged copy gets repaired.
+        if self.check_blob(&digest).is_err() {
             let mut writer = self.blob_writer()?;
             io::Write::write_all(&mut writer, bytes).map_err(|e| StoreError::io(self.tmp_dir(), e))?;
             writer.commit(Some(digest))?;

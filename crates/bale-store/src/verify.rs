@@ -46,7 +46,8 @@ impl VerifyReport {
 
 impl Store {
     /// Re-hashes every blob and checks that every package's manifest,
-    /// metadata, layer and file index are present and readable.
+    /// metadata, layer and file index are present, and that its manifest
+    /// and metadata parse.
     ///
     /// With `deep`, every package layer is also decompressed and its
     /// canonical tar hashed against the metadata's content digest.

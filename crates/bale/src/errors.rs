@@ -42,6 +42,10 @@ fn store_help(error: &StoreError) -> Option<String> {
         StoreError::CorruptBlob { .. } | StoreError::MissingBlob { .. } => {
             "run `bale store verify` to see every damaged blob; pack or import the affected packages again".into()
         }
+        StoreError::GcRefused { .. } => {
+            "`bale store verify` names the damaged package; `bale remove` it (then pack or import it again) and rerun gc"
+                .into()
+        }
         StoreError::NoHome => "for example: export BALE_HOME=$PWD/.bale".into(),
         StoreError::InvalidName { .. } => "names look like `hello` or `example.com/tools/app`".into(),
         StoreError::InvalidVersion { .. } => "versions look like `1.2.0` or `2:1.0-3~rc1`".into(),
@@ -56,7 +60,9 @@ fn fileset_help(error: &FilesetError) -> Option<String> {
             EntryProblem::EntryTooLarge { .. }
             | EntryProblem::TotalTooLarge { .. }
             | EntryProblem::TooManyEntries { .. } => {
-                "if the input is trusted and really this large, raise --max-size or --max-entries".into()
+                "when packing a trusted input this large, raise `bale pack --max-size` or `--max-entries`; \
+                 when unpacking, the package is damaged"
+                    .into()
             }
             EntryProblem::Changed { .. } => {
                 "something modified the file during packing; pack again when it is stable".into()

@@ -156,6 +156,24 @@ fn gc_refuses_to_guess_when_a_manifest_is_damaged() {
 }
 
 #[test]
+fn packing_again_repairs_damaged_blobs() {
+    let env = Env::new();
+    let tree = env.path().join("tree");
+    common::sample_tree(&tree);
+    let packed = env.json(&["pack", tree.to_str().unwrap(), "--name", "p", "--version", "1"]);
+    for key in ["layer", "fileIndex", "manifest"] {
+        let hex = packed[key]["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let path = env.store().join("blobs/sha256").join(hex);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[0] ^= 0x80;
+        fs::write(&path, bytes).unwrap();
+    }
+    assert!(!env.run(&["store", "verify"]).status.success());
+    env.ok(&["pack", tree.to_str().unwrap(), "--name", "p", "--version", "1"]);
+    env.ok(&["store", "verify", "--deep"]);
+}
+
+#[test]
 fn deep_verify_decompresses_every_layer() {
     let env = Env::new();
     let tree = env.path().join("tree");

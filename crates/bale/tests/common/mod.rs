@@ -27,7 +27,7 @@ impl Env {
     /// `bale` with this environment's store and no terminal.
     pub fn bale(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bale"));
-        cmd.env("BALE_HOME", self.store()).env_remove("XDG_DATA_HOME").current_dir(self.path());
+        cmd.env("BALE_HOME", self.store()).env_remove("XDG_DATA_HOME").env_remove("COLUMNS").current_dir(self.path());
         cmd
     }
 

@@ -1,0 +1,14 @@
+//! Debian content for bale: where the archive is (apt sources), what it
+//! says (Release, Packages), whether to believe it (the OpenPGP signature
+//! chain down to each .deb's sha256), and turning a .deb into a plain
+//! package with no install scripts.
+
+pub mod control;
+pub mod packages;
+pub mod relation;
+pub mod release;
+pub mod sources;
+pub mod trust;
+pub mod version;
+
+pub use version::{Version, VersionError};

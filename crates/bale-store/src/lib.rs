@@ -24,10 +24,10 @@ pub use gc::GcReport;
 pub use id::{PackageId, validate_license, validate_name, validate_version};
 pub use lock::StoreLock;
 pub use oci::{Descriptor, Index, Manifest};
-pub use pack::{PackOutcome, PackRequest, PackSource, pack};
+pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_plan};
 pub use package::{
-    BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE,
-    PackageMetadata, Provenance, Provide,
+    AlternativeLink, BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE,
+    PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, generic_purl,
 };
 pub use store::{PackageRecord, Store};
 pub use verify::{VerifyProblem, VerifyReport};

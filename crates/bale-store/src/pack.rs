@@ -13,9 +13,7 @@ use bale_progress::Progress;
 use crate::error::StoreError;
 use crate::id::{PackageId, validate_license};
 use crate::oci::{self, Descriptor, MANIFEST_MEDIA_TYPE, Manifest};
-use crate::package::{
-    BlobRef, ContentInfo, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, generic_purl,
-};
+use crate::package::{BlobRef, ContentInfo, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -77,39 +75,48 @@ pub fn pack(
         }
     };
 
-    let mut sink =
-        LayerSink::new(store.blob_writer()?, request.compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
-    let written = write_canonical(&plan, &mut sink, progress)?;
+    let mut metadata = PackageMetadata::new(&id.name, &id.version);
+    metadata.license = request.license.clone();
+    metadata.provenance = provenance;
+    store_plan(store, &plan, metadata, request.compression, request.replace, progress)
+}
+
+/// Writes `plan` as a package described by `metadata` (whose `content` and
+/// `fileIndex` are filled in here) and records it in the index. The caller
+/// holds the store lock shared.
+///
+/// Every blob is written to a temp file and renamed into place only after
+/// its digest checks; the index is updated last, so an error or a kill at
+/// any point leaves the store as it was (plus, at most, unreferenced blobs
+/// for `gc`).
+pub fn store_plan(
+    store: &Store,
+    plan: &Plan,
+    mut metadata: PackageMetadata,
+    compression: Compression,
+    replace: bool,
+    progress: &dyn Progress,
+) -> Result<PackOutcome, StoreError> {
+    let id = PackageId::new(metadata.origin.clone(), &metadata.name, &metadata.version)?;
+    validate_license(&metadata.license)?;
+    let mut sink = LayerSink::new(store.blob_writer()?, compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    let written = write_canonical(plan, &mut sink, progress)?;
     let (blob, layer) = sink.finish().map_err(|e| StoreError::io(store.tmp_dir(), e))?;
     blob.commit(Some(layer.blob_digest))?;
 
     let index_bytes = written.file_index.to_json();
     let index_digest = store.put_bytes(&index_bytes)?;
-    let metadata = PackageMetadata {
-        schema_version: 1,
-        media_type: PACKAGE_MEDIA_TYPE.to_string(),
-        name: id.name.clone(),
-        version: id.version.clone(),
-        origin: None,
-        architecture: None,
-        content: ContentInfo {
-            digest: layer.content_digest,
-            size: layer.content_size,
-            files: written.file_index.file_count(),
-            entries: written.entries,
-        },
-        file_index: BlobRef { digest: index_digest, size: index_bytes.len() as u64 },
-        dependencies: Vec::new(),
-        provides: Vec::new(),
-        license: request.license.clone(),
-        purl: generic_purl(&id.name, &id.version),
-        provenance,
-        dropped: Default::default(),
+    metadata.content = ContentInfo {
+        digest: layer.content_digest,
+        size: layer.content_size,
+        files: written.file_index.file_count(),
+        entries: written.entries,
     };
+    metadata.file_index = BlobRef { digest: index_digest, size: index_bytes.len() as u64 };
     let config_bytes = oci::to_json(&metadata);
     let config_digest = store.put_bytes(&config_bytes)?;
 
-    let layer_descriptor = Descriptor::new(request.compression.media_type(), layer.blob_digest, layer.blob_size);
+    let layer_descriptor = Descriptor::new(compression.media_type(), layer.blob_digest, layer.blob_size);
     let index_descriptor = Descriptor::new(FILE_INDEX_MEDIA_TYPE, index_digest, index_bytes.len() as u64);
     let manifest = Manifest {
         schema_version: 2,
@@ -118,7 +125,7 @@ pub fn pack(
         config: Descriptor::new(PACKAGE_MEDIA_TYPE, config_digest, config_bytes.len() as u64),
         layers: vec![layer_descriptor.clone(), index_descriptor.clone()],
         annotations: BTreeMap::from([
-            ("org.opencontainers.image.title".to_string(), id.name.clone()),
+            ("org.opencontainers.image.title".to_string(), id.qualified_name()),
             ("org.opencontainers.image.version".to_string(), id.version.clone()),
         ]),
     };
@@ -126,7 +133,7 @@ pub fn pack(
     let manifest_digest = store.put_bytes(&manifest_bytes)?;
     let mut manifest_descriptor = Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64);
     manifest_descriptor.artifact_type = Some(PACKAGE_ARTIFACT_TYPE.to_string());
-    let new = store.add_package(&id.to_string(), manifest_descriptor.clone(), layer.content_digest, request.replace)?;
+    let new = store.add_package(&id.to_string(), manifest_descriptor.clone(), layer.content_digest, replace)?;
     Ok(PackOutcome {
         id: id.to_string(),
         metadata,

@@ -27,6 +27,24 @@ pub struct PackageMetadata {
     pub dependencies: Vec<Dependency>,
     #[serde(default)]
     pub provides: Vec<Provide>,
+    /// Packages this one cannot be installed with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<DependencyAlternative>,
+    /// Packages this one breaks (Debian's weaker conflict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaks: Vec<DependencyAlternative>,
+    /// The source package it was built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// Debian's `Essential: yes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+    /// Alternatives symlinks the package would register (from its
+    /// maintainer scripts, read statically); the image layer creates them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<AlternativeLink>,
     /// An SPDX licence expression, `NOASSERTION` when unknown.
     pub license: String,
     pub purl: String,
@@ -74,6 +92,25 @@ pub struct DependencyAlternative {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct SourceRef {
+    pub name: String,
+    pub version: String,
+}
+
+/// One `update-alternatives --install LINK NAME PATH PRIORITY`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlternativeLink {
+    /// The generic path, such as `/usr/bin/awk`.
+    pub link: String,
+    pub name: String,
+    /// The implementation it points to, such as `/usr/bin/mawk`.
+    pub path: String,
+    pub priority: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Provide {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +126,20 @@ pub enum Provenance {
     Directory,
     /// `bale pack` of a tar file, whose bytes hashed to `sha256`.
     Tar { sha256: Digest },
+    /// A .deb from a Debian archive, verified along the signature chain:
+    /// the `InRelease` signed by `signers`, the `Packages` index it lists,
+    /// and the .deb that index lists.
+    Debian {
+        /// The archive's `Origin` (such as `Debian`).
+        archive: String,
+        suite: String,
+        component: String,
+        filename: String,
+        deb_sha256: Digest,
+        packages_sha256: Digest,
+        release_sha256: Digest,
+        signers: Vec<String>,
+    },
 }
 
 /// What was left out of the source on purpose.
@@ -108,6 +159,34 @@ impl Dropped {
 }
 
 impl PackageMetadata {
+    /// Metadata with everything empty but the name and version, for a
+    /// source to fill in; `content` and `fileIndex` are set when stored.
+    pub fn new(name: &str, version: &str) -> Self {
+        let zero = BlobRef { digest: Digest::from_bytes([0; 32]), size: 0 };
+        Self {
+            schema_version: 1,
+            media_type: PACKAGE_MEDIA_TYPE.to_string(),
+            name: name.to_string(),
+            version: version.to_string(),
+            origin: None,
+            architecture: None,
+            content: ContentInfo { digest: zero.digest, size: 0, files: 0, entries: 0 },
+            file_index: zero,
+            dependencies: Vec::new(),
+            provides: Vec::new(),
+            conflicts: Vec::new(),
+            breaks: Vec::new(),
+            source: None,
+            section: None,
+            essential: false,
+            alternatives: Vec::new(),
+            license: "NOASSERTION".to_string(),
+            purl: generic_purl(name, version),
+            provenance: Provenance::Directory,
+            dropped: Dropped::default(),
+        }
+    }
+
     pub fn id(&self) -> String {
         match &self.origin {
             Some(origin) => format!("{origin}/{}@{}", self.name, self.version),

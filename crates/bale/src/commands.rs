@@ -154,6 +154,10 @@ fn inspect(store: &Store, reference: &str, files: bool, json: bool) -> anyhow::R
     match &metadata.provenance {
         Provenance::Directory => println!("  source    a directory"),
         Provenance::Tar { sha256 } => println!("  source    a tar file, {sha256}"),
+        Provenance::Debian { archive, suite, component, filename, deb_sha256, .. } => {
+            println!("  source    {archive} {suite}/{component}, {filename}");
+            println!("  deb       {deb_sha256}");
+        }
     }
     for dep in &metadata.dependencies {
         let alternatives: Vec<String> = dep

@@ -4,6 +4,8 @@
 //! package with no install scripts.
 
 pub mod control;
+pub mod copyright;
+pub mod deb;
 pub mod packages;
 pub mod relation;
 pub mod release;

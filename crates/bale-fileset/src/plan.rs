@@ -193,11 +193,32 @@ impl Plan {
         limits: Limits,
         spool_dir: &Path,
     ) -> Result<Self, FilesetError> {
+        Self::from_tar_with(reader, normalize, limits, spool_dir, |entry| Ok(Some(entry)))
+    }
+
+    /// [`Plan::from_tar`] with every accepted entry passed through `rewrite`
+    /// first, which may move it (returning it changed) or drop it
+    /// (`None`). Entries are still checked after rewriting, and two
+    /// directories that land on the same path merge (the first one's
+    /// metadata wins); any other collision is an error.
+    pub fn from_tar_with(
+        reader: impl Read,
+        normalize: Normalize,
+        limits: Limits,
+        spool_dir: &Path,
+        mut rewrite: impl FnMut(Entry) -> Result<Option<Entry>, FilesetError>,
+    ) -> Result<Self, FilesetError> {
         let mut spool = tempfile_in(spool_dir)?;
         let mut plan = Self::new(normalize, limits);
         let mut offset = 0u64;
         let mut links: Vec<(String, String)> = Vec::new();
         read_entries(reader, &limits, |entry, data| {
+            let Some(entry) = rewrite(entry)? else { return Ok(()) };
+            if entry.kind == EntryKind::Directory
+                && plan.entries.get(&entry.path).is_some_and(|(e, _)| e.kind == EntryKind::Directory)
+            {
+                return Ok(());
+            }
             let content = match entry.kind {
                 EntryKind::File { size } => {
                     let copied = io::copy(data, &mut spool).map_err(|e| FilesetError::io(spool_dir, e))?;
@@ -301,6 +322,22 @@ impl Plan {
     pub fn seal(mut self) -> Result<Self, FilesetError> {
         self.finalize()?;
         Ok(self)
+    }
+
+    /// Reads a regular file of the plan into memory, if it is there and no
+    /// larger than `max` bytes (a copyright file, a config file).
+    pub fn read_file(&self, path: &str, max: u64) -> Option<Result<Vec<u8>, FilesetError>> {
+        let (entry, content) = self.entries.get(path)?;
+        let EntryKind::File { size } = entry.kind else { return None };
+        if size > max {
+            return None;
+        }
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        Some(
+            self.open_content(entry, content)
+                .and_then(|mut r| r.read_to_end(&mut out).map_err(|e| FilesetError::io(path, e)))
+                .map(|_| out),
+        )
     }
 
     /// Opens the content of a regular file for writing it out.

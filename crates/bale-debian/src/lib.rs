@@ -3,9 +3,12 @@
 //! chain down to each .deb's sha256), and turning a .deb into a plain
 //! package with no install scripts.
 
+pub mod archive;
 pub mod control;
 pub mod copyright;
 pub mod deb;
+pub mod fetch;
+pub mod import;
 pub mod packages;
 pub mod relation;
 pub mod release;

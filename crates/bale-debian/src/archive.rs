@@ -1,0 +1,174 @@
+//! Opening a suite of an archive: `InRelease` verified against the keyring,
+//! `Valid-Until` enforced, then each component's `Packages` index fetched
+//! by the sha256 the Release lists and parsed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+use bale_fileset::{Digest, sha256_bytes};
+use bale_progress::Progress;
+use bale_store::{Store, StoreError};
+
+use crate::fetch::{FetchError, Mirror};
+use crate::packages::{PackageIndex, PackagesError};
+use crate::release::{Release, ReleaseError};
+use crate::trust::{Keyring, TrustError, verify_clearsigned};
+
+/// Where and what to read.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    pub mirror: String,
+    pub suite: String,
+    pub components: Vec<String>,
+    pub architecture: String,
+    pub keyring: PathBuf,
+    /// Accept a Release past its `Valid-Until` (for snapshot archives).
+    pub allow_expired: bool,
+    /// The time to check `Valid-Until` against, in seconds since the epoch.
+    pub now: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error("{url}: {source}")]
+    Release { url: String, source: ReleaseError },
+    #[error("{url} was not found: the suite {suite:?} does not exist on this mirror, or it publishes no InRelease (bale does not accept unsigned or detached-signature Release files)")]
+    NoInRelease { url: String, suite: String },
+    #[error("{url} expired on {valid_until} (Valid-Until); the mirror is stale or replaying an old Release. For a snapshot archive, pass --allow-expired")]
+    Expired { url: String, valid_until: String },
+    #[error("the Release of {suite:?} lists no Packages index for {component}/binary-{architecture} (it has components {available:?} and architectures {architectures:?})")]
+    NoIndex { suite: String, component: String, architecture: String, available: Vec<String>, architectures: Vec<String> },
+    #[error("{url}: cannot decompress: {reason}")]
+    Decompress { url: String, reason: String },
+    #[error(transparent)]
+    Packages(#[from] PackagesError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A suite whose signature chain checked out, with its package index.
+#[derive(Debug)]
+pub struct OpenedArchive {
+    pub mirror: Mirror,
+    pub config: ArchiveConfig,
+    pub release: Release,
+    /// sha256 of the `InRelease` file as fetched.
+    pub release_sha256: Digest,
+    pub signers: Vec<String>,
+    pub index: PackageIndex,
+    /// sha256 of each component's `Packages` file as listed in the Release.
+    pub packages_sha256: BTreeMap<String, Digest>,
+}
+
+impl OpenedArchive {
+    /// The name used in package ids: the Release's codename, else the suite.
+    pub fn codename(&self) -> &str {
+        self.release.codename.as_deref().unwrap_or(&self.config.suite)
+    }
+
+    pub fn origin(&self) -> String {
+        format!("debian:{}", self.codename())
+    }
+}
+
+/// Verifies and loads a suite. Index files land in the store under their
+/// digests, so a second run fetches only the `InRelease`.
+pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> Result<OpenedArchive, ArchiveError> {
+    let mirror = Mirror::new(&config.mirror)?;
+    let keyring = Keyring::load(&config.keyring)?;
+    let suite_dir = format!("dists/{}", config.suite);
+    let inrelease_path = format!("{suite_dir}/InRelease");
+    let url = mirror.url(&inrelease_path);
+    progress.phase("release", None);
+    let bytes = mirror
+        .get(&inrelease_path, 64 << 20)?
+        .ok_or_else(|| ArchiveError::NoInRelease { url: url.clone(), suite: config.suite.clone() })?;
+    let release_sha256 = sha256_bytes(&bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let verified = verify_clearsigned(&text, &keyring, &url)?;
+    let release = Release::parse(&verified.text).map_err(|source| ArchiveError::Release { url: url.clone(), source })?;
+    if let Some(valid_until) = release.valid_until {
+        if valid_until < config.now && !config.allow_expired {
+            return Err(ArchiveError::Expired { url, valid_until: format_time(valid_until) });
+        }
+    }
+    progress.finish_phase();
+
+    let mut index = PackageIndex::default();
+    let mut packages_sha256 = BTreeMap::new();
+    for component in &config.components {
+        let base = format!("{component}/binary-{}/Packages", config.architecture);
+        let (path, (digest, size)) = ["xz", "gz", ""]
+            .iter()
+            .map(|ext| if ext.is_empty() { base.clone() } else { format!("{base}.{ext}") })
+            .find_map(|p| release.sha256.get(&p).map(|entry| (p, *entry)))
+            .ok_or_else(|| ArchiveError::NoIndex {
+                suite: config.suite.clone(),
+                component: component.clone(),
+                architecture: config.architecture.clone(),
+                available: release.components.clone(),
+                architectures: release.architectures.clone(),
+            })?;
+        let fetch_path = if release.acquire_by_hash {
+            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+            format!("{suite_dir}/{dir}/by-hash/SHA256/{}", digest.hex())
+        } else {
+            format!("{suite_dir}/{path}")
+        };
+        progress.phase(&format!("index {component}"), Some(size));
+        mirror.fetch_verified(&fetch_path, digest, size, store)?;
+        progress.advance(size);
+        let index_url = mirror.url(&fetch_path);
+        let blob = store.read_blob(&digest)?;
+        let mut text = String::new();
+        let decode = |e: std::io::Error| ArchiveError::Decompress { url: index_url.clone(), reason: e.to_string() };
+        if path.ends_with(".xz") {
+            liblzma::read::XzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(decode)?;
+        } else if path.ends_with(".gz") {
+            flate2::read::GzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(decode)?;
+        } else {
+            text = String::from_utf8(blob).map_err(|e| decode(std::io::Error::other(e)))?;
+        }
+        index.add(&text, component, &index_url)?;
+        packages_sha256.insert(component.clone(), digest);
+        progress.finish_phase();
+    }
+    Ok(OpenedArchive { mirror, config: config.clone(), release, release_sha256, signers: verified.signers, index, packages_sha256 })
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_time(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_time(1_746_867_480), "2025-05-10 08:58:00 UTC");
+    }
+}

@@ -1,0 +1,132 @@
+//! Downloads from a mirror over HTTP. Everything fetched is checked against
+//! a digest the previous link of the chain vouched for before it enters the
+//! store, and anything already stored under that digest is not fetched
+//! again.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use bale_fileset::Digest;
+use bale_store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: {reason}")]
+    Network { url: String, reason: String },
+    #[error("{url}: the server answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} is larger than the {limit} bytes allowed")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: expected sha256 {expected} ({expected_size} bytes), got {actual} ({actual_size} bytes); nothing was stored")]
+    Mismatch { url: String, expected: Digest, actual: Digest, expected_size: u64, actual_size: u64 },
+    #[error("mirror {mirror:?}: {reason}")]
+    BadMirror { mirror: String, reason: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A mirror and an HTTP client for it.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Mirror {
+    pub fn new(url: &str) -> Result<Self, FetchError> {
+        let base = url.trim_end_matches('/').to_string();
+        if base.starts_with("https://") {
+            return Err(FetchError::BadMirror {
+                mirror: url.into(),
+                reason: "https mirrors are not supported yet; the archive's signatures make http safe, so use an http mirror",
+            });
+        }
+        if !base.starts_with("http://") {
+            return Err(FetchError::BadMirror { mirror: url.into(), reason: "only http:// mirrors are supported" });
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .user_agent(concat!("bale/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Self { base, agent: config.into() })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Opens `path` for reading; `Ok(None)` when the server says 404.
+    fn open(&self, path: &str) -> Result<Option<(Box<dyn Read + Send>, Option<u64>)>, FetchError> {
+        let url = self.url(path);
+        let mut last = String::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200 * attempt));
+            }
+            match self.agent.get(&url).call() {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if status == 404 || status == 410 {
+                        return Ok(None);
+                    }
+                    if status != 200 {
+                        return Err(FetchError::Status { url, status });
+                    }
+                    let length = response
+                        .headers()
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok());
+                    return Ok(Some((Box::new(response.into_body().into_reader()), length)));
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(FetchError::Network { url, reason: last })
+    }
+
+    /// Fetches a small file whole (an `InRelease`). `Ok(None)` on 404.
+    pub fn get(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, FetchError> {
+        let url = self.url(path);
+        let Some((reader, _)) = self.open(path)? else { return Ok(None) };
+        let mut out = Vec::new();
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| FetchError::Network { url: url.clone(), reason: e.to_string() })?;
+        if out.len() as u64 > limit {
+            return Err(FetchError::TooLarge { url, limit });
+        }
+        Ok(Some(out))
+    }
+
+    /// Makes sure the blob `expected` (of `size` bytes, at `path` on the
+    /// mirror) is in the store: fetched and checked if it is not there
+    /// yet. Returns whether it was downloaded.
+    pub fn fetch_verified(&self, path: &str, expected: Digest, size: u64, store: &Store) -> Result<bool, FetchError> {
+        if store.has_blob(&expected) {
+            return Ok(false);
+        }
+        let url = self.url(path);
+        let Some((reader, _)) = self.open(path)? else {
+            return Err(FetchError::Status { url, status: 404 });
+        };
+        let mut writer = store.blob_writer()?;
+        let copied = io::copy(&mut reader.take(size + 1), &mut writer)
+            .map_err(|e| FetchError::Network { url: url.clone(), reason: e.to_string() })?;
+        match writer.commit(Some(expected)) {
+            // Same digest means same bytes, so the size matched too.
+            Ok(_) => Ok(true),
+            Err(StoreError::DigestMismatch { actual, .. }) => {
+                Err(FetchError::Mismatch { url, expected, actual, expected_size: size, actual_size: copied })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Importing resolved packages of an opened archive into the store: each
+//! .deb fetched by the sha256 its `Packages` entry lists, converted, and
+//! stored with its provenance. Work runs on a few threads so downloads and
+//! conversions overlap.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bale_fileset::{Compression, Content, Digest, Entry, EntryKind, Limits, Normalize, Plan};
+use bale_progress::Progress;
+use bale_store::{
+    Dependency, DependencyAlternative, Dropped, PackageMetadata, Provenance, Provide, SourceRef, Store, StoreError,
+    store_plan,
+};
+
+use crate::archive::OpenedArchive;
+use crate::deb::{DebError, DebOptions, convert};
+use crate::fetch::FetchError;
+use crate::packages::BinaryPackage;
+use crate::relation::{Alternatives, Atom};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    pub deb: DebOptions,
+    pub compression: Compression,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{package}: {source}")]
+    Fetch { package: String, source: FetchError },
+    #[error(transparent)]
+    Deb(#[from] DebError),
+    #[error("{package}: {source}")]
+    Store { package: String, source: StoreError },
+}
+
+/// One package as imported.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Imported {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub content_digest: Digest,
+    pub deb_sha256: Digest,
+    /// False when the store already had exactly this package.
+    pub new: bool,
+}
+
+/// Imports `selected` (positions in the archive's index) into the store, in
+/// parallel; returns them in the order given.
+pub fn import(
+    archive: &OpenedArchive,
+    store: &Store,
+    selected: &[usize],
+    options: ImportOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<Imported>, ImportError> {
+    let _session = store.lock_shared().map_err(|source| ImportError::Store { package: "the store".into(), source })?;
+    let total: u64 = selected.iter().map(|&i| archive.index.get(i).size).sum();
+    progress.phase("importing", Some(total));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<BTreeMap<usize, Result<Imported, ImportError>>> = Mutex::new(BTreeMap::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(selected.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let slot = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&position) = selected.get(slot) else { break };
+                    let package = archive.index.get(position);
+                    let outcome = import_one(archive, store, package, options);
+                    progress.advance(package.size);
+                    let failed = outcome.is_err();
+                    if let Ok(mut all) = results.lock() {
+                        all.insert(slot, outcome);
+                    }
+                    if failed {
+                        // Let the other workers finish what they hold, but
+                        // take nothing new.
+                        next.store(selected.len(), Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    progress.finish_phase();
+    let results = results.into_inner().unwrap_or_default();
+    let mut out = Vec::with_capacity(results.len());
+    for (_, result) in results {
+        out.push(result?);
+    }
+    Ok(out)
+}
+
+fn import_one(archive: &OpenedArchive, store: &Store, package: &BinaryPackage, options: ImportOptions) -> Result<Imported, ImportError> {
+    let id = format!("{}/{}@{}", archive.origin(), package.name, package.version);
+    let store_err = |source| ImportError::Store { package: id.clone(), source };
+    // Already imported from this very .deb: nothing to do.
+    if let Ok(record) = store.resolve(&id) {
+        if let Ok((_, metadata)) = store.load_package(&record) {
+            if matches!(&metadata.provenance, Provenance::Debian { deb_sha256, .. } if *deb_sha256 == package.sha256) {
+                return Ok(Imported {
+                    id,
+                    name: package.name.clone(),
+                    version: package.version.to_string(),
+                    content_digest: metadata.content.digest,
+                    deb_sha256: package.sha256,
+                    new: false,
+                });
+            }
+        }
+    }
+    archive
+        .mirror
+        .fetch_verified(&package.filename, package.sha256, package.size, store)
+        .map_err(|source| ImportError::Fetch { package: id.clone(), source })?;
+    let deb = store.open_blob(&package.sha256).map_err(store_err)?;
+    let label = package.filename.rsplit('/').next().unwrap_or(&package.filename).to_string();
+    let converted = convert(deb, &label, &store.tmp_dir(), options.deb)?;
+
+    let mut metadata = PackageMetadata::new(&package.name, &package.version.to_string());
+    metadata.origin = Some(archive.origin());
+    metadata.architecture = Some(package.architecture.clone());
+    metadata.dependencies = package.pre_depends.iter().chain(&package.depends).map(dependency).collect();
+    metadata.provides = package
+        .provides
+        .iter()
+        .map(|a| Provide { name: a.name.clone(), version: a.constraint.as_ref().map(|(_, v)| v.to_string()) })
+        .collect();
+    metadata.conflicts = package.conflicts.iter().map(alternative).collect();
+    metadata.breaks = package.breaks.iter().map(alternative).collect();
+    metadata.source = Some(SourceRef { name: package.source.clone(), version: package.source_version.to_string() });
+    metadata.section = package.section.clone();
+    metadata.essential = package.essential;
+    metadata.alternatives = converted.alternatives.clone();
+    metadata.license = converted.license.clone();
+    metadata.purl = deb_purl(&package.name, &package.version.to_string(), &package.architecture);
+    metadata.provenance = Provenance::Debian {
+        archive: archive.release.origin.clone().unwrap_or_else(|| "Debian".into()),
+        suite: archive.codename().to_string(),
+        component: package.component.clone(),
+        filename: package.filename.clone(),
+        deb_sha256: package.sha256,
+        packages_sha256: archive.packages_sha256.get(&package.component).copied().unwrap_or(package.sha256),
+        release_sha256: archive.release_sha256,
+        signers: archive.signers.clone(),
+    };
+    metadata.dropped = Dropped { paths: converted.dropped.clone(), maintainer_scripts: converted.maintainer_scripts.clone() };
+    let outcome = store_plan(store, &converted.plan, metadata, options.compression, true, &bale_progress::NoProgress)
+        .map_err(store_err)?;
+    Ok(Imported {
+        id: outcome.id,
+        name: package.name.clone(),
+        version: package.version.to_string(),
+        content_digest: outcome.metadata.content.digest,
+        deb_sha256: package.sha256,
+        new: outcome.new,
+    })
+}
+
+/// The compatibility symlinks merged `/usr` needs (`bin -> usr/bin`, …),
+/// as one small package every Debian-based image includes.
+pub fn merged_usr_base(archive: &OpenedArchive, store: &Store, options: ImportOptions) -> Result<Imported, ImportError> {
+    let mut links = vec!["bin", "sbin", "lib"];
+    match archive.config.architecture.as_str() {
+        "amd64" => links.push("lib64"),
+        "ppc64el" | "s390x" | "mips64el" | "riscv64" | "loong64" => links.push("lib64"),
+        _ => {}
+    }
+    let name = "bale-merged-usr";
+    let id = format!("{}/{name}@1", archive.origin());
+    let store_err = |source| ImportError::Store { package: id.clone(), source };
+    let mut plan = Plan::new(Normalize::default(), Limits::default());
+    for link in &links {
+        let mut entry = Entry::directory(*link);
+        entry.kind = EntryKind::Symlink { target: format!("usr/{link}") };
+        plan.insert(entry, Content::None).map_err(|e| store_err(e.into()))?;
+        plan.insert(Entry::directory(format!("usr/{link}")), Content::None).map_err(|e| store_err(e.into()))?;
+    }
+    let plan = plan.seal().map_err(|e| store_err(e.into()))?;
+    let mut metadata = PackageMetadata::new(name, "1");
+    metadata.origin = Some(archive.origin());
+    metadata.architecture = Some(archive.config.architecture.clone());
+    metadata.license = "CC0-1.0".into();
+    metadata.purl = bale_store::generic_purl(&format!("bale/{name}"), "1");
+    metadata.provenance = Provenance::Directory;
+    let _session = store.lock_shared().map_err(store_err)?;
+    let outcome = store_plan(store, &plan, metadata, options.compression, true, &bale_progress::NoProgress)
+        .map_err(store_err)?;
+    Ok(Imported {
+        id: outcome.id,
+        name: name.into(),
+        version: "1".into(),
+        content_digest: outcome.metadata.content.digest,
+        deb_sha256: outcome.metadata.content.digest,
+        new: outcome.new,
+    })
+}
+
+fn dependency(group: &Alternatives) -> Dependency {
+    Dependency { any_of: group.iter().map(alternative).collect() }
+}
+
+fn alternative(atom: &Atom) -> DependencyAlternative {
+    DependencyAlternative {
+        name: atom.name.clone(),
+        version: atom.constraint.as_ref().map(|(rel, v)| format!("{} {v}", rel.symbol())),
+    }
+}
+
+/// `pkg:deb/debian/<name>@<version>?arch=<arch>`, version percent-encoded.
+pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
+    let mut encoded = String::new();
+    for b in version.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("pkg:deb/debian/{name}@{encoded}?arch={arch}")
+}

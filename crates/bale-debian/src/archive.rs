@@ -37,12 +37,24 @@ pub enum ArchiveError {
     Trust(#[from] TrustError),
     #[error("{url}: {source}")]
     Release { url: String, source: ReleaseError },
-    #[error("{url} was not found: the suite {suite:?} does not exist on this mirror, or it publishes no InRelease (bale does not accept unsigned or detached-signature Release files)")]
+    #[error(
+        "{url} was not found: the suite {suite:?} does not exist on this mirror, or it publishes no InRelease (bale does not accept unsigned or detached-signature Release files)"
+    )]
     NoInRelease { url: String, suite: String },
-    #[error("{url} expired on {valid_until} (Valid-Until); the mirror is stale or replaying an old Release. For a snapshot archive, pass --allow-expired")]
+    #[error(
+        "{url} expired on {valid_until} (Valid-Until); the mirror is stale or replaying an old Release. For a snapshot archive, pass --allow-expired"
+    )]
     Expired { url: String, valid_until: String },
-    #[error("the Release of {suite:?} lists no Packages index for {component}/binary-{architecture} (it has components {available:?} and architectures {architectures:?})")]
-    NoIndex { suite: String, component: String, architecture: String, available: Vec<String>, architectures: Vec<String> },
+    #[error(
+        "the Release of {suite:?} lists no Packages index for {component}/binary-{architecture} (it has components {available:?} and architectures {architectures:?})"
+    )]
+    NoIndex {
+        suite: String,
+        component: String,
+        architecture: String,
+        available: Vec<String>,
+        architectures: Vec<String>,
+    },
     #[error("{url}: cannot decompress: {reason}")]
     Decompress { url: String, reason: String },
     #[error(transparent)]
@@ -91,11 +103,13 @@ pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> R
     let release_sha256 = sha256_bytes(&bytes);
     let text = String::from_utf8_lossy(&bytes);
     let verified = verify_clearsigned(&text, &keyring, &url)?;
-    let release = Release::parse(&verified.text).map_err(|source| ArchiveError::Release { url: url.clone(), source })?;
-    if let Some(valid_until) = release.valid_until {
-        if valid_until < config.now && !config.allow_expired {
-            return Err(ArchiveError::Expired { url, valid_until: format_time(valid_until) });
-        }
+    let release =
+        Release::parse(&verified.text).map_err(|source| ArchiveError::Release { url: url.clone(), source })?;
+    if let Some(valid_until) = release.valid_until
+        && valid_until < config.now
+        && !config.allow_expired
+    {
+        return Err(ArchiveError::Expired { url, valid_until: format_time(valid_until) });
     }
     progress.finish_phase();
 
@@ -138,7 +152,15 @@ pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> R
         packages_sha256.insert(component.clone(), digest);
         progress.finish_phase();
     }
-    Ok(OpenedArchive { mirror, config: config.clone(), release, release_sha256, signers: verified.signers, index, packages_sha256 })
+    Ok(OpenedArchive {
+        mirror,
+        config: config.clone(),
+        release,
+        release_sha256,
+        signers: verified.signers,
+        index,
+        packages_sha256,
+    })
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.

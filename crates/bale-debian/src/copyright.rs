@@ -21,10 +21,10 @@ pub fn spdx_from_copyright(text: &str) -> String {
         if short.is_empty() {
             continue;
         }
-        if let Some(term) = expression(short) {
-            if !terms.contains(&term) {
-                terms.push(term);
-            }
+        if let Some(term) = expression(short)
+            && !terms.contains(&term)
+        {
+            terms.push(term);
         }
     }
     match terms.len() {
@@ -45,8 +45,8 @@ pub fn spdx_from_copyright(text: &str) -> String {
 fn expression(short: &str) -> Option<String> {
     let normalized = short.replace(',', " ");
     let mut out = Vec::new();
-    let mut words = normalized.split_whitespace().peekable();
-    while let Some(word) = words.next() {
+    let words = normalized.split_whitespace().peekable();
+    for word in words {
         match word.to_ascii_lowercase().as_str() {
             "or" => out.push("OR".to_string()),
             "and" => out.push("AND".to_string()),

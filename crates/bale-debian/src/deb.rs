@@ -220,10 +220,10 @@ fn convert_data(
             EntryKind::Hardlink { target } => *target = merged_usr(target).into_owned(),
             _ => {}
         }
-        if entry.kind != EntryKind::Directory {
-            if let Some(other) = origins.insert(moved.clone(), original.clone()) {
-                clash.get_or_insert((original.clone(), other, moved.clone()));
-            }
+        if entry.kind != EntryKind::Directory
+            && let Some(other) = origins.insert(moved.clone(), original.clone())
+        {
+            clash.get_or_insert((original.clone(), other, moved.clone()));
         }
         entry.path = moved;
         Ok(Some(entry))
@@ -313,15 +313,15 @@ pub fn parse_alternatives(script: &str) -> Vec<AlternativeLink> {
             };
             // Followers share the master's priority, so they switch with it.
             while words.get(i) == Some(&"--slave") {
-                if let (Some(args), Some(m)) = (words.get(i + 1..i + 4), &master) {
-                    if usable(args) {
-                        out.push(AlternativeLink {
-                            link: args[0].to_string(),
-                            name: args[1].to_string(),
-                            path: args[2].to_string(),
-                            priority: m.priority,
-                        });
-                    }
+                if let (Some(args), Some(m)) = (words.get(i + 1..i + 4), &master)
+                    && usable(args)
+                {
+                    out.push(AlternativeLink {
+                        link: args[0].to_string(),
+                        name: args[1].to_string(),
+                        path: args[2].to_string(),
+                        priority: m.priority,
+                    });
                 }
                 i += 4;
             }

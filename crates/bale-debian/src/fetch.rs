@@ -17,13 +17,18 @@ pub enum FetchError {
     Status { url: String, status: u16 },
     #[error("{url} is larger than the {limit} bytes allowed")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: expected sha256 {expected} ({expected_size} bytes), got {actual} ({actual_size} bytes); nothing was stored")]
+    #[error(
+        "{url}: expected sha256 {expected} ({expected_size} bytes), got {actual} ({actual_size} bytes); nothing was stored"
+    )]
     Mismatch { url: String, expected: Digest, actual: Digest, expected_size: u64, actual_size: u64 },
     #[error("mirror {mirror:?}: {reason}")]
     BadMirror { mirror: String, reason: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// A response body being read, and its announced length.
+type Body = (Box<dyn Read + Send>, Option<u64>);
 
 /// A mirror and an HTTP client for it.
 #[derive(Debug, Clone)]
@@ -62,7 +67,7 @@ impl Mirror {
     }
 
     /// Opens `path` for reading; `Ok(None)` when the server says 404.
-    fn open(&self, path: &str) -> Result<Option<(Box<dyn Read + Send>, Option<u64>)>, FetchError> {
+    fn open(&self, path: &str) -> Result<Option<Body>, FetchError> {
         let url = self.url(path);
         let mut last = String::new();
         for attempt in 0..3 {

@@ -29,11 +29,11 @@ pub struct ImportOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{package}: {source}")]
-    Fetch { package: String, source: FetchError },
+    Fetch { package: String, source: Box<FetchError> },
     #[error(transparent)]
-    Deb(#[from] DebError),
+    Deb(#[from] Box<DebError>),
     #[error("{package}: {source}")]
-    Store { package: String, source: StoreError },
+    Store { package: String, source: Box<StoreError> },
 }
 
 /// One package as imported.
@@ -58,7 +58,9 @@ pub fn import(
     options: ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Imported>, ImportError> {
-    let _session = store.lock_shared().map_err(|source| ImportError::Store { package: "the store".into(), source })?;
+    let _session = store
+        .lock_shared()
+        .map_err(|source| ImportError::Store { package: "the store".into(), source: Box::new(source) })?;
     let total: u64 = selected.iter().map(|&i| archive.index.get(i).size).sum();
     progress.phase("importing", Some(total));
     let next = AtomicUsize::new(0);
@@ -95,31 +97,35 @@ pub fn import(
     Ok(out)
 }
 
-fn import_one(archive: &OpenedArchive, store: &Store, package: &BinaryPackage, options: ImportOptions) -> Result<Imported, ImportError> {
+fn import_one(
+    archive: &OpenedArchive,
+    store: &Store,
+    package: &BinaryPackage,
+    options: ImportOptions,
+) -> Result<Imported, ImportError> {
     let id = format!("{}/{}@{}", archive.origin(), package.name, package.version);
-    let store_err = |source| ImportError::Store { package: id.clone(), source };
+    let store_err = |source| ImportError::Store { package: id.clone(), source: Box::new(source) };
     // Already imported from this very .deb: nothing to do.
-    if let Ok(record) = store.resolve(&id) {
-        if let Ok((_, metadata)) = store.load_package(&record) {
-            if matches!(&metadata.provenance, Provenance::Debian { deb_sha256, .. } if *deb_sha256 == package.sha256) {
-                return Ok(Imported {
-                    id,
-                    name: package.name.clone(),
-                    version: package.version.to_string(),
-                    content_digest: metadata.content.digest,
-                    deb_sha256: package.sha256,
-                    new: false,
-                });
-            }
-        }
+    if let Ok(record) = store.resolve(&id)
+        && let Ok((_, metadata)) = store.load_package(&record)
+        && matches!(&metadata.provenance, Provenance::Debian { deb_sha256, .. } if *deb_sha256 == package.sha256)
+    {
+        return Ok(Imported {
+            id,
+            name: package.name.clone(),
+            version: package.version.to_string(),
+            content_digest: metadata.content.digest,
+            deb_sha256: package.sha256,
+            new: false,
+        });
     }
     archive
         .mirror
         .fetch_verified(&package.filename, package.sha256, package.size, store)
-        .map_err(|source| ImportError::Fetch { package: id.clone(), source })?;
+        .map_err(|source| ImportError::Fetch { package: id.clone(), source: Box::new(source) })?;
     let deb = store.open_blob(&package.sha256).map_err(store_err)?;
     let label = package.filename.rsplit('/').next().unwrap_or(&package.filename).to_string();
-    let converted = convert(deb, &label, &store.tmp_dir(), options.deb)?;
+    let converted = convert(deb, &label, &store.tmp_dir(), options.deb).map_err(Box::new)?;
 
     let mut metadata = PackageMetadata::new(&package.name, &package.version.to_string());
     metadata.origin = Some(archive.origin());
@@ -148,7 +154,8 @@ fn import_one(archive: &OpenedArchive, store: &Store, package: &BinaryPackage, o
         release_sha256: archive.release_sha256,
         signers: archive.signers.clone(),
     };
-    metadata.dropped = Dropped { paths: converted.dropped.clone(), maintainer_scripts: converted.maintainer_scripts.clone() };
+    metadata.dropped =
+        Dropped { paths: converted.dropped.clone(), maintainer_scripts: converted.maintainer_scripts.clone() };
     let outcome = store_plan(store, &converted.plan, metadata, options.compression, true, &bale_progress::NoProgress)
         .map_err(store_err)?;
     Ok(Imported {
@@ -163,7 +170,11 @@ fn import_one(archive: &OpenedArchive, store: &Store, package: &BinaryPackage, o
 
 /// The compatibility symlinks merged `/usr` needs (`bin -> usr/bin`, …),
 /// as one small package every Debian-based image includes.
-pub fn merged_usr_base(archive: &OpenedArchive, store: &Store, options: ImportOptions) -> Result<Imported, ImportError> {
+pub fn merged_usr_base(
+    archive: &OpenedArchive,
+    store: &Store,
+    options: ImportOptions,
+) -> Result<Imported, ImportError> {
     let mut links = vec!["bin", "sbin", "lib"];
     match archive.config.architecture.as_str() {
         "amd64" => links.push("lib64"),
@@ -172,7 +183,7 @@ pub fn merged_usr_base(archive: &OpenedArchive, store: &Store, options: ImportOp
     }
     let name = "bale-merged-usr";
     let id = format!("{}/{name}@1", archive.origin());
-    let store_err = |source| ImportError::Store { package: id.clone(), source };
+    let store_err = |source| ImportError::Store { package: id.clone(), source: Box::new(source) };
     let mut plan = Plan::new(Normalize::default(), Limits::default());
     for link in &links {
         let mut entry = Entry::directory(*link);
@@ -188,8 +199,8 @@ pub fn merged_usr_base(archive: &OpenedArchive, store: &Store, options: ImportOp
     metadata.purl = bale_store::generic_purl(&format!("bale/{name}"), "1");
     metadata.provenance = Provenance::Directory;
     let _session = store.lock_shared().map_err(store_err)?;
-    let outcome = store_plan(store, &plan, metadata, options.compression, true, &bale_progress::NoProgress)
-        .map_err(store_err)?;
+    let outcome =
+        store_plan(store, &plan, metadata, options.compression, true, &bale_progress::NoProgress).map_err(store_err)?;
     Ok(Imported {
         id: outcome.id,
         name: name.into(),

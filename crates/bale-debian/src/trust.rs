@@ -44,12 +44,8 @@ impl Keyring {
         let (keys, _) =
             SignedPublicKey::from_reader_many(Cursor::new(bytes.to_vec())).map_err(|e| empty(e.to_string()))?;
         let mut out = Vec::new();
-        for key in keys {
-            // A keyring may hold keys this library cannot use; skip those.
-            if let Ok(key) = key {
-                out.push(key);
-            }
-        }
+        // A keyring may hold keys this library cannot use; skip those.
+        out.extend(keys.flatten());
         if out.is_empty() {
             return Err(empty("nothing parsed".into()));
         }

@@ -5,7 +5,7 @@
 //! concatenated in order and closed with an empty final block. The output
 //! depends only on the input, never on the number of threads, and any gzip
 //! reader accepts it (this is how pigz works without shared dictionaries).
-//! The deflate implementation (miniz_oxide via flate2) and the level are
+//! The deflate implementation (miniz_oxide, called directly) and the level are
 //! pinned in the workspace manifest: changing them changes blob digests.
 //!
 //! zstd: level 3, single-threaded, no checksum, no content size in the frame
@@ -16,7 +16,6 @@ use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread;
 
-use flate2::{Compress, FlushCompress};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::{Digest, HashingWriter};
@@ -210,20 +209,31 @@ impl Pool {
 }
 
 /// Deflates one block on its own, ending on a byte boundary (sync flush).
+///
+/// miniz_oxide is called directly rather than through flate2: flate2 picks
+/// its backend by cargo feature, and any crate in the build that enables
+/// another backend (pgp enables zlib-rs) would silently change every blob.
 fn deflate_block(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut compressor = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
+    use miniz_oxide::deflate::core::{
+        CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
+    };
+    // Negative window bits: raw deflate, no zlib header.
+    let flags = create_comp_flags_from_zip_params(GZIP_LEVEL as i32, -15, 0);
+    let mut compressor = CompressorOxide::new(flags);
     // Far more room than deflate can ever need (stored blocks cost 5 bytes
-    // per 64 KiB), so one call always completes and the output never
-    // depends on how much spare capacity the allocator handed out.
-    let mut out = Vec::with_capacity(data.len() + data.len() / 16 + 1024);
-    loop {
-        let consumed = compressor.total_in() as usize;
-        compressor.compress_vec(&data[consumed..], &mut out, FlushCompress::Sync).map_err(io::Error::other)?;
-        if compressor.total_in() as usize == data.len() && out.len() < out.capacity() {
-            return Ok(out);
-        }
-        out.reserve(64 * 1024);
+    // per 64 KiB), so one call always completes: a sync flush that ran out
+    // of room would emit extra markers, and the output would then depend on
+    // the buffer size.
+    let mut out = vec![0u8; data.len() + data.len() / 16 + 1024];
+    let (status, consumed, written) = compress(&mut compressor, data, &mut out, TDEFLFlush::Sync);
+    if status != TDEFLStatus::Okay || consumed != data.len() {
+        return Err(io::Error::other(format!(
+            "deflate stopped early ({status:?}, {consumed} of {} bytes)",
+            data.len()
+        )));
     }
+    out.truncate(written);
+    Ok(out)
 }
 
 /// The sink a canonical tar is written into: hashes the uncompressed stream
@@ -346,6 +356,28 @@ mod tests {
             assert_eq!(decoded, data, "len {len}");
         }
     }
+
+    /// The exact bytes are part of the format: a change of library, version,
+    /// backend or level must show up here, not in users' digests.
+    #[test]
+    fn compressed_bytes_are_pinned() {
+        let data = sample(3 * GZIP_BLOCK + 4321);
+        let mut gz = LayerSink::new(Vec::new(), Compression::Gzip).unwrap();
+        gz.write_all(&data).unwrap();
+        let (_, gz) = gz.finish().unwrap();
+        let mut zs = LayerSink::new(Vec::new(), Compression::Zstd).unwrap();
+        zs.write_all(&data).unwrap();
+        let (_, zs) = zs.finish().unwrap();
+        assert_eq!(
+            (gz.blob_digest.to_string(), gz.blob_size, zs.blob_digest.to_string(), zs.blob_size),
+            (GOLDEN_GZIP.to_string(), GOLDEN_GZIP_SIZE, GOLDEN_ZSTD.to_string(), GOLDEN_ZSTD_SIZE)
+        );
+    }
+
+    const GOLDEN_GZIP: &str = "sha256:45f3b701b12c7525dd7caca3ee20dc6138b746c017a1354b09f2369a61b97061";
+    const GOLDEN_GZIP_SIZE: u64 = 1_855_820;
+    const GOLDEN_ZSTD: &str = "sha256:5dd34763a3e92c52b59f02bb7c481793d3cc237b60295c739721cd9b92f47497";
+    const GOLDEN_ZSTD_SIZE: u64 = 1_830_953;
 
     #[test]
     fn zstd_round_trips() {

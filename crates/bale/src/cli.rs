@@ -58,9 +58,76 @@ pub enum Command {
         /// The package: id, name, or digest (prefix).
         reference: String,
     },
+    /// Import packages from a source, verified, with their dependencies.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Look things up in a Debian archive without importing.
+    #[command(subcommand)]
+    Debian(DebianCommand),
     /// Check and clean the store.
     #[command(subcommand)]
     Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import Debian packages and everything they depend on, verified from
+    /// the archive's signed InRelease down to each .deb's sha256.
+    #[command(after_help = "The mirror, suite and components default to the host's apt sources\n\
+        (/etc/apt/sources.list and /etc/apt/sources.list.d), the keyring to the source's\n\
+        Signed-By or the Debian archive keyring.\n\n\
+        Examples:\n  bale import debian python3-minimal\n  \
+        bale import debian busybox-static 'libc6 (>= 2.36)' --suite bookworm --json")]
+    Debian(DebianImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebianCommand {
+    /// Print what the archive's index says about a package.
+    Show {
+        /// Package name.
+        name: String,
+        #[command(flatten)]
+        archive: ArchiveArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DebianImportArgs {
+    /// Packages to import: names, optionally with a version constraint
+    /// such as `libc6 (>= 2.36)`.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Keep documentation, man pages, info pages and locales.
+    #[arg(long)]
+    pub keep_docs: bool,
+    /// Compression of the layer blobs.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Suite or codename, such as `bookworm` [default: the first suite of the host's apt sources].
+    #[arg(long)]
+    pub suite: Option<String>,
+    /// Mirror URL [default: from the host's apt sources].
+    #[arg(long)]
+    pub mirror: Option<String>,
+    /// Component to read (repeatable) [default: from the host's apt sources, else main].
+    #[arg(long = "component", value_name = "COMPONENT")]
+    pub components: Vec<String>,
+    /// Architecture [default: this machine's].
+    #[arg(long = "arch")]
+    pub architecture: Option<String>,
+    /// OpenPGP keyring the InRelease must be signed with.
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// Accept a Release past its Valid-Until date (snapshot archives).
+    #[arg(long)]
+    pub allow_expired: bool,
 }
 
 #[derive(Debug, Args)]

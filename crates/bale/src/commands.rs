@@ -6,7 +6,7 @@ use bale_fileset::{Compression, FileIndex, Limits, ModePolicy, Normalize, OwnerP
 use bale_store::{PackRequest, PackSource, Provenance, Store, VerifyProblem};
 use serde_json::json;
 
-use crate::cli::{Cli, Command, CompressionArg, PackArgs, StoreCommand};
+use crate::cli::{Cli, Command, CompressionArg, DebianCommand, ImportCommand, PackArgs, StoreCommand};
 use crate::output::{human_bytes, mode_string, print_json};
 use crate::progress;
 
@@ -33,6 +33,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("removed {} (run `bale store gc` to free its blobs)", record.id);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Debian(args)) => {
+            crate::debian::import_debian(&open()?, args, global.json, progress.as_ref())
+        }
+        Command::Debian(DebianCommand::Show { name, archive }) => {
+            crate::debian::show(&open()?, &name, &archive, global.json, progress.as_ref())
         }
         Command::Store(StoreCommand::Verify { deep }) => verify(&open()?, deep, global.json, progress.as_ref()),
         Command::Store(StoreCommand::Gc { dry_run }) => {

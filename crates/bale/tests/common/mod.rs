@@ -2,6 +2,8 @@
 //! `bale` binary, and a raw tar writer that can produce hostile archives.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod archive;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,447 @@
+//! Turns resolvo's proof that nothing satisfies a request into sentences a
+//! person can act on: the chain of requirements from what was asked for down
+//! to the missing version or the conflict, with package names and versions.
+//!
+//! resolvo's conflict graph has the request (root) and the candidates
+//! involved as nodes, `requires` edges from a node to each candidate of one
+//! of its requirements, and conflict edges (a Conflicts/Breaks constraint,
+//! or two versions of one package). A node cannot be installed when it has a
+//! conflict edge, or a requirement none of whose candidates can be; the
+//! nodes are marked in that order, so every explanation only descends to
+//! nodes marked before it and dependency cycles cannot loop it.
+
+use bale_debian::packages::BinaryPackage;
+use resolvo::conflict::{Conflict, ConflictCause, ConflictEdge, ConflictNode};
+use resolvo::{Requirement, SolvableId, Solver};
+
+use crate::provider::{DebianProvider, SetKind, Target, constraint_text};
+
+/// At most this many reasons are given for one package.
+const REASONS_PER_PACKAGE: usize = 3;
+/// At most this many lines in the whole explanation.
+const LINES: usize = 12;
+
+pub(crate) fn explain(conflict: &Conflict, solver: &Solver<DebianProvider<'_>>) -> String {
+    let graph = conflict.graph(solver);
+    let provider = solver.provider();
+    let nodes: Vec<ConflictNode<SolvableId>> = graph.graph.raw_nodes().iter().map(|n| n.weight).collect();
+    let mut analysis = Analysis {
+        provider,
+        root: graph.root_node.index(),
+        requires: vec![Vec::new(); nodes.len()],
+        conflicts: vec![Vec::new(); nodes.len()],
+        marked: vec![None; nodes.len()],
+        parent: vec![None; nodes.len()],
+        memo: vec![None; nodes.len()],
+        nodes,
+    };
+    for edge in graph.graph.raw_edges() {
+        let (source, target) = (edge.source().index(), edge.target().index());
+        match edge.weight {
+            ConflictEdge::Requires(requirement) => {
+                let groups = &mut analysis.requires[source];
+                match groups.iter_mut().find(|(r, _)| *r == requirement) {
+                    Some((_, targets)) => {
+                        if !targets.contains(&target) {
+                            targets.push(target);
+                        }
+                    }
+                    None => groups.push((requirement, vec![target])),
+                }
+            }
+            ConflictEdge::Conflict(cause) => analysis.conflicts[source].push((cause, target)),
+        }
+    }
+    analysis.mark();
+    analysis.find_paths();
+    let lines = analysis.root_lines();
+    if lines.is_empty() {
+        // Not expected: fall back on resolvo's own rendering of the graph.
+        return conflict.display_user_friendly(solver).to_string();
+    }
+    let mut text = String::new();
+    for line in &lines {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str("- ");
+        text.push_str(line);
+    }
+    text
+}
+
+struct Analysis<'g, 'p> {
+    provider: &'g DebianProvider<'p>,
+    nodes: Vec<ConflictNode<SolvableId>>,
+    root: usize,
+    /// Per node, its requirements in the graph with their candidate nodes.
+    requires: Vec<Vec<(Requirement, Vec<usize>)>>,
+    /// Per node, its outgoing conflict edges.
+    conflicts: Vec<Vec<(ConflictCause<SolvableId>, usize)>>,
+    /// Per node, when it was found not installable (lower is earlier).
+    marked: Vec<Option<usize>>,
+    /// Per node, the node and requirement it is first reached by from the
+    /// root through requirements.
+    parent: Vec<Option<(usize, Requirement)>>,
+    memo: Vec<Option<Vec<String>>>,
+}
+
+impl Analysis<'_, '_> {
+    fn solvable(&self, node: usize) -> Option<SolvableId> {
+        match self.nodes[node] {
+            ConflictNode::Solvable(solvable) => Some(solvable),
+            _ => None,
+        }
+    }
+
+    fn package(&self, node: usize) -> Option<&BinaryPackage> {
+        self.solvable(node).map(|s| self.provider.package(s))
+    }
+
+    fn text(&self, node: usize) -> String {
+        match self.nodes[node] {
+            ConflictNode::Solvable(solvable) => self.provider.solvable_text(solvable),
+            ConflictNode::Root => "the request".into(),
+            ConflictNode::UnresolvedDependency => "nothing".into(),
+            ConflictNode::Excluded(_) => "an excluded package".into(),
+        }
+    }
+
+    /// Marks, in order, the nodes that cannot be installed.
+    fn mark(&mut self) {
+        let mut order = 0;
+        for node in 0..self.nodes.len() {
+            if matches!(self.nodes[node], ConflictNode::UnresolvedDependency | ConflictNode::Excluded(_)) {
+                self.marked[node] = Some(order);
+                order += 1;
+            }
+        }
+        loop {
+            let mut changed = false;
+            for node in 0..self.nodes.len() {
+                if self.marked[node].is_some() {
+                    continue;
+                }
+                let blocked = !self.conflicts[node].is_empty()
+                    || self.requires[node].iter().any(|(_, targets)| targets.iter().all(|&t| self.marked[t].is_some()));
+                if blocked {
+                    self.marked[node] = Some(order);
+                    order += 1;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// Breadth-first from the root along requirements, so a needed package
+    /// can be explained by the shortest chain that asks for it.
+    fn find_paths(&mut self) {
+        let mut seen = vec![false; self.nodes.len()];
+        seen[self.root] = true;
+        let mut queue = std::collections::VecDeque::from([self.root]);
+        while let Some(node) = queue.pop_front() {
+            for (requirement, targets) in &self.requires[node] {
+                for &target in targets {
+                    if !seen[target] {
+                        seen[target] = true;
+                        self.parent[target] = Some((node, *requirement));
+                        queue.push_back(target);
+                    }
+                }
+            }
+        }
+    }
+
+    /// "requested a, a 1 requires b (>= 2)": why `node` is wanted at all.
+    fn path(&self, node: usize) -> String {
+        let mut steps = Vec::new();
+        let mut at = node;
+        while let Some((parent, requirement)) = self.parent[at] {
+            let wanted = self.provider.requirement_text(requirement);
+            if parent == self.root {
+                steps.push(format!("requested {wanted}"));
+            } else {
+                steps.push(format!("{} requires {wanted}", self.text(parent)));
+            }
+            at = parent;
+            if steps.len() > self.nodes.len() {
+                break;
+            }
+        }
+        if steps.is_empty() {
+            return "it is part of the conflict".into();
+        }
+        steps.reverse();
+        steps.join(", ")
+    }
+
+    fn root_lines(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let groups = self.requires[self.root].clone();
+        for (requirement, targets) in groups {
+            if !targets.iter().all(|&t| self.marked[t].is_some()) {
+                continue;
+            }
+            let wanted = self.provider.requirement_text(requirement);
+            if let Some(reason) = self.missing(requirement, &targets) {
+                lines.push(format!("requested {wanted}, but no candidate: {reason}"));
+                continue;
+            }
+            for (name, subject, reasons) in self.candidate_groups(&targets, usize::MAX) {
+                let prefix = if name == wanted { String::new() } else { format!("requested {wanted}: ") };
+                for reason in reasons {
+                    lines.push(format!("{prefix}{subject} {reason}"));
+                }
+            }
+        }
+        let mut unique: Vec<String> = Vec::new();
+        for line in lines {
+            if !unique.contains(&line) {
+                unique.push(line);
+            }
+        }
+        if unique.len() > LINES {
+            let more = unique.len() - LINES;
+            unique.truncate(LINES);
+            unique.push(format!("… and {more} more"));
+        }
+        unique
+    }
+
+    /// For a requirement whose only "candidate" is the unresolved node, why
+    /// nothing matches it.
+    fn missing(&self, requirement: Requirement, targets: &[usize]) -> Option<String> {
+        if targets.iter().any(|&t| self.solvable(t).is_some()) {
+            return None;
+        }
+        let wanted = self.provider.targets_of(requirement);
+        let reasons: Vec<String> = match wanted.as_slice() {
+            [single] => vec![self.why_missing(single)],
+            _ => wanted.iter().map(|t| format!("for {t}, {}", self.why_missing(t))).collect(),
+        };
+        Some(reasons.join("; "))
+    }
+
+    /// Why no package satisfies one atom.
+    fn why_missing(&self, target: &Target) -> String {
+        let provider = self.provider;
+        let name = target.name.as_str();
+        if name.contains(':') {
+            return format!("{name} names another architecture than {}", provider.architecture);
+        }
+        let mut parts = Vec::new();
+        let real = provider.real_versions(name);
+        if !real.is_empty() {
+            let mut versions: Vec<String> =
+                real.iter().take(5).map(|&p| provider.index.get(p).version.to_string()).collect();
+            if real.len() > 5 {
+                versions.push(format!("and {} older", real.len() - 5));
+            }
+            parts.push(format!("the index has {name} {} only", versions.join(", ")));
+        } else {
+            let mut other: Vec<&str> =
+                provider.index.versions(name).iter().map(|&p| provider.index.get(p).architecture.as_str()).collect();
+            other.sort_unstable();
+            other.dedup();
+            if !other.is_empty() {
+                parts.push(format!("{name} is built only for {}, not {}", other.join(", "), provider.architecture));
+            }
+        }
+        let mut providing = Vec::new();
+        for &position in provider.index.providers(name) {
+            let package = provider.index.get(position);
+            if package.name == name || !provider.arch_ok(package) {
+                continue;
+            }
+            for provided in package.provides.iter().filter(|p| p.name == name) {
+                let how = match &provided.constraint {
+                    Some(_) => format!("{} {} provides {provided}", package.name, package.version),
+                    None => format!(
+                        "{} {} provides {name} without a version, which cannot satisfy a versioned dependency",
+                        package.name, package.version
+                    ),
+                };
+                if !providing.contains(&how) {
+                    providing.push(how);
+                }
+            }
+        }
+        if providing.len() > 4 {
+            let more = providing.len() - 4;
+            providing.truncate(4);
+            providing.push(format!("{more} more provide it"));
+        }
+        parts.extend(providing);
+        if parts.is_empty() {
+            parts.push(format!("nothing in the index is called {name} or provides it"));
+        }
+        parts.join("; ")
+    }
+
+    /// The candidates among `targets`, grouped by package name and by
+    /// identical reasons, as (name, "name v1, v2", reasons), each reason a
+    /// phrase that starts with a verb.
+    fn candidate_groups(&mut self, targets: &[usize], below: usize) -> Vec<(String, String, Vec<String>)> {
+        let mut groups: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+        for &target in targets {
+            if self.marked[target].is_none_or(|m| m >= below) {
+                continue;
+            }
+            let Some(package) = self.package(target) else { continue };
+            let (name, version) = (package.name.clone(), package.version.to_string());
+            let reasons = self.reasons(target);
+            if reasons.is_empty() {
+                continue;
+            }
+            match groups.iter_mut().find(|(n, _, r)| *n == name && *r == reasons) {
+                Some((_, versions, _)) => versions.push(version),
+                None => groups.push((name, vec![version], reasons)),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(name, versions, reasons)| {
+                let subject = format!("{name} {}", versions.join(", "));
+                (name, subject, reasons)
+            })
+            .collect()
+    }
+
+    /// Why a marked solvable cannot be installed, as phrases starting with
+    /// a verb ("requires …", "conflicts with …").
+    fn reasons(&mut self, node: usize) -> Vec<String> {
+        if let Some(done) = &self.memo[node] {
+            return done.clone();
+        }
+        let Some(rank) = self.marked[node] else { return Vec::new() };
+        let mut out = Vec::new();
+        for (cause, target) in self.conflicts[node].clone() {
+            out.push(self.conflict_reason(node, cause, target));
+        }
+        for (requirement, targets) in self.requires[node].clone() {
+            if out.len() >= REASONS_PER_PACKAGE {
+                break;
+            }
+            // Only requirements that were already hopeless when this node
+            // was marked explain it; that also keeps cycles out.
+            if !targets.iter().all(|&t| self.marked[t].is_some_and(|m| m < rank)) {
+                continue;
+            }
+            let wanted = self.provider.requirement_text(requirement);
+            if let Some(reason) = self.missing(requirement, &targets) {
+                out.push(format!("requires {wanted}, but no candidate: {reason}"));
+                continue;
+            }
+            for (_, subject, reasons) in self.candidate_groups(&targets, rank) {
+                for reason in reasons {
+                    out.push(format!("requires {wanted} which, as {subject}, {reason}"));
+                }
+            }
+        }
+        out.truncate(REASONS_PER_PACKAGE);
+        self.memo[node] = Some(out.clone());
+        out
+    }
+
+    fn conflict_reason(&self, node: usize, cause: ConflictCause<SolvableId>, target: usize) -> String {
+        let (other, needed) = (self.text(target), self.path(target));
+        match cause {
+            ConflictCause::Constrains(set) => {
+                let key = self.provider.set(set);
+                let name = self.provider.name(key.name);
+                match key.kind {
+                    SetKind::NotReal { clash, constraint } => {
+                        let what = format!("{name} {}", constraint_text(&constraint));
+                        format!("{} {}, but {other} is needed: {needed}", clash.verb(), what.trim_end())
+                    }
+                    SetKind::NotProviding { clash, virtual_name, constraint } => {
+                        let what = Target { name: virtual_name, constraint };
+                        format!("{} {what}, which {other} provides, but {other} is needed: {needed}", clash.verb())
+                    }
+                    SetKind::Real(_) | SetKind::Provides { .. } => {
+                        format!("cannot be installed with {other}, which is needed: {needed}")
+                    }
+                }
+            }
+            ConflictCause::ForbidMultipleInstances => {
+                // resolvo links the versions of one package in a chain whose
+                // edges need not join the two that clash: name the other
+                // versions of the package that the conflict involves.
+                let name = self.package(node).map_or_else(String::new, |p| p.name.clone());
+                let others: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&n| n != node && self.package(n).is_some_and(|p| p.name == name))
+                    .collect();
+                let Some(&first) = others.iter().find(|&&n| self.parent[n].is_some()).or(others.first()) else {
+                    return format!("cannot be installed (only one version of {name} at a time)");
+                };
+                let other = self.text(first);
+                format!(
+                    "cannot be installed alongside {other} (only one version of {name} at a time), \
+                     but {other} is needed: {}",
+                    self.path(first)
+                )
+            }
+            ConflictCause::Locked(locked) => {
+                format!("is not the locked version {}", self.provider.solvable_text(locked))
+            }
+            ConflictCause::Excluded => "is excluded".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use bale_debian::packages::PackageIndex;
+    use bale_debian::relation::parse_relations;
+    use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
+
+    use crate::provider::DebianProvider;
+
+    /// The fallback rendering (resolvo's own) must work with our names and
+    /// version sets too.
+    #[test]
+    fn resolvo_rendering_names_packages() {
+        let mut text = String::new();
+        for (name, fields) in [
+            ("app", "Depends: lib (>= 2), mail-transport-agent\n"),
+            ("lib", ""),
+            ("postfix", "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n"),
+            ("exim4", "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n"),
+        ] {
+            text.push_str(&format!(
+                "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n{fields}Filename: f\nSize: 1\nSHA256: {}\n\n",
+                "cd".repeat(32)
+            ));
+        }
+        let mut index = PackageIndex::default();
+        index.add(&text, "main", "Packages").unwrap();
+        let locked = HashMap::new();
+        for roots in ["app", "postfix, exim4"] {
+            let provider = DebianProvider::new(&index, "amd64", &locked);
+            let requirements: Vec<ConditionalRequirement> = parse_relations(roots)
+                .unwrap()
+                .iter()
+                .map(|alternatives| provider.requirement(alternatives).into())
+                .collect();
+            let mut solver = Solver::new(provider);
+            let Err(UnsolvableOrCancelled::Unsolvable(conflict)) =
+                solver.solve(Problem::new().requirements(requirements))
+            else {
+                panic!("{roots} should not resolve");
+            };
+            let rendered = conflict.display_user_friendly(&solver).to_string();
+            println!("{rendered}");
+            match roots {
+                "app" => assert!(rendered.contains("lib (>= 2)"), "{rendered}"),
+                _ => assert!(rendered.contains("postfix") && rendered.contains("exim4"), "{rendered}"),
+            }
+            let ours = super::explain(&conflict, &solver);
+            assert!(ours.starts_with("- "), "{ours}");
+        }
+    }
+}

@@ -119,13 +119,23 @@ fn import_one(
             new: false,
         });
     }
-    archive
+    let downloaded = archive
         .mirror
         .fetch_verified(&package.filename, package.sha256, package.size, store)
         .map_err(|source| ImportError::Fetch { package: id.clone(), source: Box::new(source) })?;
     let deb = store.open_blob(&package.sha256).map_err(store_err)?;
     let label = package.filename.rsplit('/').next().unwrap_or(&package.filename).to_string();
-    let converted = convert(deb, &label, &store.tmp_dir(), options.deb).map_err(Box::new)?;
+    let converted = match convert(deb, &label, &store.tmp_dir(), options.deb) {
+        Ok(converted) => converted,
+        Err(e) => {
+            // A .deb that cannot become a package is not kept, not even as
+            // a download cache.
+            if downloaded {
+                store.discard_cached_blob(&package.sha256);
+            }
+            return Err(Box::new(e).into());
+        }
+    };
 
     let mut metadata = PackageMetadata::new(&package.name, &package.version.to_string());
     metadata.origin = Some(archive.origin());

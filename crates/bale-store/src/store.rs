@@ -138,6 +138,12 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Removes a blob kept only as a download cache (a .deb, an index),
+    /// which no manifest references. Best effort: `gc` removes it anyway.
+    pub fn discard_cached_blob(&self, digest: &Digest) {
+        let _ = fs::remove_file(self.blob_path(digest));
+    }
+
     /// Re-hashes one blob; a mismatch is [`StoreError::CorruptBlob`].
     pub fn check_blob(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.blob_path(digest);

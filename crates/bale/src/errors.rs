@@ -23,6 +23,9 @@ pub fn render(error: &anyhow::Error, json: bool) {
 
 fn help_for(error: &anyhow::Error) -> Option<String> {
     for cause in error.chain() {
+        if let Some(help) = debian_help(cause) {
+            return Some(help);
+        }
         if let Some(e) = cause.downcast_ref::<StoreError>()
             && let Some(help) = store_help(e)
         {
@@ -31,6 +34,34 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<FilesetError>() {
             return fileset_help(e);
         }
+    }
+    None
+}
+
+fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use bale_debian::fetch::FetchError;
+    use bale_debian::trust::TrustError;
+    if let Some(e) = cause.downcast_ref::<TrustError>() {
+        return Some(match e {
+            TrustError::BadSignature { .. } => {
+                "nothing was imported: the mirror served data altered after signing; try again later or another mirror"
+            }
+            TrustError::UnknownSigner { .. } => {
+                "nothing was imported: pass --keyring with the archive's signing key (for Debian, debian-archive-keyring)"
+            }
+            TrustError::NotSigned { .. } => "nothing was imported: use a mirror that publishes a signed InRelease",
+            _ => "check the keyring given with --keyring (or the Signed-By of the apt source)",
+        }
+        .into());
+    }
+    if let Some(FetchError::Mismatch { .. }) = cause.downcast_ref::<FetchError>() {
+        return Some(
+            "nothing from that file was stored: the mirror is mid-update or serving altered files; retry later or use another mirror"
+                .into(),
+        );
+    }
+    if cause.downcast_ref::<bale_resolve::ResolveError>().is_some() {
+        return Some("`bale debian show NAME` shows the versions and dependencies the archive has".into());
     }
     None
 }

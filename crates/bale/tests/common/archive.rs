@@ -144,7 +144,7 @@ impl Archive {
             }
         }
         let filename =
-            format!("pool/main/{}/{}_{}_{}.deb", spec.name, spec.name, spec.version.replace(':', "%3a"), spec.arch);
+            format!("pool/main/{}/{}_{}_{}.deb", spec.name, spec.name, bare_version(&spec.version), spec.arch);
         let deb = self.root().join(&filename);
         fs::create_dir_all(deb.parent().unwrap()).unwrap();
         let out = Command::new("dpkg-deb")
@@ -194,6 +194,11 @@ impl Archive {
     pub fn dists(&self, suite: &str) -> PathBuf {
         self.root().join("dists").join(suite)
     }
+}
+
+/// Pool file names leave out the epoch, as Debian's do.
+fn bare_version(version: &str) -> &str {
+    version.split_once(':').map_or(version, |(_, v)| v)
 }
 
 /// A far-future Valid-Until.

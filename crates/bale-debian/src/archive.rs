@@ -63,21 +63,30 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
 }
 
-/// A suite whose signature chain checked out, with its package index.
+/// One component's `Packages` file as the Release lists it.
+#[derive(Debug, Clone)]
+pub struct IndexFile {
+    /// Path under the suite directory, such as `main/binary-amd64/Packages.xz`.
+    pub path: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// A suite whose `InRelease` checked out: what the rest of the chain is
+/// verified against.
 #[derive(Debug)]
-pub struct OpenedArchive {
+pub struct Suite {
     pub mirror: Mirror,
     pub config: ArchiveConfig,
     pub release: Release,
     /// sha256 of the `InRelease` file as fetched.
     pub release_sha256: Digest,
     pub signers: Vec<String>,
-    pub index: PackageIndex,
-    /// sha256 of each component's `Packages` file as listed in the Release.
-    pub packages_sha256: BTreeMap<String, Digest>,
+    /// The `Packages` file of each requested component.
+    pub indexes: BTreeMap<String, IndexFile>,
 }
 
-impl OpenedArchive {
+impl Suite {
     /// The name used in package ids: the Release's codename, else the suite.
     pub fn codename(&self) -> &str {
         self.release.codename.as_deref().unwrap_or(&self.config.suite)
@@ -88,13 +97,34 @@ impl OpenedArchive {
     }
 }
 
+/// A verified suite with its package index loaded.
+#[derive(Debug)]
+pub struct OpenedArchive {
+    pub suite: Suite,
+    pub index: PackageIndex,
+}
+
+impl std::ops::Deref for OpenedArchive {
+    type Target = Suite;
+
+    fn deref(&self) -> &Suite {
+        &self.suite
+    }
+}
+
 /// Verifies and loads a suite. Index files land in the store under their
 /// digests, so a second run fetches only the `InRelease`.
 pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> Result<OpenedArchive, ArchiveError> {
+    let suite = open_release(config, progress)?;
+    load_index(suite, store, progress)
+}
+
+/// The first link: fetches `InRelease`, verifies its signature against the
+/// keyring, checks `Valid-Until`, and finds each component's index in it.
+pub fn open_release(config: &ArchiveConfig, progress: &dyn Progress) -> Result<Suite, ArchiveError> {
     let mirror = Mirror::new(&config.mirror)?;
     let keyring = Keyring::load(&config.keyring)?;
-    let suite_dir = format!("dists/{}", config.suite);
-    let inrelease_path = format!("{suite_dir}/InRelease");
+    let inrelease_path = format!("dists/{}/InRelease", config.suite);
     let url = mirror.url(&inrelease_path);
     progress.phase("release", None);
     let bytes = mirror
@@ -111,10 +141,7 @@ pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> R
     {
         return Err(ArchiveError::Expired { url, valid_until: format_time(valid_until) });
     }
-    progress.finish_phase();
-
-    let mut index = PackageIndex::default();
-    let mut packages_sha256 = BTreeMap::new();
+    let mut indexes = BTreeMap::new();
     for component in &config.components {
         let base = format!("{component}/binary-{}/Packages", config.architecture);
         let (path, (digest, size)) = ["xz", "gz", ""]
@@ -128,39 +155,42 @@ pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> R
                 available: release.components.clone(),
                 architectures: release.architectures.clone(),
             })?;
-        let fetch_path = if release.acquire_by_hash {
-            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-            format!("{suite_dir}/{dir}/by-hash/SHA256/{}", digest.hex())
+        indexes.insert(component.clone(), IndexFile { path, digest, size });
+    }
+    progress.finish_phase();
+    Ok(Suite { mirror, config: config.clone(), release, release_sha256, signers: verified.signers, indexes })
+}
+
+/// The second link: each component's `Packages` file, fetched (or found in
+/// the store) by the sha256 the verified Release lists, then parsed.
+pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Result<OpenedArchive, ArchiveError> {
+    let suite_dir = format!("dists/{}", suite.config.suite);
+    let mut index = PackageIndex::default();
+    for (component, file) in &suite.indexes {
+        let fetch_path = if suite.release.acquire_by_hash {
+            let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
+            format!("{suite_dir}/{dir}/by-hash/SHA256/{}", file.digest.hex())
         } else {
-            format!("{suite_dir}/{path}")
+            format!("{suite_dir}/{}", file.path)
         };
-        progress.phase(&format!("index {component}"), Some(size));
-        mirror.fetch_verified(&fetch_path, digest, size, store)?;
-        progress.advance(size);
-        let index_url = mirror.url(&fetch_path);
-        let blob = store.read_blob(&digest)?;
+        progress.phase(&format!("index {component}"), Some(file.size));
+        suite.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
+        progress.advance(file.size);
+        let index_url = suite.mirror.url(&fetch_path);
+        let blob = store.read_blob(&file.digest)?;
         let mut text = String::new();
         let decode = |e: std::io::Error| ArchiveError::Decompress { url: index_url.clone(), reason: e.to_string() };
-        if path.ends_with(".xz") {
+        if file.path.ends_with(".xz") {
             liblzma::read::XzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(decode)?;
-        } else if path.ends_with(".gz") {
+        } else if file.path.ends_with(".gz") {
             flate2::read::GzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(decode)?;
         } else {
             text = String::from_utf8(blob).map_err(|e| decode(std::io::Error::other(e)))?;
         }
         index.add(&text, component, &index_url)?;
-        packages_sha256.insert(component.clone(), digest);
         progress.finish_phase();
     }
-    Ok(OpenedArchive {
-        mirror,
-        config: config.clone(),
-        release,
-        release_sha256,
-        signers: verified.signers,
-        index,
-        packages_sha256,
-    })
+    Ok(OpenedArchive { suite, index })
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.

@@ -14,7 +14,7 @@ use bale_store::{
     store_plan,
 };
 
-use crate::archive::OpenedArchive;
+use crate::archive::Suite;
 use crate::deb::{DebError, DebOptions, convert};
 use crate::fetch::FetchError;
 use crate::packages::BinaryPackage;
@@ -49,19 +49,19 @@ pub struct Imported {
     pub new: bool,
 }
 
-/// Imports `selected` (positions in the archive's index) into the store, in
+/// Imports `selected` (packages of the suite's index) into the store, in
 /// parallel; returns them in the order given.
 pub fn import(
-    archive: &OpenedArchive,
+    archive: &Suite,
     store: &Store,
-    selected: &[usize],
+    selected: &[BinaryPackage],
     options: ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Imported>, ImportError> {
     let _session = store
         .lock_shared()
         .map_err(|source| ImportError::Store { package: "the store".into(), source: Box::new(source) })?;
-    let total: u64 = selected.iter().map(|&i| archive.index.get(i).size).sum();
+    let total: u64 = selected.iter().map(|p| p.size).sum();
     progress.phase("importing", Some(total));
     let next = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<usize, Result<Imported, ImportError>>> = Mutex::new(BTreeMap::new());
@@ -71,8 +71,7 @@ pub fn import(
             scope.spawn(|| {
                 loop {
                     let slot = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&position) = selected.get(slot) else { break };
-                    let package = archive.index.get(position);
+                    let Some(package) = selected.get(slot) else { break };
                     let outcome = import_one(archive, store, package, options);
                     progress.advance(package.size);
                     let failed = outcome.is_err();
@@ -98,7 +97,7 @@ pub fn import(
 }
 
 fn import_one(
-    archive: &OpenedArchive,
+    archive: &Suite,
     store: &Store,
     package: &BinaryPackage,
     options: ImportOptions,
@@ -160,7 +159,7 @@ fn import_one(
         component: package.component.clone(),
         filename: package.filename.clone(),
         deb_sha256: package.sha256,
-        packages_sha256: archive.packages_sha256.get(&package.component).copied().unwrap_or(package.sha256),
+        packages_sha256: archive.indexes.get(&package.component).map_or(package.sha256, |f| f.digest),
         release_sha256: archive.release_sha256,
         signers: archive.signers.clone(),
     };
@@ -180,11 +179,7 @@ fn import_one(
 
 /// The compatibility symlinks merged `/usr` needs (`bin -> usr/bin`, …),
 /// as one small package every Debian-based image includes.
-pub fn merged_usr_base(
-    archive: &OpenedArchive,
-    store: &Store,
-    options: ImportOptions,
-) -> Result<Imported, ImportError> {
+pub fn merged_usr_base(archive: &Suite, store: &Store, options: ImportOptions) -> Result<Imported, ImportError> {
     let mut links = vec!["bin", "sbin", "lib"];
     match archive.config.architecture.as_str() {
         "amd64" => links.push("lib64"),

@@ -9,7 +9,7 @@ use crate::control;
 use crate::relation::{Alternatives, Atom, parse_relations};
 use crate::version::Version;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MultiArch {
     No,
     Same,
@@ -18,7 +18,7 @@ pub enum MultiArch {
 }
 
 /// One stanza of `Packages`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BinaryPackage {
     pub name: String,
     pub version: Version,
@@ -54,6 +54,29 @@ pub struct PackagesError {
     pub reason: String,
 }
 
+/// The fields of one stanza that bale reads.
+#[derive(Default)]
+struct Stanza<'a> {
+    package: Option<&'a str>,
+    version: Option<&'a str>,
+    architecture: Option<&'a str>,
+    multi_arch: Option<&'a str>,
+    essential: Option<&'a str>,
+    priority: Option<&'a str>,
+    section: Option<&'a str>,
+    source: Option<&'a str>,
+    depends: Option<&'a str>,
+    pre_depends: Option<&'a str>,
+    provides: Option<&'a str>,
+    conflicts: Option<&'a str>,
+    breaks: Option<&'a str>,
+    filename: Option<&'a str>,
+    size: Option<&'a str>,
+    sha256: Option<&'a str>,
+    installed_size: Option<&'a str>,
+    description: Option<&'a str>,
+}
+
 /// All packages of one or more `Packages` files, indexed by name and by
 /// what they provide.
 #[derive(Debug, Default)]
@@ -66,7 +89,7 @@ pub struct PackageIndex {
 impl PackageIndex {
     /// Adds every stanza of one `Packages` file. `index` names the file in
     /// errors.
-    pub fn add(&mut self, text: &str, component: &str, index: &str) -> Result<(), PackagesError> {
+    pub fn add<'a>(&mut self, text: &'a str, component: &str, index: &str) -> Result<(), PackagesError> {
         let paragraphs = control::parse(text).map_err(|e| PackagesError {
             index: index.to_string(),
             line: e.line,
@@ -75,24 +98,57 @@ impl PackageIndex {
         })?;
         self.packages.reserve(paragraphs.len());
         for p in paragraphs {
-            let package = p.get("Package").unwrap_or("?").to_string();
+            // One pass over the fields: Packages files spell field names in
+            // their canonical case, and a suite has tens of thousands of
+            // stanzas, so a lookup per field would dominate.
+            let mut f = Stanza::default();
+            for (key, value) in p.fields() {
+                let slot = match key {
+                    "Package" => &mut f.package,
+                    "Version" => &mut f.version,
+                    "Architecture" => &mut f.architecture,
+                    "Multi-Arch" => &mut f.multi_arch,
+                    "Essential" => &mut f.essential,
+                    "Priority" => &mut f.priority,
+                    "Section" => &mut f.section,
+                    "Source" => &mut f.source,
+                    "Depends" => &mut f.depends,
+                    "Pre-Depends" => &mut f.pre_depends,
+                    "Provides" => &mut f.provides,
+                    "Conflicts" => &mut f.conflicts,
+                    "Breaks" => &mut f.breaks,
+                    "Filename" => &mut f.filename,
+                    "Size" => &mut f.size,
+                    "SHA256" => &mut f.sha256,
+                    "Installed-Size" => &mut f.installed_size,
+                    "Description" => &mut f.description,
+                    _ => continue,
+                };
+                *slot = Some(value);
+            }
+            let package = f.package.unwrap_or("?").to_string();
             let fail = |reason: String| PackagesError {
                 index: index.to_string(),
                 line: p.line,
                 package: package.clone(),
                 reason,
             };
-            let field = |name: &str| p.get(name).ok_or_else(|| fail(format!("the `{name}` field is missing")));
-            let version: Version = field("Version")?.parse().map_err(|e: crate::VersionError| fail(e.to_string()))?;
-            let relations = |name: &str| -> Result<Vec<Alternatives>, PackagesError> {
-                p.get(name)
+            let required = |value: Option<&'a str>, name: &str| {
+                value.ok_or_else(|| fail(format!("the `{name}` field is missing")))
+            };
+            let version: Version =
+                required(f.version, "Version")?.parse().map_err(|e: crate::VersionError| fail(e.to_string()))?;
+            let relations = |value: Option<&str>, name: &str| -> Result<Vec<Alternatives>, PackagesError> {
+                value
                     .map(parse_relations)
                     .transpose()
                     .map_err(|e| fail(format!("{name}: {e}")))
                     .map(Option::unwrap_or_default)
             };
-            let flat = |name: &str| relations(name).map(|groups| groups.into_iter().flatten().collect::<Vec<Atom>>());
-            let (source, source_version) = match p.get("Source") {
+            let flat = |value: Option<&str>, name: &str| {
+                relations(value, name).map(|groups| groups.into_iter().flatten().collect::<Vec<Atom>>())
+            };
+            let (source, source_version) = match f.source {
                 Some(text) => match text.split_once('(') {
                     Some((name, rest)) => (
                         name.trim().to_string(),
@@ -105,33 +161,33 @@ impl PackageIndex {
                 },
                 None => (package.clone(), version.clone()),
             };
-            let sha256: Digest = format!("sha256:{}", field("SHA256")?)
+            let sha256: Digest = format!("sha256:{}", required(f.sha256, "SHA256")?)
                 .parse()
                 .map_err(|_| fail("the `SHA256` field is not a sha256".into()))?;
             let record = BinaryPackage {
                 name: package.clone(),
-                architecture: field("Architecture")?.to_string(),
-                multi_arch: match p.get("Multi-Arch") {
+                architecture: required(f.architecture, "Architecture")?.to_string(),
+                multi_arch: match f.multi_arch {
                     Some("same") => MultiArch::Same,
                     Some("foreign") => MultiArch::Foreign,
                     Some("allowed") => MultiArch::Allowed,
                     _ => MultiArch::No,
                 },
-                essential: p.get("Essential").is_some_and(|v| v == "yes"),
-                priority: p.get("Priority").map(str::to_string),
-                section: p.get("Section").map(str::to_string),
+                essential: f.essential == Some("yes"),
+                priority: f.priority.map(str::to_string),
+                section: f.section.map(str::to_string),
                 source,
                 source_version,
-                depends: relations("Depends")?,
-                pre_depends: relations("Pre-Depends")?,
-                provides: flat("Provides")?,
-                conflicts: flat("Conflicts")?,
-                breaks: flat("Breaks")?,
-                filename: field("Filename")?.to_string(),
-                size: field("Size")?.parse().map_err(|_| fail("the `Size` field is not a number".into()))?,
+                depends: relations(f.depends, "Depends")?,
+                pre_depends: relations(f.pre_depends, "Pre-Depends")?,
+                provides: flat(f.provides, "Provides")?,
+                conflicts: flat(f.conflicts, "Conflicts")?,
+                breaks: flat(f.breaks, "Breaks")?,
+                filename: required(f.filename, "Filename")?.to_string(),
+                size: required(f.size, "Size")?.parse().map_err(|_| fail("the `Size` field is not a number".into()))?,
                 sha256,
-                installed_size_kib: p.get("Installed-Size").and_then(|s| s.parse().ok()),
-                summary: p.get("Description").unwrap_or("").lines().next().unwrap_or("").to_string(),
+                installed_size_kib: f.installed_size.and_then(|s| s.parse().ok()),
+                summary: f.description.unwrap_or("").lines().next().unwrap_or("").to_string(),
                 component: component.to_string(),
                 version,
             };

@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::version::Version;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Relation {
     Earlier,
     EarlierOrEqual,
@@ -39,7 +39,7 @@ impl Relation {
 }
 
 /// One alternative: `name[:arch] [(op version)]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Atom {
     pub name: String,
     /// `any`, `native` or an architecture, after a `:`.

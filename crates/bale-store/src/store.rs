@@ -138,6 +138,23 @@ impl Store {
         Ok(bytes)
     }
 
+    /// A derived result cached under `cache/<namespace>/<key>` (such as a
+    /// dependency resolution for a given signed Release). Caches are only
+    /// ever an optimisation: a missing or unreadable entry is `None`.
+    pub fn read_cache(&self, namespace: &str, key: &Digest) -> Option<Vec<u8>> {
+        fs::read(self.root.join("cache").join(namespace).join(key.hex())).ok()
+    }
+
+    /// Writes a cache entry atomically (see [`Store::read_cache`]).
+    pub fn write_cache(&self, namespace: &str, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        let dir = self.root.join("cache").join(namespace);
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let temp = self.tmp_dir().join(format!("cache-{}-{}.tmp", key.hex(), std::process::id()));
+        fs::write(&temp, bytes).map_err(|e| StoreError::io(&temp, e))?;
+        let target = dir.join(key.hex());
+        fs::rename(&temp, &target).map_err(|e| StoreError::io(&target, e))
+    }
+
     /// Removes a blob kept only as a download cache (a .deb, an index),
     /// which no manifest references. Best effort: `gc` removes it anyway.
     pub fn discard_cached_blob(&self, digest: &Digest) {

@@ -1,6 +1,6 @@
 //! `bale import debian` and `bale debian show`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use bale_debian::archive::{self, ArchiveConfig, OpenedArchive};
 use bale_debian::deb::DebOptions;
 use bale_debian::import::{ImportOptions, import, merged_usr_base};
+use bale_debian::packages::BinaryPackage;
 use bale_debian::relation::parse_relations;
-use bale_fileset::Compression;
+use bale_fileset::{Compression, sha256_bytes};
 use bale_progress::Progress;
 use bale_store::Store;
 use serde_json::json;
@@ -18,6 +19,8 @@ use crate::cli::{ArchiveArgs, CompressionArg, DebianImportArgs};
 use crate::output::print_json;
 
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// Store cache namespace: resolutions keyed by signed Release and request.
+const RESOLUTION_CACHE: &str = "debian-resolutions";
 
 /// Fills in what the user did not say from the host's apt configuration.
 fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig> {
@@ -97,7 +100,9 @@ pub fn import_debian(
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let archive = open(store, &args.archive, progress)?;
+    let config = archive_config(&args.archive)?;
+    let context = || format!("opening {} {} ({})", config.mirror, config.suite, config.components.join(", "));
+    let suite = archive::open_release(&config, progress).with_context(context)?;
     let mut roots = Vec::new();
     for text in &args.packages {
         let groups = parse_relations(text).with_context(|| format!("reading the package request {text:?}"))?;
@@ -106,13 +111,42 @@ pub fn import_debian(
             _ => bail!("{text:?}: name one package per argument, such as `libc6` or `libc6 (>= 2.36)`"),
         }
     }
-    let request = bale_resolve::Request {
-        index: &archive.index,
-        architecture: archive.config.architecture.clone(),
-        roots,
-        locked: Default::default(),
+    // The same request against the same signed Release resolves the same
+    // way, so a warm import skips reading the whole index.
+    let mut request_key: Vec<String> = roots.iter().map(ToString::to_string).collect();
+    request_key.sort();
+    let key = sha256_bytes(
+        json!({
+            "release": suite.release_sha256,
+            "indexes": suite.indexes.values().map(|f| f.digest).collect::<Vec<_>>(),
+            "architecture": config.architecture,
+            "roots": request_key,
+            "bale": env!("CARGO_PKG_VERSION"),
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    let cached: Option<Vec<BinaryPackage>> =
+        store.read_cache(RESOLUTION_CACHE, &key).and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let (suite, selected, index_size) = match cached {
+        Some(selected) => (suite, selected, None),
+        None => {
+            let archive = archive::load_index(suite, store, progress).with_context(context)?;
+            let request = bale_resolve::Request {
+                index: &archive.index,
+                architecture: archive.config.architecture.clone(),
+                roots,
+                locked: Default::default(),
+            };
+            let resolution = bale_resolve::resolve(&request).context("resolving dependencies")?;
+            let selected: Vec<BinaryPackage> =
+                resolution.packages.iter().map(|&i| archive.index.get(i).clone()).collect();
+            // Best effort: without the cache the next import is just slower.
+            let _ = store.write_cache(RESOLUTION_CACHE, &key, &serde_json::to_vec(&selected)?);
+            let size = archive.index.len();
+            (archive.suite, selected, Some(size))
+        }
     };
-    let resolution = bale_resolve::resolve(&request).context("resolving dependencies")?;
     let options = ImportOptions {
         deb: DebOptions { keep_docs: args.keep_docs },
         compression: match args.compression {
@@ -120,25 +154,25 @@ pub fn import_debian(
             CompressionArg::Zstd => Compression::Zstd,
         },
     };
-    let imported = import(&archive, store, &resolution.packages, options, progress)?;
-    let base = merged_usr_base(&archive, store, options)?;
+    let imported = import(&suite, store, &selected, options, progress)?;
+    let base = merged_usr_base(&suite, store, options)?;
     if json {
         print_json(&json!({
-            "suite": archive.codename(),
-            "mirror": archive.mirror.base(),
-            "release": archive.release_sha256,
-            "signers": archive.signers,
+            "suite": suite.codename(),
+            "mirror": suite.mirror.base(),
+            "release": suite.release_sha256,
+            "signers": suite.signers,
             "packages": imported,
             "base": base,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} {} verified (signed by {}), {} packages in the index",
-        archive.origin(),
-        archive.release_sha256.short(),
-        archive.signers.join(", "),
-        archive.index.len()
+        "{} {} verified (signed by {}){}",
+        suite.origin(),
+        suite.release_sha256.short(),
+        suite.signers.join(", "),
+        index_size.map_or_else(|| ", resolution cached".to_string(), |n| format!(", {n} packages in the index"))
     );
     let width = imported.iter().chain([&base]).map(|p| p.id.len()).max().unwrap_or(0);
     for package in imported.iter().chain([&base]) {
@@ -225,6 +259,5 @@ pub fn show(
     if !providers.is_empty() {
         println!("provided by: {}", providers.join(", "));
     }
-    let _ = Path::new("");
     Ok(ExitCode::SUCCESS)
 }

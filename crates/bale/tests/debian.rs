@@ -113,9 +113,12 @@ fn imports_the_closure_converted_and_verified() {
     let bin = base["files"].as_array().unwrap().iter().find(|f| f["path"] == "bin").unwrap().clone();
     assert_eq!(bin["target"], "usr/bin");
 
-    // A second import finds everything in place.
+    // A second import finds everything in place, without reading the index.
     let again = ok_json(&env, &import_args(&a, &["app"]));
     assert!(again["packages"].as_array().unwrap().iter().all(|p| p["new"] == false));
+    let out = run(&env, &import_args(&a, &["app"])[1..]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("resolution cached") && stdout.contains("(already stored)"), "{stdout}");
     env.ok(&["store", "verify", "--deep"]);
 }
 

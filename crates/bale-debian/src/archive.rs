@@ -177,20 +177,43 @@ pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Resul
         suite.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
         progress.advance(file.size);
         let index_url = suite.mirror.url(&fetch_path);
-        let blob = store.read_blob(&file.digest)?;
-        let mut text = String::new();
-        let decode = |e: std::io::Error| ArchiveError::Decompress { url: index_url.clone(), reason: e.to_string() };
-        if file.path.ends_with(".xz") {
-            liblzma::read::XzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(decode)?;
-        } else if file.path.ends_with(".gz") {
-            flate2::read::GzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(decode)?;
-        } else {
-            text = String::from_utf8(blob).map_err(|e| decode(std::io::Error::other(e)))?;
-        }
+        let text = index_text(store, file, &index_url)?;
         index.add(&text, component, &index_url)?;
         progress.finish_phase();
     }
     Ok(OpenedArchive { suite, index })
+}
+
+/// Store cache namespace: compressed index digest → its decompressed text.
+const INDEX_TEXT_CACHE: &str = "debian-index-text";
+
+/// The decompressed text of an index file. Decompressing xz costs more than
+/// parsing, so the text is cached under the compressed file's verified
+/// digest. The cache is not re-hashed on reading (that would cost as much
+/// as the decompression): damage to it can only make a later .deb fail its
+/// own sha256 check, never let an unverified file in.
+fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, ArchiveError> {
+    let decode = |reason: String| ArchiveError::Decompress { url: url.to_string(), reason };
+    let compressed = file.path.ends_with(".xz") || file.path.ends_with(".gz");
+    if compressed {
+        if let Some(text) = store.read_cache(INDEX_TEXT_CACHE, &file.digest).and_then(|b| String::from_utf8(b).ok()) {
+            return Ok(text);
+        }
+    }
+    let blob = store.read_blob(&file.digest)?;
+    let mut text = String::new();
+    if file.path.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(|e| decode(e.to_string()))?;
+    } else if file.path.ends_with(".gz") {
+        flate2::read::GzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(|e| decode(e.to_string()))?;
+    } else {
+        text = String::from_utf8(blob).map_err(|e| decode(e.to_string()))?;
+    }
+    if compressed {
+        // Best effort: without it the next run decompresses again.
+        let _ = store.write_cache(INDEX_TEXT_CACHE, &file.digest, text.as_bytes());
+    }
+    Ok(text)
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.

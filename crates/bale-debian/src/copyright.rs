@@ -56,7 +56,17 @@ fn expression(short: &str) -> Option<String> {
             _ => out.push(spdx_id(word)),
         }
     }
-    if out.is_empty() { None } else { Some(out.join(" ")) }
+    if out.is_empty() {
+        return None;
+    }
+    let joined = out.join(" ");
+    // Free text such as `public domain` is no expression: keep it whole as
+    // one reference rather than produce something SPDX tools reject.
+    if bale_store::validate_license(&joined).is_ok() {
+        Some(joined)
+    } else {
+        Some(format!("LicenseRef-Debian-{}", sanitize(short)))
+    }
 }
 
 fn spdx_id(debian: &str) -> String {
@@ -75,8 +85,10 @@ fn spdx_id(debian: &str) -> String {
         "LGPL-3+" => "LGPL-3.0-or-later",
         "AGPL-3" => "AGPL-3.0-only",
         "AGPL-3+" => "AGPL-3.0-or-later",
-        "GFDL-1.2" | "GFDL-1.2+" => "GFDL-1.2-or-later",
-        "GFDL-1.3" | "GFDL-1.3+" => "GFDL-1.3-or-later",
+        "GFDL-1.2" => "GFDL-1.2-only",
+        "GFDL-1.2+" => "GFDL-1.2-or-later",
+        "GFDL-1.3" => "GFDL-1.3-only",
+        "GFDL-1.3+" => "GFDL-1.3-or-later",
         "Expat" | "MIT" => "MIT",
         "BSD-2-clause" | "BSD-2-Clause" => "BSD-2-Clause",
         "BSD-3-clause" | "BSD-3-Clause" => "BSD-3-Clause",
@@ -128,6 +140,11 @@ mod tests {
         assert_eq!(spdx_from_copyright("This package was debianized by ...\n"), "NOASSERTION");
         let odd = "Format: copyright-format/1.0\n\nFiles: *\nLicense: GPL-3+ with OpenSSL exception\n";
         assert_eq!(spdx_from_copyright(odd), "LicenseRef-Debian-GPL-3-or-later-with-OpenSSL-exception");
+        let free = "Format: copyright-format/1.0\n\nFiles: *\nLicense: public domain\n\nFiles: b\nLicense: GPL-2+ or\n";
+        assert_eq!(
+            spdx_from_copyright(free),
+            "LicenseRef-Debian-GPL-2-or-later-or AND LicenseRef-Debian-public-domain"
+        );
         let weird = "Format: copyright-format/1.0\n\nFiles: *\nLicense: Sleepycat-like\n";
         assert_eq!(spdx_from_copyright(weird), "LicenseRef-Debian-Sleepycat-like");
     }

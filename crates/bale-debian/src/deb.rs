@@ -26,14 +26,14 @@ pub struct DebOptions {
 pub enum DebError {
     #[error("{deb}: not a .deb ({reason})")]
     NotADeb { deb: String, reason: String },
-    #[error("{deb}: reading it failed: {source}")]
-    Io { deb: String, source: io::Error },
+    #[error("{deb}: reading it failed: {error}")]
+    Io { deb: String, error: io::Error },
     #[error("{deb}: member {member} is compressed with {format}, which bale does not read")]
     Compression { deb: String, member: String, format: String },
     #[error("{deb}: its control file: {reason}")]
     Control { deb: String, reason: String },
-    #[error("{deb}: its data.tar: {source}")]
-    Data { deb: String, source: FilesetError },
+    #[error("{deb}: its data.tar: {error}")]
+    Data { deb: String, error: FilesetError },
     #[error("{deb}: {path:?} and {other:?} both land on {target:?} once /bin, /sbin and /lib* move under /usr")]
     MergedUsrClash { deb: String, path: String, other: String, target: String },
 }
@@ -67,7 +67,9 @@ pub fn convert(reader: impl Read, name: &str, spool_dir: &Path, options: DebOpti
         let data = ar.member();
         if member == "debian-binary" {
             let mut text = String::new();
-            data.take(64).read_to_string(&mut text).map_err(|source| DebError::Io { deb: name.into(), source })?;
+            data.take(64)
+                .read_to_string(&mut text)
+                .map_err(|source| DebError::Io { deb: name.into(), error: source })?;
             if !text.starts_with("2.") {
                 return Err(DebError::NotADeb {
                     deb: name.into(),
@@ -104,9 +106,9 @@ fn decompress<'a>(data: impl Read + 'a, suffix: &str, deb: &str, member: &str) -
         "" => Box::new(data),
         ".gz" => Box::new(flate2::read::GzDecoder::new(data)),
         ".xz" => Box::new(liblzma::read::XzDecoder::new(data)),
-        ".zst" => {
-            Box::new(zstd::stream::read::Decoder::new(data).map_err(|source| DebError::Io { deb: deb.into(), source })?)
-        }
+        ".zst" => Box::new(
+            zstd::stream::read::Decoder::new(data).map_err(|source| DebError::Io { deb: deb.into(), error: source })?,
+        ),
         other => {
             return Err(DebError::Compression {
                 deb: deb.into(),
@@ -204,6 +206,14 @@ fn convert_data(
     let mut clash = None;
     let result = Plan::from_tar_with(tar, normalize, Limits::default(), spool_dir, |mut entry: Entry| {
         let original = entry.path.clone();
+        // Newer base-files ship the `bin -> usr/bin` links themselves; in
+        // bale they belong to the one base package, so they are left out.
+        if let EntryKind::Symlink { target } = &entry.kind
+            && MERGED_DIRS.contains(&original.as_str())
+            && target.trim_start_matches('/') == format!("usr/{original}")
+        {
+            return Ok(None);
+        }
         let moved = merged_usr(&original).into_owned();
         if !options.keep_docs && is_dropped(&moved) {
             if entry.kind != EntryKind::Directory {
@@ -231,7 +241,7 @@ fn convert_data(
     if let Some((path, other, target)) = clash {
         return Err(DebError::MergedUsrClash { deb: deb.into(), path, other, target });
     }
-    let plan = result.map_err(|source| DebError::Data { deb: deb.into(), source })?;
+    let plan = result.map_err(|error| DebError::Data { deb: deb.into(), error })?;
     dropped.sort();
     Ok((plan, dropped))
 }
@@ -360,7 +370,7 @@ impl<R: Read> ArReader<R> {
                 Ok(0) => return Err(self.bad("truncated member header")),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(DebError::Io { deb: self.deb.clone(), source }),
+                Err(source) => return Err(DebError::Io { deb: self.deb.clone(), error: source }),
             }
         }
         if &header[58..60] != b"`\n" {
@@ -384,7 +394,7 @@ impl<R: Read> ArReader<R> {
     /// Skips what was not read of the member, and the padding byte.
     fn finish_member(&mut self) -> Result<(), DebError> {
         io::copy(&mut self.member(), &mut io::sink())
-            .map_err(|source| DebError::Io { deb: self.deb.clone(), source })?;
+            .map_err(|source| DebError::Io { deb: self.deb.clone(), error: source })?;
         if self.remaining > 0 {
             return Err(self.bad("truncated member"));
         }

@@ -28,12 +28,14 @@ pub struct ImportOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{package}: {source}")]
-    Fetch { package: String, source: Box<FetchError> },
+    // The inner error is part of the message, not a separate cause, so
+    // people read it once.
+    #[error("{package}: {error}")]
+    Fetch { package: String, error: Box<FetchError> },
     #[error(transparent)]
     Deb(#[from] Box<DebError>),
-    #[error("{package}: {source}")]
-    Store { package: String, source: Box<StoreError> },
+    #[error("{package}: {error}")]
+    Store { package: String, error: Box<StoreError> },
 }
 
 /// One package as imported.
@@ -60,7 +62,7 @@ pub fn import(
 ) -> Result<Vec<Imported>, ImportError> {
     let _session = store
         .lock_shared()
-        .map_err(|source| ImportError::Store { package: "the store".into(), source: Box::new(source) })?;
+        .map_err(|source| ImportError::Store { package: "the store".into(), error: Box::new(source) })?;
     let total: u64 = selected.iter().map(|p| p.size).sum();
     progress.phase("importing", Some(total));
     let next = AtomicUsize::new(0);
@@ -103,7 +105,7 @@ fn import_one(
     options: ImportOptions,
 ) -> Result<Imported, ImportError> {
     let id = format!("{}/{}@{}", archive.origin(), package.name, package.version);
-    let store_err = |source| ImportError::Store { package: id.clone(), source: Box::new(source) };
+    let store_err = |source| ImportError::Store { package: id.clone(), error: Box::new(source) };
     // Already imported from this very .deb: nothing to do.
     if let Ok(record) = store.resolve(&id)
         && let Ok((_, metadata)) = store.load_package(&record)
@@ -121,7 +123,7 @@ fn import_one(
     let downloaded = archive
         .mirror
         .fetch_verified(&package.filename, package.sha256, package.size, store)
-        .map_err(|source| ImportError::Fetch { package: id.clone(), source: Box::new(source) })?;
+        .map_err(|source| ImportError::Fetch { package: id.clone(), error: Box::new(source) })?;
     let deb = store.open_blob(&package.sha256).map_err(store_err)?;
     let label = package.filename.rsplit('/').next().unwrap_or(&package.filename).to_string();
     let converted = match convert(deb, &label, &store.tmp_dir(), options.deb) {
@@ -188,7 +190,7 @@ pub fn merged_usr_base(archive: &Suite, store: &Store, options: ImportOptions) -
     }
     let name = "bale-merged-usr";
     let id = format!("{}/{name}@1", archive.origin());
-    let store_err = |source| ImportError::Store { package: id.clone(), source: Box::new(source) };
+    let store_err = |source| ImportError::Store { package: id.clone(), error: Box::new(source) };
     let mut plan = Plan::new(Normalize::default(), Limits::default());
     for link in &links {
         let mut entry = Entry::directory(*link);

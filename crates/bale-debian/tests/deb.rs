@@ -121,3 +121,29 @@ fn broken_debs_are_refused_with_the_reason() {
     let err = convert(truncated, "short.deb", dir.path(), DebOptions::default()).unwrap_err();
     assert!(err.to_string().contains("short.deb"), "{err}");
 }
+
+#[test]
+fn a_deb_shipping_its_own_merged_usr_links_converts() {
+    if !have_dpkg_deb() {
+        return;
+    }
+    // Newer base-files ship `bin -> usr/bin` themselves.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    fs::write(
+        root.join("DEBIAN/control"),
+        "Package: base-files\nVersion: 13\nArchitecture: amd64\nMaintainer: T <t@example.invalid>\nDescription: base\n",
+    )
+    .unwrap();
+    fs::write(root.join("usr/bin/tool"), "x").unwrap();
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
+    let deb = dir.path().join("base.deb");
+    let out = Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&root).arg(&deb).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let converted = convert(fs::File::open(&deb).unwrap(), "base.deb", dir.path(), DebOptions::default()).unwrap();
+    let paths: Vec<&str> = converted.plan.entries().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["usr", "usr/bin", "usr/bin/tool"]);
+}

@@ -87,7 +87,7 @@ pub fn resolve(request: &Request<'_>) -> Result<Resolution, ResolveError> {
     }
     let provider = DebianProvider::new(index, &request.architecture, &request.locked);
     let requirements: Vec<ConditionalRequirement> =
-        roots.iter().map(|(_, _, root)| provider.requirement(std::slice::from_ref(*root)).into()).collect();
+        roots.iter().map(|(_, _, root)| provider.root_requirement(root).into()).collect();
     let mut solver = Solver::new(provider);
     match solver.solve(Problem::new().requirements(requirements)) {
         Ok(solvables) => {

@@ -312,6 +312,17 @@ impl<'a> DebianProvider<'a> {
         }
     }
 
+    /// What the user asked for by name: that package itself when the index
+    /// has it (as apt installs the named package, not something providing
+    /// it); only a purely virtual name is satisfied by its providers.
+    pub(crate) fn root_requirement(&self, atom: &Atom) -> Requirement {
+        let target = target_name(atom, self.architecture);
+        if self.real_versions(&target).is_empty() {
+            return self.requirement(std::slice::from_ref(atom));
+        }
+        Requirement::Single(self.intern_set(self.intern_name(&target), SetKind::Real(atom.constraint.clone())))
+    }
+
     /// Whether the locked version of a version set's package is in the set.
     fn lock_fits(&self, set: VersionSetId) -> bool {
         let key = self.set(set);

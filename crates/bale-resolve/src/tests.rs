@@ -608,3 +608,22 @@ fn real_archive_smoke() {
         }
     }
 }
+
+#[test]
+fn a_requested_name_means_that_package_not_a_provider() {
+    let index = index(&[
+        stanza("busybox", "1.35", "Conflicts: busybox-static"),
+        stanza("busybox-static", "1.35", "Provides: busybox\nConflicts: busybox"),
+    ]);
+    assert_eq!(solve(&index, "busybox"), ["busybox=1.35"]);
+    // Both named: they conflict, and neither may stand in for the other.
+    let explanation = unsat(&index, "busybox, busybox-static");
+    assert!(explanation.contains("busybox"), "{explanation}");
+    // A dependency (not a request) may still be met by the provider.
+    let index = self::index(&[
+        stanza("busybox", "1.35", "Conflicts: busybox-static"),
+        stanza("busybox-static", "1.35", "Provides: busybox\nConflicts: busybox"),
+        stanza("app", "1", "Depends: busybox"),
+    ]);
+    assert_eq!(solve(&index, "app, busybox-static"), ["app=1", "busybox-static=1.35"]);
+}

@@ -39,31 +39,61 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
 }
 
 fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
-    use bale_debian::fetch::FetchError;
-    use bale_debian::trust::TrustError;
-    if let Some(e) = cause.downcast_ref::<TrustError>() {
-        return Some(match e {
-            TrustError::BadSignature { .. } => {
-                "nothing was imported: the mirror served data altered after signing; try again later or another mirror"
-            }
-            TrustError::UnknownSigner { .. } => {
-                "nothing was imported: pass --keyring with the archive's signing key (for Debian, debian-archive-keyring)"
-            }
-            TrustError::NotSigned { .. } => "nothing was imported: use a mirror that publishes a signed InRelease",
-            _ => "check the keyring given with --keyring (or the Signed-By of the apt source)",
-        }
-        .into());
+    use bale_debian::archive::ArchiveError;
+    use bale_debian::deb::DebError;
+    use bale_debian::import::ImportError;
+    if let Some(e) = cause.downcast_ref::<ArchiveError>() {
+        return match e {
+            ArchiveError::Trust(e) => Some(trust_help(e).into()),
+            ArchiveError::Fetch(e) => fetch_help(e),
+            ArchiveError::Store(e) => store_help(e),
+            _ => None,
+        };
     }
-    if let Some(FetchError::Mismatch { .. }) = cause.downcast_ref::<FetchError>() {
-        return Some(
-            "nothing from that file was stored: the mirror is mid-update or serving altered files; retry later or use another mirror"
-                .into(),
-        );
+    if let Some(e) = cause.downcast_ref::<ImportError>() {
+        return match e {
+            ImportError::Fetch { error, .. } => fetch_help(error),
+            ImportError::Deb(e) => Some(match **e {
+                DebError::Data { .. } | DebError::MergedUsrClash { .. } => {
+                    "nothing from this .deb was stored: it cannot become a bale package; report it to the archive"
+                        .into()
+                }
+                _ => "nothing from this .deb was stored: it is damaged or not a .deb".into(),
+            }),
+            ImportError::Store { error, .. } => store_help(error),
+        };
     }
     if cause.downcast_ref::<bale_resolve::ResolveError>().is_some() {
         return Some("`bale debian show NAME` shows the versions and dependencies the archive has".into());
     }
     None
+}
+
+fn trust_help(error: &bale_debian::trust::TrustError) -> &'static str {
+    use bale_debian::trust::TrustError;
+    match error {
+        TrustError::BadSignature { .. } => {
+            "nothing was imported: the mirror served data altered after signing; try again later or another mirror"
+        }
+        TrustError::UnknownSigner { .. } => {
+            "nothing was imported: pass --keyring with the archive's signing key (for Debian, debian-archive-keyring)"
+        }
+        TrustError::NotSigned { .. } => "nothing was imported: use a mirror that publishes a signed InRelease",
+        _ => "check the keyring given with --keyring (or the Signed-By of the apt source)",
+    }
+}
+
+fn fetch_help(error: &bale_debian::fetch::FetchError) -> Option<String> {
+    use bale_debian::fetch::FetchError;
+    match error {
+        FetchError::Mismatch { .. } => Some(
+            "nothing from that file was stored: the mirror is mid-update or serving altered files; retry later or use another mirror"
+                .into(),
+        ),
+        FetchError::Network { .. } => Some("check the mirror URL (--mirror, or the host's apt sources) and the network".into()),
+        FetchError::Store(e) => store_help(e),
+        _ => None,
+    }
 }
 
 fn store_help(error: &StoreError) -> Option<String> {

@@ -269,9 +269,10 @@ fn every_break_in_the_signature_chain_is_refused() {
         let out = run(&env, &import_args(&a, &["libfoo"])[1..]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name}: the import succeeded");
-        for needle in needles {
+        for needle in needles.iter().chain(&["help: nothing"]) {
             assert!(stderr.contains(needle), "{name}: the error does not mention {needle:?}:\n{stderr}");
         }
+        assert!(stderr.matches("expected sha256").count() <= 1, "{name}: said twice:\n{stderr}");
         let after = env.store_state();
         let packages = |s: &std::collections::BTreeMap<String, u64>| {
             s.keys().filter(|k| k.starts_with("index.json")).cloned().collect::<Vec<_>>()
@@ -328,6 +329,7 @@ fn a_deb_whose_data_tries_traversal_is_refused() {
         stderr.contains("evil_1_amd64.deb") && stderr.contains("../../../etc/evil") && stderr.contains("escape"),
         "{stderr}"
     );
+    assert!(stderr.contains("help: nothing from this .deb was stored"), "{stderr}");
     let state = env.store_state();
     assert!(
         state.keys().any(|k| k.starts_with("index.json") && k.contains("\"manifests\":[]")),

@@ -195,10 +195,10 @@ const INDEX_TEXT_CACHE: &str = "debian-index-text";
 fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, ArchiveError> {
     let decode = |reason: String| ArchiveError::Decompress { url: url.to_string(), reason };
     let compressed = file.path.ends_with(".xz") || file.path.ends_with(".gz");
-    if compressed {
-        if let Some(text) = store.read_cache(INDEX_TEXT_CACHE, &file.digest).and_then(|b| String::from_utf8(b).ok()) {
-            return Ok(text);
-        }
+    if compressed
+        && let Some(text) = store.read_cache(INDEX_TEXT_CACHE, &file.digest).and_then(|b| String::from_utf8(b).ok())
+    {
+        return Ok(text);
     }
     let blob = store.read_blob(&file.digest)?;
     let mut text = String::new();

@@ -241,3 +241,92 @@ pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
     }
     format!("pkg:deb/debian/{name}@{encoded}?arch={arch}")
 }
+
+/// Store cache namespace: resolutions keyed by signed Release and request.
+const RESOLUTION_CACHE: &str = "debian-resolutions";
+
+/// What [`import_closure`] did.
+#[derive(Debug)]
+pub struct ClosureReport {
+    pub suite: crate::archive::Suite,
+    pub packages: Vec<Imported>,
+    /// The merged-/usr compatibility package.
+    pub base: Imported,
+    /// Packages in the index, when it had to be read (not cached).
+    pub index_size: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClosureError<E: std::error::Error + 'static> {
+    #[error("opening {mirror} {suite}: {error}")]
+    Archive { mirror: String, suite: String, error: Box<crate::archive::ArchiveError> },
+    #[error("resolving dependencies")]
+    Resolve(#[source] E),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+/// Parses one package request: a name, optionally with a version
+/// constraint (`libc6 (>= 2.36)`).
+pub fn parse_request(text: &str) -> Result<Atom, crate::relation::RelationError> {
+    let groups = crate::relation::parse_relations(text)?;
+    match groups.as_slice() {
+        [group] if group.len() == 1 => Ok(group[0].clone()),
+        _ => Err(crate::relation::RelationError {
+            input: text.to_string(),
+            reason: "name one package, such as `libc6` or `libc6 (>= 2.36)`".into(),
+        }),
+    }
+}
+
+/// Imports `roots` and everything they need from a suite: verifies the
+/// `InRelease`, resolves with `resolve` (given the index and the roots; it
+/// returns positions in the index), and imports the result with the
+/// merged-/usr base package. A resolution is cached under the signed
+/// Release's digest and the request, so repeating a request skips reading
+/// the index.
+pub fn import_closure<E: std::error::Error + 'static>(
+    store: &Store,
+    config: &crate::archive::ArchiveConfig,
+    roots: Vec<Atom>,
+    options: ImportOptions,
+    progress: &dyn Progress,
+    resolve: impl FnOnce(&crate::packages::PackageIndex, Vec<Atom>) -> Result<Vec<usize>, E>,
+) -> Result<ClosureReport, ClosureError<E>> {
+    let archive_error = |error| ClosureError::Archive {
+        mirror: config.mirror.clone(),
+        suite: config.suite.clone(),
+        error: Box::new(error),
+    };
+    let suite = crate::archive::open_release(config, progress).map_err(archive_error)?;
+    let mut request_key: Vec<String> = roots.iter().map(ToString::to_string).collect();
+    request_key.sort();
+    let key_text = serde_json::json!({
+        "release": suite.release_sha256,
+        "indexes": suite.indexes.values().map(|f| f.digest).collect::<Vec<_>>(),
+        "architecture": config.architecture,
+        "roots": request_key,
+        "bale": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string();
+    let key = bale_fileset::sha256_bytes(key_text.as_bytes());
+    let cached: Option<Vec<BinaryPackage>> =
+        store.read_cache(RESOLUTION_CACHE, &key).and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let (suite, selected, index_size) = match cached {
+        Some(selected) => (suite, selected, None),
+        None => {
+            let archive = crate::archive::load_index(suite, store, progress).map_err(archive_error)?;
+            let positions = resolve(&archive.index, roots).map_err(ClosureError::Resolve)?;
+            let selected: Vec<BinaryPackage> = positions.iter().map(|&i| archive.index.get(i).clone()).collect();
+            // Best effort: without the cache the next import is just slower.
+            if let Ok(bytes) = serde_json::to_vec(&selected) {
+                let _ = store.write_cache(RESOLUTION_CACHE, &key, &bytes);
+            }
+            let size = archive.index.len();
+            (archive.suite, selected, Some(size))
+        }
+    };
+    let packages = import(&suite, store, &selected, options, progress)?;
+    let base = merged_usr_base(&suite, store, options)?;
+    Ok(ClosureReport { suite, packages, base, index_size })
+}

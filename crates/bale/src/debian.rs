@@ -7,10 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use bale_debian::archive::{self, ArchiveConfig, OpenedArchive};
 use bale_debian::deb::DebOptions;
-use bale_debian::import::{ImportOptions, import, merged_usr_base};
-use bale_debian::packages::BinaryPackage;
-use bale_debian::relation::parse_relations;
-use bale_fileset::{Compression, sha256_bytes};
+use bale_debian::import::{ImportOptions, import_closure, parse_request};
+use bale_fileset::Compression;
 use bale_progress::Progress;
 use bale_store::Store;
 use serde_json::json;
@@ -19,8 +17,6 @@ use crate::cli::{ArchiveArgs, CompressionArg, DebianImportArgs};
 use crate::output::print_json;
 
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
-/// Store cache namespace: resolutions keyed by signed Release and request.
-const RESOLUTION_CACHE: &str = "debian-resolutions";
 
 /// Fills in what the user did not say from the host's apt configuration.
 fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig> {
@@ -101,52 +97,11 @@ pub fn import_debian(
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let config = archive_config(&args.archive)?;
-    let context = || format!("opening {} {} ({})", config.mirror, config.suite, config.components.join(", "));
-    let suite = archive::open_release(&config, progress).with_context(context)?;
-    let mut roots = Vec::new();
-    for text in &args.packages {
-        let groups = parse_relations(text).with_context(|| format!("reading the package request {text:?}"))?;
-        match groups.as_slice() {
-            [group] if group.len() == 1 => roots.push(group[0].clone()),
-            _ => bail!("{text:?}: name one package per argument, such as `libc6` or `libc6 (>= 2.36)`"),
-        }
-    }
-    // The same request against the same signed Release resolves the same
-    // way, so a warm import skips reading the whole index.
-    let mut request_key: Vec<String> = roots.iter().map(ToString::to_string).collect();
-    request_key.sort();
-    let key = sha256_bytes(
-        json!({
-            "release": suite.release_sha256,
-            "indexes": suite.indexes.values().map(|f| f.digest).collect::<Vec<_>>(),
-            "architecture": config.architecture,
-            "roots": request_key,
-            "bale": env!("CARGO_PKG_VERSION"),
-        })
-        .to_string()
-        .as_bytes(),
-    );
-    let cached: Option<Vec<BinaryPackage>> =
-        store.read_cache(RESOLUTION_CACHE, &key).and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let (suite, selected, index_size) = match cached {
-        Some(selected) => (suite, selected, None),
-        None => {
-            let archive = archive::load_index(suite, store, progress).with_context(context)?;
-            let request = bale_resolve::Request {
-                index: &archive.index,
-                architecture: archive.config.architecture.clone(),
-                roots,
-                locked: Default::default(),
-            };
-            let resolution = bale_resolve::resolve(&request).context("resolving dependencies")?;
-            let selected: Vec<BinaryPackage> =
-                resolution.packages.iter().map(|&i| archive.index.get(i).clone()).collect();
-            // Best effort: without the cache the next import is just slower.
-            let _ = store.write_cache(RESOLUTION_CACHE, &key, &serde_json::to_vec(&selected)?);
-            let size = archive.index.len();
-            (archive.suite, selected, Some(size))
-        }
-    };
+    let roots = args
+        .packages
+        .iter()
+        .map(|text| parse_request(text).with_context(|| format!("reading the package request {text:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let options = ImportOptions {
         deb: DebOptions { keep_docs: args.keep_docs },
         compression: match args.compression {
@@ -154,8 +109,16 @@ pub fn import_debian(
             CompressionArg::Zstd => Compression::Zstd,
         },
     };
-    let imported = import(&suite, store, &selected, options, progress)?;
-    let base = merged_usr_base(&suite, store, options)?;
+    let report = import_closure(store, &config, roots, options, progress, |index, roots| {
+        let request = bale_resolve::Request {
+            index,
+            architecture: config.architecture.clone(),
+            roots,
+            locked: Default::default(),
+        };
+        bale_resolve::resolve(&request).map(|r| r.packages)
+    })?;
+    let (suite, imported, base, index_size) = (report.suite, report.packages, report.base, report.index_size);
     if json {
         print_json(&json!({
             "suite": suite.codename(),

@@ -50,6 +50,17 @@ fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             _ => None,
         };
     }
+    if let Some(bale_debian::import::ClosureError::<bale_resolve::ResolveError>::Archive { error, .. }) =
+        cause.downcast_ref()
+    {
+        return debian_help(error.as_ref());
+    }
+    if let Some(bale_debian::import::ClosureError::<bale_resolve::ResolveError>::Import(e)) = cause.downcast_ref() {
+        return debian_help(e);
+    }
+    if let Some(bale_debian::import::ClosureError::<bale_resolve::ResolveError>::Resolve(_)) = cause.downcast_ref() {
+        return Some("`bale debian show NAME` shows the versions and dependencies the archive has".into());
+    }
     if let Some(e) = cause.downcast_ref::<ImportError>() {
         return match e {
             ImportError::Fetch { error, .. } => fetch_help(error),

@@ -12,7 +12,7 @@ mod error;
 mod gc;
 mod id;
 mod lock;
-mod oci;
+pub mod oci;
 mod pack;
 mod package;
 mod store;
@@ -23,8 +23,8 @@ pub use error::StoreError;
 pub use gc::GcReport;
 pub use id::{PackageId, validate_license, validate_name, validate_version};
 pub use lock::StoreLock;
-pub use oci::{Descriptor, Index, Manifest};
-pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_plan};
+pub use oci::{Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME_ANNOTATION};
+pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_layer, store_plan};
 pub use package::{
     AlternativeLink, BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE,
     PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, generic_purl,

@@ -60,7 +60,7 @@ impl Default for Index {
 }
 
 /// Canonical JSON bytes: compact, fields in declaration order.
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+pub fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     // These types hold only strings, integers and maps with string keys,
     // which serde_json always serialises.
     serde_json::to_vec(value).unwrap_or_default()

@@ -6,7 +6,8 @@ use std::io::{BufReader, Read, Seek};
 use std::path::PathBuf;
 
 use bale_fileset::{
-    Compression, FILE_INDEX_MEDIA_TYPE, LayerSink, Limits, Normalize, Plan, sha256_reader, write_canonical,
+    Compression, FILE_INDEX_MEDIA_TYPE, LayerSink, LayerSummary, Limits, Normalize, Plan, WriteSummary, sha256_reader,
+    write_canonical,
 };
 use bale_progress::Progress;
 
@@ -99,10 +100,7 @@ pub fn store_plan(
 ) -> Result<PackOutcome, StoreError> {
     let id = PackageId::new(metadata.origin.clone(), &metadata.name, &metadata.version)?;
     validate_license(&metadata.license)?;
-    let mut sink = LayerSink::new(store.blob_writer()?, compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
-    let written = write_canonical(plan, &mut sink, progress)?;
-    let (blob, layer) = sink.finish().map_err(|e| StoreError::io(store.tmp_dir(), e))?;
-    blob.commit(Some(layer.blob_digest))?;
+    let (layer, written) = store_layer(store, plan, compression, progress)?;
 
     let index_bytes = written.file_index.to_json();
     let index_digest = store.put_bytes(&index_bytes)?;
@@ -142,6 +140,21 @@ pub fn store_plan(
         file_index: index_descriptor,
         new,
     })
+}
+
+/// Writes `plan` as a canonical tar into a layer blob of the store, and
+/// returns its digests and what the writer saw (file index, entry count).
+pub fn store_layer(
+    store: &Store,
+    plan: &Plan,
+    compression: Compression,
+    progress: &dyn Progress,
+) -> Result<(LayerSummary, WriteSummary), StoreError> {
+    let mut sink = LayerSink::new(store.blob_writer()?, compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    let written = write_canonical(plan, &mut sink, progress)?;
+    let (blob, layer) = sink.finish().map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    blob.commit(Some(layer.blob_digest))?;
+    Ok((layer, written))
 }
 
 /// Opens a tar file, undoing gzip or zstd compression (told by magic bytes).

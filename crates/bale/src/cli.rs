@@ -58,6 +58,11 @@ pub enum Command {
         /// The package: id, name, or digest (prefix).
         reference: String,
     },
+    /// Build an image from a spec (bale.toml): import and pack its packages,
+    /// compose them, and write an OCI image layout.
+    #[command(after_help = "Example:\n  bale build examples/busybox/bale.toml --output out/busybox\n  \
+        umoci unpack --rootless --image out/busybox:latest bundle && runc run --bundle bundle demo")]
+    Build(BuildArgs),
     /// Import packages from a source, verified, with their dependencies.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -67,6 +72,19 @@ pub enum Command {
     /// Check and clean the store.
     #[command(subcommand)]
     Store(StoreCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The spec file.
+    #[arg(default_value = "bale.toml")]
+    pub spec: PathBuf,
+    /// Directory to write the OCI image layout to (replaced if it is one).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Compression of layers bale creates.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build(args) => crate::build::build(&open()?, args, global.json, progress.as_ref()),
         Command::Import(ImportCommand::Debian(args)) => {
             crate::debian::import_debian(&open()?, args, global.json, progress.as_ref())
         }

@@ -19,7 +19,7 @@ use crate::output::print_json;
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// Fills in what the user did not say from the host's apt configuration.
-fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig> {
+pub(crate) fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig> {
     // Tests point this at a fake root; everyone else reads the real one.
     let apt_root = std::env::var_os("BALE_APT_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from);
     let needs_host = args.mirror.is_none() || args.suite.is_none() || args.components.is_empty();
@@ -69,7 +69,7 @@ fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig> {
 }
 
 /// Debian's name for this machine's architecture.
-fn host_architecture() -> String {
+pub(crate) fn host_architecture() -> String {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

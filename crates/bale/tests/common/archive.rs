@@ -134,6 +134,11 @@ impl Archive {
         for (path, content) in &spec.files {
             let full = build.join(path);
             fs::create_dir_all(full.parent().unwrap()).unwrap();
+            if let Some(source) = content.strip_prefix("@copy:") {
+                fs::copy(source, &full).unwrap();
+                fs::set_permissions(&full, fs::Permissions::from_mode(0o755)).unwrap();
+                continue;
+            }
             match content.strip_prefix("->") {
                 Some(target) => std::os::unix::fs::symlink(target, &full).unwrap(),
                 None => {
@@ -156,6 +161,19 @@ impl Archive {
         assert!(out.status.success(), "dpkg-deb: {}", String::from_utf8_lossy(&out.stderr));
         self.list(&control, &filename);
         deb
+    }
+
+    /// Like [`Archive::add`], with the file at `path` in the package copied
+    /// from `binary` (a real executable) and made executable.
+    pub fn add_with_binary(&mut self, spec: &DebSpec, path: &str, binary: &Path) -> PathBuf {
+        let mut spec = spec.clone();
+        spec.files.retain(|(p, _)| p != path);
+        let build = self.dir.path().join(format!("binary-{}", spec.name));
+        let target = build.join(path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(binary, &target).unwrap();
+        spec.files.push((path.to_string(), format!("@copy:{}", target.display())));
+        self.add(&spec)
     }
 
     /// Lists an existing file of the mirror as a package with `control`.

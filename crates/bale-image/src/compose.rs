@@ -1,0 +1,403 @@
+//! Composing an image from packages in the store: one layer per package,
+//! dependencies first, a conflict check over every path, and one generated
+//! layer on top. Order in the request never matters.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bale_fileset::{
+    Compression, Content, Digest, Entry, EntryKind, FileIndex, FileIndexEntry, Limits, Normalize, Plan,
+};
+use bale_progress::Progress;
+use bale_store::oci::{self, Descriptor, MANIFEST_MEDIA_TYPE, Manifest};
+use bale_store::{PackageMetadata, PackageRecord, Store, StoreError, store_layer};
+use serde::Serialize;
+
+use crate::spec::RuntimeConfig;
+
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// Annotation on each layer descriptor naming the package it is.
+pub const PACKAGE_ANNOTATION: &str = "vnd.bale.package";
+/// Paths bale writes itself into the generated layer.
+const GENERATED: [&str; 2] = ["etc/group", "etc/passwd"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{path:?} is {first_says} in {first} but {second_says} in {second}; packages in one image may not disagree about a path"
+    )]
+    Conflict { path: String, first: String, first_says: String, second: String, second_says: String },
+    #[error("{package} ships {path:?}, which bale generates for every image; drop that package or its file")]
+    Generated { package: String, path: String },
+    #[error("{count} packages need {needed} layers, above the layer cap of {cap}; raise layer_cap in the spec")]
+    TooManyLayers { count: usize, needed: usize, cap: usize },
+    #[error("building the generated layer: {0}")]
+    Layer(#[from] bale_fileset::FilesetError),
+    #[error("no packages to compose")]
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    pub architecture: String,
+    /// Seconds since the epoch for `created` (SOURCE_DATE_EPOCH, else 0).
+    pub created: i64,
+    pub layer_cap: usize,
+    pub compression: Compression,
+}
+
+/// A composed image, all of whose blobs are in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    /// Package layers in order, then the generated layer (`package` None).
+    pub layers: Vec<ImageLayer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    pub package: Option<String>,
+    pub descriptor: Descriptor,
+    pub diff_id: Digest,
+}
+
+struct Member {
+    record: PackageRecord,
+    manifest: Manifest,
+    metadata: PackageMetadata,
+}
+
+/// Composes the packages `ids` (an unordered set) with `config`.
+pub fn compose(
+    store: &Store,
+    ids: &[String],
+    config: &RuntimeConfig,
+    options: &ComposeOptions,
+    progress: &dyn Progress,
+) -> Result<Image, ComposeError> {
+    let _session = store.lock_shared()?;
+    let mut unique: Vec<&String> = ids.iter().collect();
+    unique.sort();
+    unique.dedup();
+    if unique.is_empty() {
+        return Err(ComposeError::Empty);
+    }
+    let mut members = Vec::new();
+    for id in unique {
+        let record = store.resolve(id)?;
+        let (manifest, metadata) = store.load_package(&record)?;
+        members.push(Member { record, manifest, metadata });
+    }
+    let order = dependency_order(&members);
+    let needed = members.len() + 1;
+    if needed > options.layer_cap {
+        return Err(ComposeError::TooManyLayers { count: members.len(), needed, cap: options.layer_cap });
+    }
+
+    // Every path, and which package put it there.
+    let mut owners: HashMap<String, (usize, FileIndexEntry)> = HashMap::new();
+    let mut all_paths: BTreeSet<String> = BTreeSet::new();
+    for &i in &order {
+        let member = &members[i];
+        let index: FileIndex =
+            store.read_json(&member.metadata.file_index.digest, &format!("the file index of {}", member.record.id))?;
+        for entry in index.entries {
+            if GENERATED.contains(&entry.path.as_str()) {
+                return Err(ComposeError::Generated {
+                    package: member.record.id.clone(),
+                    path: format!("/{}", entry.path),
+                });
+            }
+            match owners.get(&entry.path) {
+                Some((other, seen)) if !same(seen, &entry) => {
+                    return Err(ComposeError::Conflict {
+                        path: format!("/{}", entry.path),
+                        first: members[*other].record.id.clone(),
+                        first_says: describe(seen),
+                        second: member.record.id.clone(),
+                        second_says: describe(&entry),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    all_paths.insert(entry.path.clone());
+                    owners.insert(entry.path.clone(), (i, entry));
+                }
+            }
+        }
+    }
+
+    let generated = generated_layer(&members, &all_paths)?;
+    let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
+
+    let mut layers: Vec<ImageLayer> = Vec::new();
+    for &i in &order {
+        let member = &members[i];
+        let Some(layer) = member.manifest.layers.first() else {
+            return Err(StoreError::MissingBlob {
+                digest: member.record.manifest.digest,
+                path: store.blob_path(&member.record.manifest.digest),
+            }
+            .into());
+        };
+        let mut descriptor = layer.clone();
+        descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), member.record.id.clone());
+        layers.push(ImageLayer {
+            package: Some(member.record.id.clone()),
+            descriptor,
+            diff_id: member.metadata.content.digest,
+        });
+    }
+    let mut generated_descriptor =
+        Descriptor::new(options.compression.media_type(), generated_summary.blob_digest, generated_summary.blob_size);
+    generated_descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), "bale: generated".into());
+    layers.push(ImageLayer {
+        package: None,
+        descriptor: generated_descriptor,
+        diff_id: generated_summary.content_digest,
+    });
+
+    let created = rfc3339(options.created);
+    let image_config = ImageConfig {
+        created: created.clone(),
+        architecture: options.architecture.clone(),
+        os: "linux".into(),
+        config: ContainerConfig::from(config),
+        rootfs: RootFs { kind: "layers".into(), diff_ids: layers.iter().map(|l| l.diff_id).collect() },
+        history: layers
+            .iter()
+            .map(|l| History {
+                created: created.clone(),
+                created_by: match &l.package {
+                    Some(id) => format!("bale: package {id}"),
+                    None => "bale: generated layer (/etc/passwd, /etc/group, alternatives)".into(),
+                },
+            })
+            .collect(),
+    };
+    let config_bytes = oci::to_json(&image_config);
+    let config_digest = store.put_bytes(&config_bytes)?;
+    let config_descriptor = Descriptor::new(CONFIG_MEDIA_TYPE, config_digest, config_bytes.len() as u64);
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: None,
+        config: config_descriptor.clone(),
+        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations: {
+            let mut a = config.annotations.clone();
+            a.insert("org.opencontainers.image.created".into(), created);
+            a
+        },
+    };
+    let manifest_bytes = oci::to_json(&manifest);
+    let manifest_digest = store.put_bytes(&manifest_bytes)?;
+    Ok(Image {
+        manifest: Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64),
+        config: config_descriptor,
+        layers,
+    })
+}
+
+/// Two packages may both ship a path only if they agree on everything
+/// about it.
+fn same(a: &FileIndexEntry, b: &FileIndexEntry) -> bool {
+    a.kind == b.kind
+        && a.mode == b.mode
+        && a.uid == b.uid
+        && a.gid == b.gid
+        && a.size == b.size
+        && a.sha256 == b.sha256
+        && a.target == b.target
+        && a.xattrs == b.xattrs
+}
+
+fn describe(e: &FileIndexEntry) -> String {
+    match (e.kind.as_str(), &e.sha256, &e.target) {
+        ("file", Some(sha), _) => {
+            format!("a file (mode {}, {}:{}, {} bytes, {})", e.mode, e.uid, e.gid, e.size.unwrap_or(0), sha.short())
+        }
+        ("symlink", _, Some(t)) => format!("a symlink to {t:?}"),
+        ("hardlink", _, Some(t)) => format!("a hard link to {t:?}"),
+        (kind, _, _) => format!("a {kind} (mode {}, {}:{})", e.mode, e.uid, e.gid),
+    }
+}
+
+/// Dependencies before dependants, ties broken by id, cycles broken at the
+/// smallest id: the same set always gives the same order.
+fn dependency_order(members: &[Member]) -> Vec<usize> {
+    let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, m) in members.iter().enumerate() {
+        by_name.insert(&m.metadata.name, i);
+    }
+    for (i, m) in members.iter().enumerate() {
+        for provided in &m.metadata.provides {
+            by_name.entry(&provided.name).or_insert(i);
+        }
+    }
+    let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); members.len()];
+    for (i, m) in members.iter().enumerate() {
+        for dependency in &m.metadata.dependencies {
+            if let Some(&j) = dependency.any_of.iter().find_map(|alt| by_name.get(alt.name.as_str()))
+                && j != i
+            {
+                needs[i].insert(j);
+            }
+        }
+    }
+    let id = |i: usize| members[i].record.id.as_str();
+    let mut done = vec![false; members.len()];
+    let mut order = Vec::with_capacity(members.len());
+    while order.len() < members.len() {
+        let mut ready: Vec<usize> =
+            (0..members.len()).filter(|&i| !done[i] && needs[i].iter().all(|&j| done[j])).collect();
+        if ready.is_empty() {
+            // A cycle: release its smallest member.
+            let smallest = (0..members.len()).filter(|&i| !done[i]).min_by_key(|&i| id(i));
+            ready.extend(smallest);
+        }
+        ready.sort_by_key(|&i| id(i));
+        for i in ready {
+            done[i] = true;
+            order.push(i);
+        }
+    }
+    order
+}
+
+/// The layer bale writes itself: users 0 and 1, and the alternatives
+/// symlinks the packages' maintainer scripts would have made.
+fn generated_layer(members: &[Member], paths: &BTreeSet<String>) -> Result<Plan, ComposeError> {
+    let mut plan = Plan::new(Normalize::default(), Limits::default());
+    let file = |path: &str, text: &str| {
+        let mut entry = Entry::directory(path);
+        entry.kind = EntryKind::File { size: text.len() as u64 };
+        entry.mode = 0o644;
+        (entry, Content::Bytes(text.as_bytes().to_vec()))
+    };
+    for (path, text) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\ndaemon:x:1:1:daemon:/:/sbin/nologin\n"),
+        ("etc/group", "root:x:0:\ndaemon:x:1:\n"),
+    ] {
+        let (entry, content) = file(path, text);
+        plan.insert(entry, content)?;
+    }
+    // For each alternative name, the highest priority (then the smallest
+    // path) wins, as update-alternatives' automatic mode picks.
+    let mut chosen: BTreeMap<&str, &bale_store::AlternativeLink> = BTreeMap::new();
+    for member in members {
+        for alt in &member.metadata.alternatives {
+            let better = match chosen.get(alt.name.as_str()) {
+                None => true,
+                Some(best) => {
+                    (alt.priority, std::cmp::Reverse(&alt.path)) > (best.priority, std::cmp::Reverse(&best.path))
+                }
+            };
+            if better {
+                chosen.insert(&alt.name, alt);
+            }
+        }
+    }
+    for alt in chosen.values() {
+        let link = alt.link.trim_start_matches('/');
+        let target = alt.path.trim_start_matches('/');
+        // A package that ships the link itself wins; a link to something
+        // not in the image (a dropped man page) is not made.
+        if link.is_empty() || paths.contains(link) || !paths.contains(target) || plan.get(link).is_some() {
+            continue;
+        }
+        let mut entry = Entry::directory(link);
+        entry.kind = EntryKind::Symlink { target: alt.path.clone() };
+        plan.insert(entry, Content::None)?;
+    }
+    Ok(plan.seal()?)
+}
+
+#[derive(Serialize)]
+struct ImageConfig {
+    created: String,
+    architecture: String,
+    os: String,
+    config: ContainerConfig,
+    rootfs: RootFs,
+    history: Vec<History>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    exposed_ports: BTreeMap<String, BTreeMap<String, String>>,
+    env: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    entrypoint: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cmd: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_dir: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+impl From<&RuntimeConfig> for ContainerConfig {
+    fn from(c: &RuntimeConfig) -> Self {
+        let mut env = c.env.clone();
+        env.entry("PATH".into())
+            .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        Self {
+            user: Some(c.user.unwrap_or(0).to_string()),
+            exposed_ports: c
+                .ports
+                .iter()
+                .map(|p| (if p.contains('/') { p.clone() } else { format!("{p}/tcp") }, BTreeMap::new()))
+                .collect(),
+            env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            entrypoint: c.entrypoint.clone(),
+            cmd: c.cmd.clone(),
+            working_dir: Some(c.workdir.clone().unwrap_or_else(|| "/".into())),
+            labels: c.labels.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RootFs {
+    #[serde(rename = "type")]
+    kind: String,
+    diff_ids: Vec<Digest>,
+}
+
+#[derive(Serialize)]
+struct History {
+    created: String,
+    created_by: String,
+}
+
+/// `1970-01-01T00:00:00Z` for 0.
+fn rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_746_867_480), "2025-05-10T08:58:00Z");
+    }
+}

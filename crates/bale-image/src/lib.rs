@@ -1,0 +1,10 @@
+//! Images: an unordered, conflict-free set of packages plus frozen runtime
+//! config, composed into an OCI image whose layers are the packages.
+
+mod compose;
+mod layout;
+mod spec;
+
+pub use compose::{CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, compose};
+pub use layout::{LayoutError, write_layout};
+pub use spec::{DebianSource, LocalPackage, RuntimeConfig, Spec, SpecError};

@@ -1,0 +1,188 @@
+//! The image spec, `bale.toml`: what goes in (packages as an unordered
+//! set, local directories) and the frozen runtime config. Documented in
+//! `docs/spec.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The image's name, such as `example.com/hello`; the layout's tag is
+    /// its last part unless `tag` says otherwise.
+    pub name: String,
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    #[serde(default)]
+    pub debian: Option<DebianSource>,
+    /// Directories of this project that become packages.
+    #[serde(default, rename = "local")]
+    pub locals: Vec<LocalPackage>,
+    #[serde(default)]
+    pub config: RuntimeConfig,
+    /// Maximum number of layers (packages beyond it are merged).
+    #[serde(default = "default_layer_cap")]
+    pub layer_cap: usize,
+}
+
+fn default_tag() -> String {
+    "latest".into()
+}
+
+fn default_layer_cap() -> usize {
+    100
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebianSource {
+    /// Suite or codename [default: the host's apt sources].
+    pub suite: Option<String>,
+    /// Mirror URL [default: the host's apt sources].
+    pub mirror: Option<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    pub architecture: Option<String>,
+    pub keyring: Option<PathBuf>,
+    /// Package names, optionally with a version constraint; an unordered set.
+    pub packages: Vec<String>,
+    /// Keep documentation, man pages and locales.
+    #[serde(default)]
+    pub keep_docs: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalPackage {
+    /// Directory, relative to the spec file.
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    #[serde(default = "no_assertion")]
+    pub license: String,
+}
+
+fn no_assertion() -> String {
+    "NOASSERTION".into()
+}
+
+/// The frozen runtime config (OCI image config fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Environment; a `PATH` is added when missing.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Numeric user: 0 (root) or 1 by default names; any number is allowed.
+    pub user: Option<u32>,
+    pub workdir: Option<String>,
+    /// Exposed ports such as `8080/tcp`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations on the image manifest.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read the spec {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}: {field}: {reason}", path.display())]
+    Invalid { path: PathBuf, field: String, reason: String },
+}
+
+impl Spec {
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks a spec; errors point at the line (toml's messages
+    /// quote it).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let spec: Spec = toml::from_str(text).map_err(|e| SpecError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid =
+            |field: &str, reason: String| SpecError::Invalid { path: path.to_path_buf(), field: field.into(), reason };
+        if spec.name.is_empty() || spec.name.contains(char::is_whitespace) {
+            return Err(invalid("name", "give the image a name such as `example.com/hello`".into()));
+        }
+        if spec.tag.is_empty() || !spec.tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            return Err(invalid("tag", "a tag is letters, digits, `.`, `_` and `-`".into()));
+        }
+        if spec.layer_cap < 2 {
+            return Err(invalid("layer_cap", "it must be at least 2 (one package layer and the generated one)".into()));
+        }
+        for (i, local) in spec.locals.iter().enumerate() {
+            bale_store::validate_name(&local.name).map_err(|e| invalid(&format!("local[{i}].name"), e.to_string()))?;
+            bale_store::validate_version(&local.version)
+                .map_err(|e| invalid(&format!("local[{i}].version"), e.to_string()))?;
+            bale_store::validate_license(&local.license)
+                .map_err(|e| invalid(&format!("local[{i}].license"), e.to_string()))?;
+        }
+        for port in &spec.config.ports {
+            let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+            if number.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
+                return Err(invalid("config.ports", format!("{port:?} is not a port such as `8080/tcp`")));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_typical_spec() {
+        let text = r#"
+name = "example.com/hello"
+
+[debian]
+suite = "bookworm"
+packages = ["busybox-static", "ca-certificates"]
+
+[[local]]
+path = "app"
+name = "example.com/hello/app"
+version = "1.0"
+
+[config]
+entrypoint = ["/usr/bin/busybox", "echo"]
+cmd = ["hello"]
+env = { GREETING = "hi" }
+user = 1
+ports = ["8080/tcp"]
+"#;
+        let spec = Spec::parse(text, Path::new("bale.toml")).unwrap();
+        assert_eq!(spec.tag, "latest");
+        assert_eq!(spec.debian.unwrap().packages.len(), 2);
+        assert_eq!(spec.locals[0].license, "NOASSERTION");
+        assert_eq!(spec.config.user, Some(1));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_point_at_the_line() {
+        let text = "name = \"x\"\n\n[config]\nentrypoint = [\"/a\"]\nentrypiont = [\"/b\"]\n";
+        let err = Spec::parse(text, Path::new("bale.toml")).unwrap_err().to_string();
+        assert!(err.contains("bale.toml") && err.contains("line 5") && err.contains("entrypiont"), "{err}");
+        let err =
+            Spec::parse("name = \"x\"\n[config]\nports = [\"http\"]\n", Path::new("b.toml")).unwrap_err().to_string();
+        assert!(err.contains("config.ports"), "{err}");
+    }
+}

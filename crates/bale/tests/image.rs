@@ -1,0 +1,196 @@
+//! `bale build`: spec → packages → OCI layout, checked with real tools
+//! (umoci for diff_ids, runc to run it, skopeo to copy it), with packages
+//! from an archive signed at test time and from a local directory.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Env;
+use common::archive::{Archive, DebSpec, FUTURE};
+
+const SUITE: &str = "imagesuite";
+
+/// An archive with a .deb holding this machine's static busybox, as
+/// Debian's busybox-static ships it (in /bin, moved under /usr on import).
+fn archive() -> Option<Archive> {
+    for tool in ["gpg", "dpkg-deb"] {
+        common::require_tool(tool)?;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().map(PathBuf::from).find(|p| p.is_file());
+    let Some(busybox) = busybox else {
+        if std::env::var_os("BALE_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
+            panic!("busybox-static is required (BALE_REQUIRE_TOOLS=1); run scripts/install-deps");
+        }
+        eprintln!("skipping: no static busybox on this machine");
+        return None;
+    };
+    let mut a = Archive::new();
+    let mut spec = DebSpec::new("busybox-static", "1:1.35.0-4").field("Depends", "libbale-motd");
+    spec.files.push(("bin/busybox".into(), String::new()));
+    a.add_with_binary(&spec, "bin/busybox", &busybox);
+    a.add(&DebSpec::new("libbale-motd", "1.0").file("usr/share/motd/hello", "hello from a bale image\n"));
+    a.add(&DebSpec::new("clash", "1.0").file("usr/share/motd/hello", "a different greeting\n"));
+    a.publish(SUITE, FUTURE);
+    Some(a)
+}
+
+fn write_spec(env: &Env, a: &Archive, packages: &[&str], extra: &str) -> PathBuf {
+    let list = packages.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        r#"name = "example.com/test/hello"
+
+[debian]
+suite = "{SUITE}"
+mirror = "{}"
+keyring = "{}"
+architecture = "amd64"
+packages = [{list}]
+
+[config]
+entrypoint = ["/usr/bin/busybox", "cat"]
+cmd = ["/usr/share/motd/hello"]
+user = 1
+env = {{ GREETING = "hi" }}
+{extra}"#,
+        a.url,
+        a.keyring.display()
+    );
+    let path = env.path().join("bale.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn build(env: &Env, spec: &Path, out: &str) -> serde_json::Value {
+    let out = env.path().join(out);
+    env.json(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()])
+}
+
+#[test]
+fn an_image_runs_under_runc_with_the_right_layers() {
+    let Some(a) = archive() else { return };
+    let env = Env::new();
+    let app = env.path().join("app/usr/share/app");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("message"), "from the app\n").unwrap();
+    let spec = write_spec(
+        &env,
+        &a,
+        &["busybox-static"],
+        "\n[[local]]\npath = \"app\"\nname = \"example.com/test/app\"\nversion = \"1.0\"\n",
+    );
+    let built = build(&env, &spec, "image");
+    let layers = built["layers"].as_array().unwrap();
+    let packages: Vec<&str> = layers.iter().map(|l| l["package"].as_str().unwrap_or("generated")).collect();
+    // Dependencies first; the generated layer last.
+    assert_eq!(
+        packages,
+        [
+            "debian:imagesuite/bale-merged-usr@1",
+            "debian:imagesuite/libbale-motd@1.0",
+            "example.com/test/app@1.0",
+            "debian:imagesuite/busybox-static@1:1.35.0-4",
+            "generated"
+        ]
+    );
+    let layout = env.path().join("image");
+    // umoci checks every layer digest and diff_id.
+    let Some(umoci) = common::require_tool("umoci") else { return };
+    let bundle = env.path().join("bundle");
+    let mut unpack = Command::new(&umoci);
+    unpack.arg("unpack");
+    if !is_root() {
+        unpack.arg("--rootless");
+    }
+    let out = unpack.arg("--image").arg(format!("{}:latest", layout.display())).arg(&bundle).output().unwrap();
+    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(fs::read_link(rootfs.join("bin")).unwrap(), Path::new("usr/bin"));
+    assert!(rootfs.join("usr/bin/busybox").is_file());
+    assert_eq!(fs::read_to_string(rootfs.join("usr/share/app/message")).unwrap(), "from the app\n");
+    assert!(fs::read_to_string(rootfs.join("etc/passwd")).unwrap().starts_with("root:x:0:0:"));
+    assert!(!rootfs.join("var/lib/dpkg").exists(), "no package manager database in the image");
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["process"]["user"]["uid"], 1);
+    assert!(config["process"]["env"].as_array().unwrap().iter().any(|e| e == "GREETING=hi"));
+
+    // And it runs.
+    if !is_root() {
+        eprintln!("skipping runc: not root");
+        return;
+    }
+    let Some(runc) = common::require_tool("runc") else { return };
+    let mut config = config;
+    config["process"]["terminal"] = false.into();
+    fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let id = format!("bale-test-{}", std::process::id());
+    let out = Command::new(runc).args(["run", "--bundle"]).arg(&bundle).arg(&id).output().unwrap();
+    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
+}
+
+#[test]
+fn order_in_the_spec_never_changes_the_image_and_two_stores_agree() {
+    let Some(a) = archive() else { return };
+    let (one, two) = (Env::new(), Env::new());
+    let first = build(&one, &write_spec(&one, &a, &["busybox-static", "libbale-motd"], ""), "image");
+    let second = build(&two, &write_spec(&two, &a, &["libbale-motd", "busybox-static"], ""), "image");
+    assert_eq!(first["manifest"], second["manifest"]);
+    // Building again in the same store writes the identical layout.
+    let again = build(&one, &write_spec(&one, &a, &["libbale-motd", "busybox-static"], ""), "image2");
+    assert_eq!(first["manifest"], again["manifest"]);
+    let index = |env: &Env, dir: &str| fs::read(env.path().join(dir).join("index.json")).unwrap();
+    assert_eq!(index(&one, "image"), index(&two, "image"));
+    if let Some(skopeo) = common::require_tool("skopeo") {
+        let out = Command::new(skopeo)
+            .args(["--insecure-policy", "copy"])
+            .arg(format!("oci:{}:latest", one.path().join("image").display()))
+            .arg(format!("oci:{}:latest", one.path().join("copy").display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn a_conflict_names_the_path_and_both_packages_and_writes_nothing() {
+    let Some(a) = archive() else { return };
+    let env = Env::new();
+    let spec = write_spec(&env, &a, &["busybox-static", "clash"], "");
+    let out = env.path().join("image");
+    let result = env.run(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert!(!result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("/usr/share/motd/hello")
+            && stderr.contains("debian:imagesuite/clash@1.0")
+            && stderr.contains("debian:imagesuite/libbale-motd@1.0"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "output written despite the conflict");
+    let leftovers: Vec<_> = fs::read_dir(env.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".image"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn spec_errors_point_at_the_line() {
+    let env = Env::new();
+    let spec = env.path().join("bale.toml");
+    fs::write(&spec, "name = \"x\"\n\n[config]\nentrypoint = [\"/a\"]\nuser = 1\nwrkdir = \"/srv\"\n").unwrap();
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", "out"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bale.toml") && stderr.contains("line 6") && stderr.contains("wrkdir"), "{stderr}");
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}

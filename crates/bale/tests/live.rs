@@ -45,3 +45,48 @@ fn imports_busybox_and_python_from_bookworm_reproducibly() {
     assert!(!libc_files.iter().any(|f| f.starts_with("lib/") || f.starts_with("lib64/")));
     assert!(libc_files.contains(&"usr/lib64/ld-linux-x86-64.so.2"), "{libc_files:?}");
 }
+
+/// The examples, built from the real archive and run with runc.
+#[test]
+fn the_examples_build_and_run() {
+    if !live() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (example, expected) in [
+        ("busybox", "hello from a bale image\n".to_string()),
+        ("python", "{\"greeting\": \"hello from a bale image\", \"python\": \"3.11.2\"}\n".to_string()),
+    ] {
+        let env = Env::new();
+        let spec = root.join("examples").join(example).join("bale.toml");
+        let out = env.path().join("image");
+        env.ok(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+        let Some(umoci) = common::require_tool("umoci") else { return };
+        let Some(runc) = common::require_tool("runc") else { return };
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() != 0) {
+            eprintln!("skipping runc: not root");
+            return;
+        }
+        let bundle = env.path().join("bundle");
+        let status = std::process::Command::new(umoci)
+            .args(["unpack", "--image"])
+            .arg(format!("{}:latest", out.display()))
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        let config_path = bundle.join("config.json");
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        config["process"]["terminal"] = false.into();
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let run = std::process::Command::new(runc)
+            .args(["run", "--bundle"])
+            .arg(&bundle)
+            .arg(format!("bale-live-{example}-{}", std::process::id()))
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{example}: {}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(String::from_utf8_lossy(&run.stdout), expected, "{example}");
+    }
+}

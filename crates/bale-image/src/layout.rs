@@ -50,12 +50,70 @@ pub fn write_layout(store: &Store, image: &Image, dir: &Path, tag: &str) -> Resu
     result
 }
 
+/// Writes `image` as an oci-archive: the same layout, as one tar file
+/// (canonical, uncompressed, so the archive is byte-for-byte reproducible).
+/// Written to a temp file beside `path` and renamed into place.
+pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Result<(), LayoutError> {
+    use bale_fileset::{Content, Entry, EntryKind, Limits, Normalize, Plan};
+    if path.is_dir() {
+        return Err(LayoutError::Occupied { path: path.to_path_buf() });
+    }
+    let mut plan = Plan::new(Normalize::default(), Limits::default());
+    let file = |name: &str, size: u64| {
+        let mut entry = Entry::directory(name);
+        entry.kind = EntryKind::File { size };
+        entry.mode = 0o644;
+        entry
+    };
+    let index = index_json(image, tag);
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec();
+    let fileset_err =
+        |e: bale_fileset::FilesetError| LayoutError::Io { path: path.to_path_buf(), source: io::Error::other(e) };
+    plan.insert(file("oci-layout", layout.len() as u64), Content::Bytes(layout)).map_err(fileset_err)?;
+    plan.insert(file("index.json", index.len() as u64), Content::Bytes(index)).map_err(fileset_err)?;
+    for digest in blob_digests(image) {
+        let blob = store.blob_path(&digest);
+        let size = fs::metadata(&blob).map_err(io_err(&blob))?.len();
+        let name = format!("blobs/sha256/{}", digest.hex());
+        if plan.get(&name).is_none() {
+            plan.insert(file(&name, size), Content::Path(blob)).map_err(fileset_err)?;
+        }
+    }
+    let plan = plan.seal().map_err(fileset_err)?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image.tar".into());
+    let temp = parent.join(format!(".{name}.bale-{}", std::process::id()));
+    let write = || -> Result<(), LayoutError> {
+        let mut out = io::BufWriter::new(fs::File::create(&temp).map_err(io_err(&temp))?);
+        bale_fileset::write_canonical(&plan, &mut out, &bale_progress::NoProgress).map_err(fileset_err)?;
+        let file = out.into_inner().map_err(|e| LayoutError::Io { path: temp.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(io_err(&temp))?;
+        fs::rename(&temp, path).map_err(io_err(path))
+    };
+    let result = write();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn blob_digests(image: &Image) -> Vec<bale_fileset::Digest> {
+    let mut digests = vec![image.manifest.digest, image.config.digest];
+    digests.extend(image.layers.iter().map(|l| l.descriptor.digest));
+    digests
+}
+
+fn index_json(image: &Image, tag: &str) -> Vec<u8> {
+    let mut descriptor: Descriptor = image.manifest.clone();
+    descriptor.annotations.insert(REF_NAME_ANNOTATION.into(), tag.into());
+    oci::to_json(&Index { manifests: vec![descriptor], ..Index::default() })
+}
+
 fn fill(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), LayoutError> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
-    let mut digests = vec![image.manifest.digest, image.config.digest];
-    digests.extend(image.layers.iter().map(|l| l.descriptor.digest));
-    for digest in digests {
+    for digest in blob_digests(image) {
         let from = store.blob_path(&digest);
         let to = blobs.join(digest.hex());
         if to.exists() {
@@ -66,9 +124,6 @@ fn fill(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), Layou
         }
     }
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err(dir))?;
-    let mut descriptor: Descriptor = image.manifest.clone();
-    descriptor.annotations.insert(REF_NAME_ANNOTATION.into(), tag.into());
-    let index = Index { manifests: vec![descriptor], ..Index::default() };
-    fs::write(dir.join("index.json"), oci::to_json(&index)).map_err(io_err(dir))?;
+    fs::write(dir.join("index.json"), index_json(image, tag)).map_err(io_err(dir))?;
     Ok(())
 }

@@ -6,5 +6,5 @@ mod layout;
 mod spec;
 
 pub use compose::{CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, compose};
-pub use layout::{LayoutError, write_layout};
+pub use layout::{LayoutError, write_archive, write_layout};
 pub use spec::{DebianSource, LocalPackage, RuntimeConfig, Spec, SpecError};

@@ -8,12 +8,12 @@ use anyhow::Context;
 use bale_debian::deb::DebOptions;
 use bale_debian::import::{ImportOptions, import_closure, parse_request};
 use bale_fileset::{Compression, Limits, Normalize};
-use bale_image::{ComposeOptions, Spec, compose, write_layout};
+use bale_image::{ComposeOptions, Spec, compose, write_archive, write_layout};
 use bale_progress::Progress;
 use bale_store::{PackRequest, PackSource, Store};
 use serde_json::json;
 
-use crate::cli::{ArchiveArgs, BuildArgs, CompressionArg};
+use crate::cli::{ArchiveArgs, BuildArgs, CompressionArg, ImageFormat};
 use crate::output::{human_bytes, print_json};
 
 pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
@@ -79,7 +79,10 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
     let created = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let options = ComposeOptions { architecture, created, layer_cap: spec.layer_cap, compression };
     let image = compose(store, &ids, &spec.config, &options, progress).context("composing the image")?;
-    write_layout(store, &image, &args.output, &spec.tag)?;
+    match args.format {
+        ImageFormat::Oci => write_layout(store, &image, &args.output, &spec.tag)?,
+        ImageFormat::OciArchive => write_archive(store, &image, &args.output, &spec.tag)?,
+    }
     if json {
         print_json(&json!({
             "name": spec.name,
@@ -105,6 +108,10 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         human_bytes(total),
         started.elapsed().as_secs_f64()
     );
-    println!("  written to {} (OCI layout, tag {})", args.output.display(), spec.tag);
+    let format = match args.format {
+        ImageFormat::Oci => "OCI layout",
+        ImageFormat::OciArchive => "oci-archive",
+    };
+    println!("  written to {} ({format}, tag {})", args.output.display(), spec.tag);
     Ok(ExitCode::SUCCESS)
 }

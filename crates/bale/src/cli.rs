@@ -79,9 +79,13 @@ pub struct BuildArgs {
     /// The spec file.
     #[arg(default_value = "bale.toml")]
     pub spec: PathBuf,
-    /// Directory to write the OCI image layout to (replaced if it is one).
+    /// Where to write the image: a directory for `oci` (replaced if it is
+    /// an OCI layout), a file for `oci-archive`.
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ImageFormat::Oci)]
+    pub format: ImageFormat,
     /// Compression of layers bale creates.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
@@ -187,6 +191,14 @@ pub struct PackArgs {
     /// Refuse a package with more entries than this.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_entries: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageFormat {
+    /// An OCI image layout directory.
+    Oci,
+    /// The same layout as one tar file.
+    OciArchive,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

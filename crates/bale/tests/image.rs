@@ -144,8 +144,29 @@ fn order_in_the_spec_never_changes_the_image_and_two_stores_agree() {
     assert_eq!(first["manifest"], again["manifest"]);
     let index = |env: &Env, dir: &str| fs::read(env.path().join(dir).join("index.json")).unwrap();
     assert_eq!(index(&one, "image"), index(&two, "image"));
+    // The oci-archive form is the same image in one reproducible tar.
+    let archive_path = |env: &Env| env.path().join("image.tar");
+    for env in [&one, &two] {
+        let spec = env.path().join("bale.toml");
+        env.ok(&[
+            "build",
+            spec.to_str().unwrap(),
+            "--output",
+            archive_path(env).to_str().unwrap(),
+            "--format",
+            "oci-archive",
+        ]);
+    }
+    assert_eq!(fs::read(archive_path(&one)).unwrap(), fs::read(archive_path(&two)).unwrap());
     if let Some(skopeo) = common::require_tool("skopeo") {
-        let out = Command::new(skopeo)
+        let out = Command::new(&skopeo)
+            .args(["--insecure-policy", "copy"])
+            .arg(format!("oci-archive:{}:latest", archive_path(&one).display()))
+            .arg(format!("oci:{}:latest", one.path().join("from-archive").display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(&skopeo)
             .args(["--insecure-policy", "copy"])
             .arg(format!("oci:{}:latest", one.path().join("image").display()))
             .arg(format!("oci:{}:latest", one.path().join("copy").display()))

@@ -54,6 +54,10 @@ pub struct Image {
     pub config: Descriptor,
     /// Package layers in order, then the generated layer (`package` None).
     pub layers: Vec<ImageLayer>,
+    /// Artifacts that refer to the image (its SBOMs): their manifests, and
+    /// every blob they need.
+    pub referrers: Vec<Descriptor>,
+    pub referrer_blobs: Vec<Digest>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +190,7 @@ pub fn compose(
         artifact_type: None,
         config: config_descriptor.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        subject: None,
         annotations: {
             let mut a = config.annotations.clone();
             a.insert("org.opencontainers.image.created".into(), created);
@@ -198,6 +203,8 @@ pub fn compose(
         manifest: Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64),
         config: config_descriptor,
         layers,
+        referrers: Vec::new(),
+        referrer_blobs: Vec::new(),
     })
 }
 
@@ -378,7 +385,7 @@ struct History {
 }
 
 /// `1970-01-01T00:00:00Z` for 0.
-fn rfc3339(seconds: i64) -> String {
+pub(crate) fn rfc3339(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rest = seconds.rem_euclid(86_400);
     let z = days + 719_468;

@@ -16,6 +16,8 @@ pub enum LayoutError {
     Io { path: PathBuf, source: io::Error },
     #[error("{} exists and is not an OCI layout bale may replace; choose another --output", path.display())]
     Occupied { path: PathBuf },
+    #[error("{} holds no {what}", path.display())]
+    Missing { path: PathBuf, what: String },
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> LayoutError + '_ {
@@ -101,13 +103,56 @@ pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Re
 fn blob_digests(image: &Image) -> Vec<bale_fileset::Digest> {
     let mut digests = vec![image.manifest.digest, image.config.digest];
     digests.extend(image.layers.iter().map(|l| l.descriptor.digest));
+    digests.extend(image.referrer_blobs.iter().copied());
     digests
 }
 
 fn index_json(image: &Image, tag: &str) -> Vec<u8> {
     let mut descriptor: Descriptor = image.manifest.clone();
     descriptor.annotations.insert(REF_NAME_ANNOTATION.into(), tag.into());
-    oci::to_json(&Index { manifests: vec![descriptor], ..Index::default() })
+    let mut manifests = vec![descriptor];
+    manifests.extend(image.referrers.iter().cloned());
+    oci::to_json(&Index { manifests, ..Index::default() })
+}
+
+/// Reads, from an OCI layout, the referrer of the image tagged `tag` whose
+/// artifact type is `artifact_type` (an SBOM written by `bale build`), and
+/// returns its content.
+pub fn read_referrer(dir: &Path, tag: &str, artifact_type: &str) -> Result<Vec<u8>, LayoutError> {
+    use bale_store::oci::Manifest;
+    let read_json = |path: PathBuf| -> Result<serde_json::Value, LayoutError> {
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| LayoutError::Io { path, source: io::Error::other(e) })
+    };
+    let blob = |digest: &bale_fileset::Digest| dir.join("blobs/sha256").join(digest.hex());
+    let index: Index = serde_json::from_value(read_json(dir.join("index.json"))?)
+        .map_err(|e| LayoutError::Io { path: dir.join("index.json"), source: io::Error::other(e) })?;
+    let image = index
+        .manifests
+        .iter()
+        .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
+        .ok_or_else(|| LayoutError::Missing { path: dir.to_path_buf(), what: format!("an image tagged {tag:?}") })?;
+    for candidate in index.manifests.iter().filter(|d| d.artifact_type.as_deref() == Some(artifact_type)) {
+        let manifest: Manifest = serde_json::from_value(read_json(blob(&candidate.digest))?)
+            .map_err(|e| LayoutError::Io { path: blob(&candidate.digest), source: io::Error::other(e) })?;
+        if manifest.subject.as_ref().is_some_and(|s| s.digest == image.digest) {
+            if let Some(layer) = manifest.layers.first() {
+                let path = blob(&layer.digest);
+                let bytes = fs::read(&path).map_err(io_err(&path))?;
+                if bale_fileset::sha256_bytes(&bytes) != layer.digest {
+                    return Err(LayoutError::Missing {
+                        path,
+                        what: "an intact blob (its digest does not match)".into(),
+                    });
+                }
+                return Ok(bytes);
+            }
+        }
+    }
+    Err(LayoutError::Missing {
+        path: dir.to_path_buf(),
+        what: format!("a {artifact_type} referrer of the image tagged {tag:?}"),
+    })
 }
 
 fn fill(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), LayoutError> {

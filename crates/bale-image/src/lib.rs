@@ -3,8 +3,12 @@
 
 mod compose;
 mod layout;
+mod sbom;
 mod spec;
 
 pub use compose::{CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, compose};
-pub use layout::{LayoutError, write_archive, write_layout};
+pub use layout::{LayoutError, read_referrer, write_archive, write_layout};
+pub use sbom::{
+    CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
+};
 pub use spec::{DebianSource, LocalPackage, RuntimeConfig, Spec, SpecError};

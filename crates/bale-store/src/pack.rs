@@ -122,6 +122,7 @@ pub fn store_plan(
         artifact_type: Some(PACKAGE_ARTIFACT_TYPE.to_string()),
         config: Descriptor::new(PACKAGE_MEDIA_TYPE, config_digest, config_bytes.len() as u64),
         layers: vec![layer_descriptor.clone(), index_descriptor.clone()],
+        subject: None,
         annotations: BTreeMap::from([
             ("org.opencontainers.image.title".to_string(), id.qualified_name()),
             ("org.opencontainers.image.version".to_string(), id.version.clone()),

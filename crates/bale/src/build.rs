@@ -8,7 +8,9 @@ use anyhow::Context;
 use bale_debian::deb::DebOptions;
 use bale_debian::import::{ImportOptions, import_closure, parse_request};
 use bale_fileset::{Compression, Limits, Normalize};
-use bale_image::{ComposeOptions, Spec, compose, write_archive, write_layout};
+use bale_image::{
+    ComposeOptions, SbomFormat, SbomInput, Spec, attach_sboms, compose, render_sbom, write_archive, write_layout,
+};
 use bale_progress::Progress;
 use bale_store::{PackRequest, PackSource, Store};
 use serde_json::json;
@@ -78,10 +80,18 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
     }
     let created = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let options = ComposeOptions { architecture, created, layer_cap: spec.layer_cap, compression };
-    let image = compose(store, &ids, &spec.config, &options, progress).context("composing the image")?;
+    let mut image = compose(store, &ids, &spec.config, &options, progress).context("composing the image")?;
+    let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
+    attach_sboms(store, &mut image, &sbom)?;
     match args.format {
         ImageFormat::Oci => write_layout(store, &image, &args.output, &spec.tag)?,
         ImageFormat::OciArchive => write_archive(store, &image, &args.output, &spec.tag)?,
+    }
+    // The SBOMs also beside the output, for people and scanners.
+    for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
+        let mut path = args.output.clone().into_os_string();
+        path.push(format!(".{}", format.extension()));
+        std::fs::write(&path, render_sbom(&sbom, format)).with_context(|| format!("writing {}", path.display()))?;
     }
     if json {
         print_json(&json!({

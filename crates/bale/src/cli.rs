@@ -63,6 +63,15 @@ pub enum Command {
     #[command(after_help = "Example:\n  bale build examples/busybox/bale.toml --output out/busybox\n  \
         umoci unpack --rootless --image out/busybox:latest bundle && runc run --bundle bundle demo")]
     Build(BuildArgs),
+    /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
+    #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\
+        Example:\n  bale sbom out/busybox --format cyclonedx > busybox.cdx.json")]
+    Sbom {
+        /// The OCI layout directory, optionally `DIR:TAG`.
+        image: String,
+        #[arg(long, value_enum, default_value_t = SbomFormatArg::Spdx)]
+        format: SbomFormatArg,
+    },
     /// Import packages from a source, verified, with their dependencies.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -191,6 +200,14 @@ pub struct PackArgs {
     /// Refuse a package with more entries than this.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_entries: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormatArg {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    Cyclonedx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -34,6 +34,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sbom { image, format } => {
+            let (dir, tag) = match image.rsplit_once(':') {
+                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => (dir.to_string(), tag.to_string()),
+                _ => (image.clone(), "latest".to_string()),
+            };
+            let media_type = match format {
+                crate::cli::SbomFormatArg::Spdx => bale_image::SPDX_MEDIA_TYPE,
+                crate::cli::SbomFormatArg::Cyclonedx => bale_image::CYCLONEDX_MEDIA_TYPE,
+            };
+            let bytes = bale_image::read_referrer(Path::new(&dir), &tag, media_type)?;
+            use std::io::Write;
+            std::io::stdout().lock().write_all(&bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Build(args) => crate::build::build(&open()?, args, global.json, progress.as_ref()),
         Command::Import(ImportCommand::Debian(args)) => {
             crate::debian::import_debian(&open()?, args, global.json, progress.as_ref())

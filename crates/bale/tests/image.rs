@@ -215,3 +215,61 @@ fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+/// SBOMs beside the output and inside the layout (as OCI referrers) pass
+/// the reference validators: spdx-tools and cyclonedx-python-lib.
+#[test]
+fn sboms_pass_the_reference_validators() {
+    let Some(a) = archive() else { return };
+    let env = Env::new();
+    let built = build(&env, &write_spec(&env, &a, &["busybox-static"], ""), "image");
+    let spdx_path = env.path().join("image.spdx.json");
+    let cdx_path = env.path().join("image.cdx.json");
+    let spdx: serde_json::Value = serde_json::from_slice(&fs::read(&spdx_path).unwrap()).unwrap();
+    let names: Vec<&str> = spdx["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["example.com/test/hello", "bale-merged-usr", "libbale-motd", "busybox-static"]);
+    let busybox = &spdx["packages"][3];
+    assert_eq!(busybox["externalRefs"][0]["referenceLocator"], "pkg:deb/debian/busybox-static@1%3A1.35.0-4?arch=amd64");
+    assert!(busybox["sourceInfo"].as_str().unwrap().contains("InRelease"), "{busybox}");
+    assert_eq!(
+        spdx["packages"][0]["checksums"][0]["checksumValue"],
+        built["manifest"]["digest"].as_str().unwrap().trim_start_matches("sha256:")
+    );
+    // The same bytes come back out of the layout.
+    let layout = env.path().join("image");
+    for (format, path) in [("spdx", &spdx_path), ("cyclonedx", &cdx_path)] {
+        let out = env.ok(&["sbom", layout.to_str().unwrap(), "--format", format]);
+        assert_eq!(out.as_bytes(), fs::read(path).unwrap(), "{format}");
+    }
+
+    let Some(pyspdxtools) = common::require_tool("pyspdxtools") else { return };
+    let validate_spdx = |path: &Path| {
+        let out = Command::new(&pyspdxtools).arg("-i").arg(path).output().unwrap();
+        (
+            out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("invalid"),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, why) = validate_spdx(&spdx_path);
+    assert!(ok, "spdx-tools rejects the SPDX document: {why}");
+    // The control: a broken document must be rejected, or this proves nothing.
+    let mut broken = spdx.clone();
+    broken["packages"][1]["licenseDeclared"] = "LicenseRef-Never-Declared".into();
+    let broken_path = env.path().join("broken.spdx.json");
+    fs::write(&broken_path, serde_json::to_vec(&broken).unwrap()).unwrap();
+    assert!(!validate_spdx(&broken_path).0, "spdx-tools accepted a broken document");
+
+    let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerr = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(err or '')\nsys.exit(1 if err else 0)\n";
+    let validate_cdx = |path: &Path| Command::new("python3").arg("-c").arg(script).arg(path).output().unwrap();
+    let out = validate_cdx(&cdx_path);
+    assert!(
+        out.status.success(),
+        "cyclonedx-python-lib rejects the CycloneDX document: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut broken: serde_json::Value = serde_json::from_slice(&fs::read(&cdx_path).unwrap()).unwrap();
+    broken["serialNumber"] = "not-a-urn".into();
+    fs::write(&broken_path, serde_json::to_vec(&broken).unwrap()).unwrap();
+    assert!(!validate_cdx(&broken_path).status.success(), "the CycloneDX validator accepted a broken document");
+}

@@ -135,18 +135,15 @@ pub fn read_referrer(dir: &Path, tag: &str, artifact_type: &str) -> Result<Vec<u
     for candidate in index.manifests.iter().filter(|d| d.artifact_type.as_deref() == Some(artifact_type)) {
         let manifest: Manifest = serde_json::from_value(read_json(blob(&candidate.digest))?)
             .map_err(|e| LayoutError::Io { path: blob(&candidate.digest), source: io::Error::other(e) })?;
-        if manifest.subject.as_ref().is_some_and(|s| s.digest == image.digest) {
-            if let Some(layer) = manifest.layers.first() {
-                let path = blob(&layer.digest);
-                let bytes = fs::read(&path).map_err(io_err(&path))?;
-                if bale_fileset::sha256_bytes(&bytes) != layer.digest {
-                    return Err(LayoutError::Missing {
-                        path,
-                        what: "an intact blob (its digest does not match)".into(),
-                    });
-                }
-                return Ok(bytes);
+        if manifest.subject.as_ref().is_some_and(|s| s.digest == image.digest)
+            && let Some(layer) = manifest.layers.first()
+        {
+            let path = blob(&layer.digest);
+            let bytes = fs::read(&path).map_err(io_err(&path))?;
+            if bale_fileset::sha256_bytes(&bytes) != layer.digest {
+                return Err(LayoutError::Missing { path, what: "an intact blob (its digest does not match)".into() });
             }
+            return Ok(bytes);
         }
     }
     Err(LayoutError::Missing {

@@ -250,6 +250,8 @@ const RESOLUTION_CACHE: &str = "debian-resolutions";
 pub struct ClosureReport {
     pub suite: crate::archive::Suite,
     pub packages: Vec<Imported>,
+    /// The index entries of `packages`, in the same order.
+    pub selected: Vec<BinaryPackage>,
     /// The merged-/usr compatibility package.
     pub base: Imported,
     /// Packages in the index, when it had to be read (not cached).
@@ -289,6 +291,8 @@ pub fn import_closure<E: std::error::Error + 'static>(
     store: &Store,
     config: &crate::archive::ArchiveConfig,
     roots: Vec<Atom>,
+    // Whatever else shapes the resolution (locked versions), for the cache key.
+    key_extra: &str,
     options: ImportOptions,
     progress: &dyn Progress,
     resolve: impl FnOnce(&crate::packages::PackageIndex, Vec<Atom>) -> Result<Vec<usize>, E>,
@@ -306,6 +310,7 @@ pub fn import_closure<E: std::error::Error + 'static>(
         "indexes": suite.indexes.values().map(|f| f.digest).collect::<Vec<_>>(),
         "architecture": config.architecture,
         "roots": request_key,
+        "extra": key_extra,
         "bale": env!("CARGO_PKG_VERSION"),
     })
     .to_string();
@@ -328,5 +333,5 @@ pub fn import_closure<E: std::error::Error + 'static>(
     };
     let packages = import(&suite, store, &selected, options, progress)?;
     let base = merged_usr_base(&suite, store, options)?;
-    Ok(ClosureReport { suite, packages, base, index_size })
+    Ok(ClosureReport { suite, packages, selected, base, index_size })
 }

@@ -54,6 +54,57 @@ pub struct PackagesError {
     pub reason: String,
 }
 
+impl BinaryPackage {
+    /// The package as a `Packages` stanza, with the fields bale reads (so
+    /// [`PackageIndex::add`] gives back an equal package).
+    pub fn to_stanza(&self) -> String {
+        let mut out = String::new();
+        let mut field = |key: &str, value: &str| {
+            if !value.is_empty() {
+                out.push_str(key);
+                out.push_str(": ");
+                out.push_str(value);
+                out.push('\n');
+            }
+        };
+        let groups = |groups: &[Alternatives]| {
+            groups
+                .iter()
+                .map(|g| g.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let atoms = |atoms: &[Atom]| atoms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        field("Package", &self.name);
+        field("Version", self.version.as_str());
+        field("Architecture", &self.architecture);
+        field(
+            "Multi-Arch",
+            match self.multi_arch {
+                MultiArch::No => "",
+                MultiArch::Same => "same",
+                MultiArch::Foreign => "foreign",
+                MultiArch::Allowed => "allowed",
+            },
+        );
+        field("Essential", if self.essential { "yes" } else { "" });
+        field("Priority", self.priority.as_deref().unwrap_or(""));
+        field("Section", self.section.as_deref().unwrap_or(""));
+        field("Source", &format!("{} ({})", self.source, self.source_version));
+        field("Pre-Depends", &groups(&self.pre_depends));
+        field("Depends", &groups(&self.depends));
+        field("Provides", &atoms(&self.provides));
+        field("Conflicts", &atoms(&self.conflicts));
+        field("Breaks", &atoms(&self.breaks));
+        field("Filename", &self.filename);
+        field("Size", &self.size.to_string());
+        field("SHA256", &self.sha256.hex());
+        field("Installed-Size", &self.installed_size_kib.map(|s| s.to_string()).unwrap_or_default());
+        field("Description", &self.summary);
+        out
+    }
+}
+
 /// The fields of one stanza that bale reads.
 #[derive(Default)]
 struct Stanza<'a> {
@@ -253,5 +304,23 @@ mod tests {
         assert_eq!(index.providers("awk").len(), 1);
         let err = index.add("Package: x\nVersion: 1\n", "main", "Packages").unwrap_err().to_string();
         assert!(err.contains("(x)") && err.contains("is missing"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod stanza_tests {
+    use super::*;
+
+    #[test]
+    fn a_package_survives_its_own_stanza() {
+        let text = "Package: app\nVersion: 1:2.0-1\nArchitecture: amd64\nMulti-Arch: foreign\nSource: app-src (1:2.0-1)\nPre-Depends: dpkg (>= 1.15)\nDepends: libc6 (>= 2.36) | libc6-udeb, foo:any\nProvides: x (= 1), y\nConflicts: z (<< 2)\nBreaks: w\nFilename: pool/a.deb\nSize: 10\nSHA256: 1111111111111111111111111111111111111111111111111111111111111111\nInstalled-Size: 5\nDescription: an app\n";
+        let mut index = PackageIndex::default();
+        index.add(text, "main", "Packages").unwrap();
+        let original = index.get(0).clone();
+        let mut again = PackageIndex::default();
+        again.add(&original.to_stanza(), "main", "lock").unwrap();
+        assert_eq!(again.get(0).to_stanza(), original.to_stanza());
+        assert_eq!(again.get(0).depends, original.depends);
+        assert_eq!(again.get(0).sha256, original.sha256);
     }
 }

@@ -50,8 +50,14 @@ impl BlobWriter {
             return Err(StoreError::DigestMismatch { expected, actual: digest });
         }
         let target = self.blobs_dir.join(digest.hex());
-        // Renamed even when the name exists: the new bytes are verified,
-        // the old ones may have rotted, and the swap is atomic for readers.
+        // An intact copy under that name is kept as it is, so files hard
+        // linked from it (image layouts) stay the same files. A damaged one
+        // is replaced by these verified bytes, atomically for readers.
+        if let Ok(existing) = File::open(&target)
+            && bale_fileset::sha256_reader(existing).is_ok_and(|(d, _)| d == digest)
+        {
+            return Ok((digest, size));
+        }
         file.sync_all().map_err(|e| StoreError::io(&self.temp, e))?;
         drop(file);
         fs::rename(&self.temp, &target).map_err(|e| StoreError::io(&target, e))?;

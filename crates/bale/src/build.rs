@@ -1,15 +1,21 @@
-//! `bale build`: spec → packages → image → OCI layout.
+//! `bale build`, `bale lock`, `bale update`: spec → locked packages →
+//! image → OCI layout.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use bale_debian::Version;
+use bale_debian::archive::ArchiveConfig;
 use bale_debian::deb::DebOptions;
-use bale_debian::import::{ImportOptions, import_closure, parse_request};
+use bale_debian::import::{ImportOptions, import, import_closure, merged_usr_base, parse_request};
+use bale_debian::packages::PackageIndex;
 use bale_fileset::{Compression, Limits, Normalize};
 use bale_image::{
-    ComposeOptions, SbomFormat, SbomInput, Spec, attach_sboms, compose, render_sbom, write_archive, write_layout,
+    ComposeOptions, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat, SbomInput, Spec, attach_sboms, compose,
+    inputs_digest, lock_path, render_sbom, write_archive, write_layout,
 };
 use bale_progress::Progress;
 use bale_store::{PackRequest, PackSource, Store};
@@ -18,49 +24,230 @@ use serde_json::json;
 use crate::cli::{ArchiveArgs, BuildArgs, CompressionArg, ImageFormat};
 use crate::output::{human_bytes, print_json};
 
+fn compression_of(arg: CompressionArg) -> Compression {
+    match arg {
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    }
+}
+
+fn spec_dir(spec: &Path) -> &Path {
+    spec.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+fn archive_config(spec: &Spec, spec_path: &Path) -> anyhow::Result<Option<ArchiveConfig>> {
+    let Some(debian) = &spec.debian else { return Ok(None) };
+    let args = ArchiveArgs {
+        suite: debian.suite.clone(),
+        mirror: debian.mirror.clone(),
+        components: debian.components.clone(),
+        architecture: debian.architecture.clone(),
+        keyring: debian.keyring.as_ref().map(|k| spec_dir(spec_path).join(k)),
+        allow_expired: false,
+    };
+    crate::debian::archive_config(&args).map(Some)
+}
+
+/// Resolves the spec's Debian packages afresh (preferring `keep`'s versions),
+/// imports them, and returns the lock that pins the result.
+fn resolve_and_lock(
+    store: &Store,
+    spec: &Spec,
+    config: &ArchiveConfig,
+    keep: HashMap<String, Version>,
+    compression: Compression,
+    progress: &dyn Progress,
+) -> anyhow::Result<Lock> {
+    let Some(debian) = &spec.debian else { bail!("the spec has no [debian] section") };
+    let roots = debian
+        .packages
+        .iter()
+        .map(|text| parse_request(text).with_context(|| format!("debian.packages: {text:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut kept: Vec<String> = keep.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    kept.sort();
+    let options = ImportOptions { deb: DebOptions { keep_docs: debian.keep_docs }, compression };
+    let report = import_closure(store, config, roots, &kept.join(","), options, progress, |index, roots| {
+        let request =
+            bale_resolve::Request { index, architecture: config.architecture.clone(), roots, locked: keep.clone() };
+        bale_resolve::resolve(&request).map(|r| r.packages)
+    })?;
+    let packages = report
+        .packages
+        .iter()
+        .zip(&report.selected)
+        .map(|(imported, package)| LockedPackage {
+            id: imported.id.clone(),
+            content: imported.content_digest,
+            component: package.component.clone(),
+            stanza: package.to_stanza(),
+        })
+        .collect();
+    Ok(Lock {
+        version: bale_image::LOCK_VERSION,
+        inputs: inputs_digest(spec),
+        debian: Some(LockedDebian {
+            codename: report.suite.codename().to_string(),
+            architecture: config.architecture.clone(),
+            release: report.suite.release_sha256,
+            base: LockedBase { id: report.base.id.clone(), content: report.base.content_digest },
+            packages,
+        }),
+    })
+}
+
+/// The ids of exactly the locked packages, importing (by the locked .deb
+/// sha256) any the store lacks; each must come out with its locked content.
+fn ids_from_lock(
+    store: &Store,
+    lock: &LockedDebian,
+    config: &ArchiveConfig,
+    keep_docs: bool,
+    compression: Compression,
+    progress: &dyn Progress,
+) -> anyhow::Result<Vec<String>> {
+    let present = |id: &str, content| store.resolve(id).is_ok_and(|r| r.content_digest == Some(content));
+    let missing: Vec<&LockedPackage> = lock.packages.iter().filter(|p| !present(&p.id, p.content)).collect();
+    let base_missing = !present(&lock.base.id, lock.base.content);
+    if !missing.is_empty() || base_missing {
+        // Only now is the archive needed: its InRelease is verified again,
+        // and each .deb is fetched by the sha256 the lock pins.
+        let suite = bale_debian::archive::open_release(config, progress)
+            .with_context(|| format!("opening {} {}", config.mirror, config.suite))?;
+        let mut index = PackageIndex::default();
+        for package in &missing {
+            index.add(&package.stanza, &package.component, "bale.lock")?;
+        }
+        let options = ImportOptions { deb: DebOptions { keep_docs }, compression };
+        let imported = import(&suite, store, index.all(), options, progress)?;
+        for (got, want) in imported.iter().zip(&missing) {
+            if got.content_digest != want.content {
+                bail!(
+                    "{} converted to {}, but bale.lock pins {}; this bale converts .debs differently from the one that \
+                     wrote the lock (run `bale lock` to re-pin)",
+                    want.id,
+                    got.content_digest,
+                    want.content
+                );
+            }
+        }
+        if base_missing {
+            let base = merged_usr_base(&suite, store, options)?;
+            if base.content_digest != lock.base.content {
+                bail!("{} came out as {}, but bale.lock pins {}", base.id, base.content_digest, lock.base.content);
+            }
+        }
+    }
+    let mut ids: Vec<String> = lock.packages.iter().map(|p| p.id.clone()).collect();
+    ids.push(lock.base.id.clone());
+    Ok(ids)
+}
+
+/// `bale lock` (`update` None) and `bale update PKG`.
+pub fn lock(
+    store: &Store,
+    spec_path: &Path,
+    update: Option<&str>,
+    json: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<ExitCode> {
+    let spec = Spec::load(spec_path)?;
+    let Some(config) = archive_config(&spec, spec_path)? else {
+        bail!("{}: no [debian] section, so there is nothing to lock", spec_path.display());
+    };
+    let path = lock_path(spec_path);
+    let old = Lock::load(&path)?;
+    let mut keep = HashMap::new();
+    if let Some(name) = update {
+        let Some(old_debian) = old.as_ref().and_then(|l| l.debian.as_ref()) else {
+            bail!("{} does not exist yet; run `bale lock` first", path.display());
+        };
+        let mut found = false;
+        for package in &old_debian.packages {
+            let mut index = PackageIndex::default();
+            index.add(&package.stanza, &package.component, "bale.lock")?;
+            let p = index.get(0);
+            if p.name == name {
+                found = true;
+            } else {
+                keep.insert(p.name.clone(), p.version.clone());
+            }
+        }
+        if !found {
+            bail!("{name} is not in {}; `bale update` takes the name of a locked package", path.display());
+        }
+    }
+    let new = resolve_and_lock(store, &spec, &config, keep, Compression::Gzip, progress)?;
+    new.save(&path)?;
+    let versions = |lock: Option<&Lock>| -> HashMap<String, String> {
+        lock.and_then(|l| l.debian.as_ref())
+            .map(|d| {
+                d.packages
+                    .iter()
+                    .map(|p| {
+                        let (name, version) = p.id.rsplit_once('@').unwrap_or((&p.id, ""));
+                        (name.to_string(), version.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (before, after) = (versions(old.as_ref()), versions(Some(&new)));
+    let mut changes: Vec<String> = Vec::new();
+    for (name, version) in &after {
+        match before.get(name) {
+            None => changes.push(format!("+ {name}@{version}")),
+            Some(old) if old != version => changes.push(format!("~ {name}@{old} -> {version}")),
+            Some(_) => {}
+        }
+    }
+    for (name, version) in &before {
+        if !after.contains_key(name) {
+            changes.push(format!("- {name}@{version}"));
+        }
+    }
+    changes.sort_by(|a, b| a[2..].cmp(&b[2..]));
+    if json {
+        print_json(&json!({ "lock": path, "packages": after.len(), "changes": changes }))?;
+    } else {
+        println!("{}: {} packages pinned", path.display(), after.len());
+        for change in &changes {
+            println!("  {change}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let spec = Spec::load(&args.spec)?;
-    let spec_dir = args.spec.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let compression = match args.compression {
-        CompressionArg::Gzip => Compression::Gzip,
-        CompressionArg::Zstd => Compression::Zstd,
-    };
+    let compression = compression_of(args.compression);
     let mut ids: Vec<String> = Vec::new();
     let mut architecture = crate::debian::host_architecture();
-    if let Some(debian) = &spec.debian {
-        let archive_args = ArchiveArgs {
-            suite: debian.suite.clone(),
-            mirror: debian.mirror.clone(),
-            components: debian.components.clone(),
-            architecture: debian.architecture.clone(),
-            keyring: debian.keyring.as_ref().map(|k| spec_dir.join(k)),
-            allow_expired: false,
-        };
-        let config = crate::debian::archive_config(&archive_args)?;
+    if let Some(config) = archive_config(&spec, &args.spec)? {
         architecture = config.architecture.clone();
-        let roots = debian
-            .packages
-            .iter()
-            .map(|text| {
-                parse_request(text).with_context(|| format!("{}: debian.packages: {text:?}", args.spec.display()))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let options = ImportOptions { deb: DebOptions { keep_docs: debian.keep_docs }, compression };
-        let report = import_closure(store, &config, roots, options, progress, |index, roots| {
-            let request = bale_resolve::Request {
-                index,
-                architecture: config.architecture.clone(),
-                roots,
-                locked: Default::default(),
-            };
-            bale_resolve::resolve(&request).map(|r| r.packages)
-        })?;
-        ids.extend(report.packages.into_iter().map(|p| p.id));
-        ids.push(report.base.id);
+        let path = lock_path(&args.spec);
+        let current = Lock::load(&path)?.filter(|l| l.inputs == inputs_digest(&spec));
+        let lock = match current {
+            Some(lock) => lock,
+            None if args.locked => bail!(
+                "{} is missing or was written for a different spec (its [debian] section changed); \
+                 run `bale lock`, or build without --locked",
+                path.display()
+            ),
+            None => {
+                let lock = resolve_and_lock(store, &spec, &config, HashMap::new(), compression, progress)?;
+                lock.save(&path)?;
+                lock
+            }
+        };
+        if let Some(debian) = &lock.debian {
+            let keep_docs = spec.debian.as_ref().is_some_and(|d| d.keep_docs);
+            ids.extend(ids_from_lock(store, debian, &config, keep_docs, compression, progress)?);
+        }
     }
     for local in &spec.locals {
-        let dir = spec_dir.join(&local.path);
+        let dir = spec_dir(&args.spec).join(&local.path);
         let request = PackRequest {
             name: local.name.clone(),
             version: local.version.clone(),

@@ -63,6 +63,21 @@ pub enum Command {
     #[command(after_help = "Example:\n  bale build examples/busybox/bale.toml --output out/busybox\n  \
         umoci unpack --rootless --image out/busybox:latest bundle && runc run --bundle bundle demo")]
     Build(BuildArgs),
+    /// Resolve a spec's packages and pin them all in bale.lock (beside the spec).
+    Lock {
+        /// The spec file.
+        #[arg(default_value = "bale.toml")]
+        spec: PathBuf,
+    },
+    /// Re-resolve one package of bale.lock (and what its new version needs),
+    /// keeping every other package as locked.
+    Update {
+        /// The package to update, by name.
+        package: String,
+        /// The spec file.
+        #[arg(default_value = "bale.toml")]
+        spec: PathBuf,
+    },
     /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
     #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\
         Example:\n  bale sbom out/busybox --format cyclonedx > busybox.cdx.json")]
@@ -95,6 +110,9 @@ pub struct BuildArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ImageFormat::Oci)]
     pub format: ImageFormat,
+    /// Build exactly what bale.lock pins; fail if the spec changed since.
+    #[arg(long)]
+    pub locked: bool,
     /// Compression of layers bale creates.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,

@@ -48,6 +48,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().lock().write_all(&bytes)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Lock { spec } => crate::build::lock(&open()?, &spec, None, global.json, progress.as_ref()),
+        Command::Update { package, spec } => {
+            crate::build::lock(&open()?, &spec, Some(&package), global.json, progress.as_ref())
+        }
         Command::Build(args) => crate::build::build(&open()?, args, global.json, progress.as_ref()),
         Command::Import(ImportCommand::Debian(args)) => {
             crate::debian::import_debian(&open()?, args, global.json, progress.as_ref())

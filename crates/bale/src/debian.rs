@@ -109,7 +109,7 @@ pub fn import_debian(
             CompressionArg::Zstd => Compression::Zstd,
         },
     };
-    let report = import_closure(store, &config, roots, options, progress, |index, roots| {
+    let report = import_closure(store, &config, roots, "", options, progress, |index, roots| {
         let request = bale_resolve::Request {
             index,
             architecture: config.architecture.clone(),

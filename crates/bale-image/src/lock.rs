@@ -1,0 +1,117 @@
+//! `bale.lock`: the resolved closure of a spec, every package pinned by
+//! version, content digest and source digest, so a build is the same build
+//! tomorrow. Written by `bale lock`, `bale build` and `bale update`; read
+//! by `bale build --locked`. Documented in `docs/spec.md`.
+
+use std::path::{Path, PathBuf};
+
+use bale_fileset::{Digest, sha256_bytes};
+use serde::{Deserialize, Serialize};
+
+use crate::spec::Spec;
+
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    pub version: u32,
+    /// Digest of the spec's package inputs; a different one means the spec
+    /// changed since locking.
+    pub inputs: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<LockedDebian>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedDebian {
+    /// The codename the ids carry (`debian:<codename>/…`).
+    pub codename: String,
+    pub architecture: String,
+    /// The signed InRelease the closure was resolved against.
+    pub release: Digest,
+    /// The merged-/usr compatibility package.
+    pub base: LockedBase,
+    #[serde(rename = "package")]
+    pub packages: Vec<LockedPackage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedBase {
+    pub id: String,
+    pub content: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedPackage {
+    pub id: String,
+    /// The package's content digest (its layer's diff_id).
+    pub content: Digest,
+    pub component: String,
+    /// The archive's index entry, as verified when locking: it carries the
+    /// .deb's path and sha256, and the relations.
+    pub stanza: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{} is not a bale lock file: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{} was written by a newer bale (lock version {found}; this bale reads {LOCK_VERSION})", path.display())]
+    Version { path: PathBuf, found: u32 },
+}
+
+/// Where the lock of a spec lives: `bale.lock` beside it.
+pub fn lock_path(spec_path: &Path) -> PathBuf {
+    spec_path.with_file_name("bale.lock")
+}
+
+/// What of a spec a lock depends on: the Debian request (not the mirror,
+/// which may change without changing content).
+pub fn inputs_digest(spec: &Spec) -> Digest {
+    let debian = spec.debian.as_ref().map(|d| {
+        let mut packages = d.packages.clone();
+        packages.sort();
+        serde_json::json!({
+            "suite": d.suite,
+            "components": d.components,
+            "architecture": d.architecture,
+            "packages": packages,
+            "keepDocs": d.keep_docs,
+        })
+    });
+    sha256_bytes(serde_json::json!({ "debian": debian }).to_string().as_bytes())
+}
+
+impl Lock {
+    pub fn load(path: &Path) -> Result<Option<Self>, LockError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(LockError::Io { path: path.to_path_buf(), source }),
+        };
+        let lock: Lock = toml::from_str(&text).map_err(|e| LockError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        if lock.version > LOCK_VERSION {
+            return Err(LockError::Version { path: path.to_path_buf(), found: lock.version });
+        }
+        Ok(Some(lock))
+    }
+
+    /// Writes the lock atomically (temp file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), LockError> {
+        let body =
+            toml::to_string(self).map_err(|e| LockError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = format!("# Written by bale: every package of the image, pinned. Do not edit by hand.\n{body}");
+        let temp = path.with_extension(format!("lock.{}.tmp", std::process::id()));
+        std::fs::write(&temp, text).map_err(|source| LockError::Io { path: temp.clone(), source })?;
+        std::fs::rename(&temp, path).map_err(|source| LockError::Io { path: path.to_path_buf(), source })
+    }
+}

@@ -1,0 +1,132 @@
+//! bale.lock: `bale build` pins the closure, `--locked` rebuilds exactly it
+//! (from empty stores too, and after the archive moves on), a changed spec
+//! is refused, and `bale update PKG` moves one package and only its layer.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use common::Env;
+use common::archive::{Archive, DebSpec, FUTURE};
+
+const SUITE: &str = "locksuite";
+
+fn archive() -> Option<Archive> {
+    for tool in ["gpg", "dpkg-deb"] {
+        common::require_tool(tool)?;
+    }
+    let mut a = Archive::new();
+    a.add(&DebSpec::new("libfoo", "1.0"));
+    a.add(&DebSpec::new("app", "1.0").field("Depends", "libfoo (>= 1.0)"));
+    a.add(&DebSpec::new("tool", "1.0"));
+    a.publish(SUITE, FUTURE);
+    Some(a)
+}
+
+fn spec(env: &Env, a: &Archive, packages: &str) -> std::path::PathBuf {
+    let path = env.path().join("bale.toml");
+    fs::write(
+        &path,
+        format!(
+            "name = \"example.com/locked\"\n\n[debian]\nsuite = \"{SUITE}\"\nmirror = \"{}\"\nkeyring = \"{}\"\narchitecture = \"amd64\"\npackages = [{packages}]\n\n[config]\ncmd = [\"/bin/true\"]\n",
+            a.url,
+            a.keyring.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn build(env: &Env, spec: &Path, out: &str, locked: bool) -> std::process::Output {
+    let out = env.path().join(out);
+    let mut args = vec!["--json", "build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()];
+    if locked {
+        args.push("--locked");
+    }
+    env.run(&args)
+}
+
+fn ok(out: std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn layers(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["package"].as_str().unwrap_or("generated").to_string(), l["digest"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn locked_builds_are_exact_and_update_moves_one_package() {
+    let Some(mut a) = archive() else { return };
+    let env = Env::new();
+    let spec_path = spec(&env, &a, "\"app\", \"tool\"");
+    let first = ok(build(&env, &spec_path, "v1", false));
+    let lock_text = fs::read_to_string(env.path().join("bale.lock")).unwrap();
+    assert!(lock_text.contains("debian:locksuite/libfoo@1.0") && lock_text.contains("SHA256: "), "{lock_text}");
+
+    // The archive moves on: newer libfoo and tool.
+    a.add(&DebSpec::new("libfoo", "1.1"));
+    a.add(&DebSpec::new("tool", "1.1"));
+    a.publish(SUITE, FUTURE);
+
+    // --locked on an empty store rebuilds the very same image.
+    let other = Env::new();
+    let other_spec = spec(&other, &a, "\"tool\", \"app\"");
+    fs::copy(env.path().join("bale.lock"), other.path().join("bale.lock")).unwrap();
+    let again = ok(build(&other, &other_spec, "v1", true));
+    assert_eq!(again["manifest"], first["manifest"]);
+
+    // A changed spec is refused under --locked.
+    let drifted = spec(&other, &a, "\"app\"");
+    let refused = build(&other, &drifted, "v2", true);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("bale.lock") && stderr.contains("bale lock"), "{stderr}");
+
+    // Update libfoo only: tool stays at 1.0 although 1.1 exists.
+    let blob_inodes = |dir: &str| -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = fs::read_dir(env.path().join(dir).join("blobs/sha256"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().ino())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before_inodes = blob_inodes("v1");
+    let update = env.run(&["update", "libfoo", spec_path.to_str().unwrap()]);
+    assert!(update.status.success(), "{}", String::from_utf8_lossy(&update.stderr));
+    let stdout = String::from_utf8_lossy(&update.stdout);
+    assert!(stdout.contains("~ debian:locksuite/libfoo@1.0 -> 1.1"), "{stdout}");
+    assert!(!stdout.contains("tool"), "{stdout}");
+    let second = ok(build(&env, &spec_path, "v1", true));
+    let (old, new) = (layers(&first), layers(&second));
+    assert_eq!(old.len(), new.len());
+    let changed: Vec<&str> = old.iter().zip(&new).filter(|(o, n)| o.1 != n.1).map(|(o, _)| o.0.as_str()).collect();
+    assert_eq!(changed, ["debian:locksuite/libfoo@1.0"], "{old:?}\n{new:?}");
+    assert_ne!(first["config"]["digest"], second["config"]["digest"]);
+    assert_ne!(first["manifest"]["digest"], second["manifest"]["digest"]);
+    // Blob files of unchanged layers are the very same files as before.
+    let after_inodes = blob_inodes("v1");
+    let unchanged: Vec<&(String, String)> = old.iter().filter(|l| new.contains(l)).collect();
+    assert!(unchanged.len() >= 3);
+    for (_, digest) in unchanged {
+        let hex = digest.trim_start_matches("sha256:");
+        let inode = |list: &[(String, u64)]| list.iter().find(|(n, _)| n == hex).map(|(_, i)| *i);
+        assert_eq!(inode(&before_inodes), inode(&after_inodes), "{digest} was rewritten");
+    }
+
+    // bale update of a name the lock does not have says so.
+    let missing = env.run(&["update", "nope", spec_path.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope is not in"));
+}

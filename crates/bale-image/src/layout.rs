@@ -115,6 +115,33 @@ fn index_json(image: &Image, tag: &str) -> Vec<u8> {
     oci::to_json(&Index { manifests, ..Index::default() })
 }
 
+/// Writes an image that is in the store (pulled) as an OCI layout: its
+/// manifest, config and layers, hard-linked from the store.
+pub fn write_pulled_layout(
+    store: &Store,
+    manifest_digest: &bale_fileset::Digest,
+    manifest_size: u64,
+    dir: &Path,
+    tag: &str,
+) -> Result<(), LayoutError> {
+    use bale_store::oci::Manifest;
+    let manifest: Manifest = store
+        .read_json(manifest_digest, "the pulled manifest")
+        .map_err(|e| LayoutError::Io { path: store.blob_path(manifest_digest), source: io::Error::other(e) })?;
+    let image = Image {
+        manifest: Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, *manifest_digest, manifest_size),
+        config: manifest.config.clone(),
+        layers: manifest
+            .layers
+            .iter()
+            .map(|l| crate::compose::ImageLayer { package: None, descriptor: l.clone(), diff_id: l.digest })
+            .collect(),
+        referrers: Vec::new(),
+        referrer_blobs: Vec::new(),
+    };
+    write_layout(store, &image, dir, tag)
+}
+
 /// Reads, from an OCI layout, the referrer of the image tagged `tag` whose
 /// artifact type is `artifact_type` (an SBOM written by `bale build`), and
 /// returns its content.

@@ -78,6 +78,26 @@ pub enum Command {
         #[arg(default_value = "bale.toml")]
         spec: PathBuf,
     },
+    /// Push an image (an OCI layout `bale build` wrote) with its SBOMs to
+    /// any OCI registry; only blobs the registry lacks are sent.
+    #[command(after_help = "IMAGE is a layout directory, optionally `DIR:TAG`. REF is host[:port]/repository[:tag].\n\
+        Registries on 127.0.0.1/localhost are spoken to over http, others over https.\n\
+        Credentials come from $REGISTRY_AUTH_FILE, containers' auth.json or ~/.docker/config.json.")]
+    Push {
+        /// The OCI layout directory, optionally `DIR:TAG`.
+        image: String,
+        /// Where to: host[:port]/repository[:tag].
+        reference: String,
+    },
+    /// Pull an image from a registry into the store (every blob checked by
+    /// digest), optionally writing it out as an OCI layout.
+    Pull {
+        /// host[:port]/repository[:tag|@sha256:…]
+        reference: String,
+        /// Also write the image here as an OCI layout (tagged as in REF).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
     #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\
         Example:\n  bale sbom out/busybox --format cyclonedx > busybox.cdx.json")]

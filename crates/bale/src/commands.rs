@@ -35,10 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sbom { image, format } => {
-            let (dir, tag) = match image.rsplit_once(':') {
-                Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => (dir.to_string(), tag.to_string()),
-                _ => (image.clone(), "latest".to_string()),
-            };
+            let (dir, tag) = split_image(&image);
             let media_type = match format {
                 crate::cli::SbomFormatArg::Spdx => bale_image::SPDX_MEDIA_TYPE,
                 crate::cli::SbomFormatArg::Cyclonedx => bale_image::CYCLONEDX_MEDIA_TYPE,
@@ -46,6 +43,42 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bytes = bale_image::read_referrer(Path::new(&dir), &tag, media_type)?;
             use std::io::Write;
             std::io::stdout().lock().write_all(&bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Push { image, reference } => {
+            let (dir, tag) = split_image(&image);
+            let target: bale_registry::Reference = reference.parse()?;
+            let report = bale_registry::push_layout(Path::new(&dir), &tag, &target, progress.as_ref())
+                .with_context(|| format!("pushing {dir}:{tag} to {target}"))?;
+            if global.json {
+                print_json(&report)?;
+            } else {
+                println!("pushed {} {}", report.reference, report.manifest);
+                println!(
+                    "  {} blobs sent ({} bytes in all, manifests included), {} already there; {} referrers (SBOMs)",
+                    report.blobs_sent, report.bytes_sent, report.blobs_present, report.referrers
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pull { reference, output } => {
+            let store = open()?;
+            let source: bale_registry::Reference = reference.parse()?;
+            let report =
+                bale_registry::pull(&source, &store, progress.as_ref()).with_context(|| format!("pulling {source}"))?;
+            if let Some(dir) = &output {
+                let tag = if source.reference.starts_with("sha256:") { "latest" } else { source.reference.as_str() };
+                bale_image::write_pulled_layout(&store, &report.manifest, report.manifest_size, dir, tag)?;
+            }
+            if global.json {
+                print_json(&report)?;
+            } else {
+                println!("pulled {} {}", report.reference, report.manifest);
+                println!("  {} layers, {} bytes received", report.layers.len(), report.bytes_received);
+                if let Some(dir) = output {
+                    println!("  written to {} (OCI layout)", dir.display());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Lock { spec } => crate::build::lock(&open()?, &spec, None, global.json, progress.as_ref()),
@@ -84,6 +117,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `DIR[:TAG]`, the tag defaulting to `latest`.
+fn split_image(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => (dir.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
     }
 }
 

@@ -1,0 +1,345 @@
+//! The OCI distribution API calls bale needs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bale_fileset::{Digest, sha256_bytes};
+use bale_progress::Progress;
+use bale_store::oci::{Index, Manifest};
+use bale_store::{REF_NAME_ANNOTATION, Store, StoreError};
+
+use crate::reference::Reference;
+
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+                              application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{url}: {reason}")]
+    Network { url: String, reason: String },
+    #[error("{method} {url}: the registry answered {status}: {body}")]
+    Status { method: &'static str, url: String, status: u16, body: String },
+    #[error("{url}: the registry sent content hashing to {actual}, not {expected}; nothing was stored")]
+    Mismatch { url: String, expected: Digest, actual: Digest },
+    #[error("{}: {reason}", path.display())]
+    Layout { path: PathBuf, reason: String },
+    #[error("{0} is not an image manifest bale can pull (only OCI image manifests are supported)")]
+    Unsupported(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A client for one repository of one registry.
+#[derive(Debug)]
+pub struct Registry {
+    agent: ureq::Agent,
+    reference: Reference,
+    authorization: Option<String>,
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
+impl Registry {
+    pub fn new(reference: &Reference) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .user_agent(concat!("bale/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let authorization = crate::auth::basic_auth(&reference.registry).map(|a| format!("Basic {a}"));
+        Self { agent: config.into(), reference: reference.clone(), authorization }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.reference.base_url(), self.reference.repository)
+    }
+
+    fn network(url: &str, e: impl std::fmt::Display) -> RegistryError {
+        RegistryError::Network { url: url.to_string(), reason: e.to_string() }
+    }
+
+    fn status(method: &'static str, url: &str, mut response: Response) -> RegistryError {
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        RegistryError::Status {
+            method,
+            url: url.to_string(),
+            status: response.status().as_u16(),
+            body: body.trim().chars().take(300).collect(),
+        }
+    }
+
+    /// Sends a request, answering a Bearer challenge once if the registry
+    /// asks for a token.
+    fn send(
+        &mut self,
+        make: &dyn Fn(&ureq::Agent, Option<&str>) -> Result<Response, ureq::Error>,
+        url: &str,
+    ) -> Result<Response, RegistryError> {
+        let response = make(&self.agent, self.authorization.as_deref()).map_err(|e| Self::network(url, e))?;
+        if response.status().as_u16() != 401 {
+            return Ok(response);
+        }
+        let challenge =
+            response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let Some(token) = self.token(&challenge)? else { return Ok(response) };
+        self.authorization = Some(format!("Bearer {token}"));
+        make(&self.agent, self.authorization.as_deref()).map_err(|e| Self::network(url, e))
+    }
+
+    /// The token-server dance of `WWW-Authenticate: Bearer realm=…`.
+    fn token(&self, challenge: &str) -> Result<Option<String>, RegistryError> {
+        let Some(params) = challenge.strip_prefix("Bearer ") else { return Ok(None) };
+        let mut realm = None;
+        let mut query = Vec::new();
+        for part in params.split(',') {
+            let Some((key, value)) = part.trim().split_once('=') else { continue };
+            let value = value.trim_matches('"');
+            match key {
+                "realm" => realm = Some(value.to_string()),
+                "service" | "scope" => query.push(format!("{key}={value}")),
+                _ => {}
+            }
+        }
+        let Some(realm) = realm else { return Ok(None) };
+        let url = if query.is_empty() { realm } else { format!("{realm}?{}", query.join("&")) };
+        let mut request = self.agent.get(&url);
+        if let Some(basic) = crate::auth::basic_auth(&self.reference.registry) {
+            request = request.header("Authorization", format!("Basic {basic}"));
+        }
+        let mut response = request.call().map_err(|e| Self::network(&url, e))?;
+        if response.status().as_u16() != 200 {
+            return Err(Self::status("GET", &url, response));
+        }
+        let body = response.body_mut().read_to_vec().map_err(|e| Self::network(&url, e))?;
+        let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Self::network(&url, e))?;
+        Ok(doc["token"].as_str().or(doc["access_token"].as_str()).map(str::to_string))
+    }
+
+    pub fn has_blob(&mut self, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(&|agent, auth| with_auth(agent.head(&url), auth).call(), &url)?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(Self::status("HEAD", &url, response)),
+        }
+    }
+
+    /// Uploads one blob in a single request.
+    pub fn put_blob(&mut self, digest: &Digest, path: &Path, size: u64) -> Result<(), RegistryError> {
+        let start = self.url("blobs/uploads/");
+        let response = self.send(&|agent, auth| with_auth(agent.post(&start), auth).send_empty(), &start)?;
+        if response.status().as_u16() != 202 {
+            return Err(Self::status("POST", &start, response));
+        }
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let location =
+            if location.starts_with("http") { location } else { format!("{}{location}", self.reference.base_url()) };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let response = self.send(
+            &|agent, auth| {
+                let file = File::open(path).map_err(|e| ureq::Error::Io(e))?;
+                with_auth(agent.put(&url), auth)
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", size.to_string())
+                    .send(ureq::SendBody::from_owned_reader(file))
+            },
+            &url,
+        )?;
+        match response.status().as_u16() {
+            201 | 204 => Ok(()),
+            _ => Err(Self::status("PUT", &url, response)),
+        }
+    }
+
+    pub fn put_manifest(&mut self, reference: &str, media_type: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let response = self.send(
+            &|agent, auth| with_auth(agent.put(&url), auth).header("Content-Type", media_type).send(bytes),
+            &url,
+        )?;
+        match response.status().as_u16() {
+            201 | 204 => Ok(()),
+            _ => Err(Self::status("PUT", &url, response)),
+        }
+    }
+
+    /// The manifest bytes and their digest (checked when the reference is
+    /// a digest, and against the registry's Docker-Content-Digest).
+    pub fn get_manifest(&mut self, reference: &str) -> Result<(Vec<u8>, Digest, String), RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let mut response =
+            self.send(&|agent, auth| with_auth(agent.get(&url), auth).header("Accept", MANIFEST_TYPES).call(), &url)?;
+        if response.status().as_u16() != 200 {
+            return Err(Self::status("GET", &url, response));
+        }
+        let media_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let claimed = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        let bytes =
+            response.body_mut().with_config().limit(16 << 20).read_to_vec().map_err(|e| Self::network(&url, e))?;
+        let actual = sha256_bytes(&bytes);
+        for expected in claimed.into_iter().chain(reference.parse::<Digest>().ok()) {
+            if expected != actual {
+                return Err(RegistryError::Mismatch { url, expected, actual });
+            }
+        }
+        Ok((bytes, actual, media_type))
+    }
+
+    /// Streams a blob into the store; it lands only if it hashes right.
+    pub fn get_blob(&mut self, digest: &Digest, store: &Store) -> Result<u64, RegistryError> {
+        if store.has_blob(digest) {
+            return Ok(0);
+        }
+        let url = self.url(&format!("blobs/{digest}"));
+        let response = self.send(&|agent, auth| with_auth(agent.get(&url), auth).call(), &url)?;
+        if response.status().as_u16() != 200 {
+            return Err(Self::status("GET", &url, response));
+        }
+        let mut writer = store.blob_writer()?;
+        let copied =
+            std::io::copy(&mut response.into_body().into_reader(), &mut writer).map_err(|e| Self::network(&url, e))?;
+        match writer.commit(Some(*digest)) {
+            Ok(_) => Ok(copied),
+            Err(StoreError::DigestMismatch { actual, .. }) => {
+                Err(RegistryError::Mismatch { url, expected: *digest, actual })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn with_auth<B>(request: ureq::RequestBuilder<B>, auth: Option<&str>) -> ureq::RequestBuilder<B> {
+    match auth {
+        Some(value) => request.header("Authorization", value),
+        None => request,
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushReport {
+    pub reference: String,
+    pub manifest: String,
+    pub blobs_sent: u64,
+    pub blobs_present: u64,
+    pub bytes_sent: u64,
+    pub referrers: u64,
+}
+
+fn layout_err(path: &Path, reason: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Layout { path: path.to_path_buf(), reason: reason.to_string() }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, Vec<u8>), RegistryError> {
+    let bytes = std::fs::read(path).map_err(|e| layout_err(path, e))?;
+    let value = serde_json::from_slice(&bytes).map_err(|e| layout_err(path, e))?;
+    Ok((value, bytes))
+}
+
+/// Pushes the image tagged `tag` in the OCI layout `dir`, with the
+/// artifacts that refer to it (its SBOMs), to `target`. Blobs the registry
+/// already has are not sent.
+pub fn push_layout(
+    dir: &Path,
+    tag: &str,
+    target: &Reference,
+    progress: &dyn Progress,
+) -> Result<PushReport, RegistryError> {
+    let (index, _): (Index, _) = read_json(&dir.join("index.json"))?;
+    let image = index
+        .manifests
+        .iter()
+        .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
+        .ok_or_else(|| layout_err(dir, format!("no image tagged {tag:?}")))?;
+    let blob_path = |digest: &Digest| dir.join("blobs/sha256").join(digest.hex());
+    let referrers: Vec<_> = index
+        .manifests
+        .iter()
+        .filter(|d| d.artifact_type.is_some())
+        .filter_map(|d| read_json::<Manifest>(&blob_path(&d.digest)).ok().map(|(m, bytes)| (d.clone(), m, bytes)))
+        .filter(|(_, m, _)| m.subject.as_ref().is_some_and(|s| s.digest == image.digest))
+        .collect();
+    let (manifest, manifest_bytes): (Manifest, _) = read_json(&blob_path(&image.digest))?;
+    let mut blobs = vec![manifest.config.clone()];
+    blobs.extend(manifest.layers.iter().cloned());
+    for (_, m, _) in &referrers {
+        blobs.push(m.config.clone());
+        blobs.extend(m.layers.iter().cloned());
+    }
+    blobs.sort_by_key(|d| d.digest);
+    blobs.dedup_by_key(|d| d.digest);
+    let mut registry = Registry::new(target);
+    let mut report =
+        PushReport { reference: target.to_string(), manifest: image.digest.to_string(), ..Default::default() };
+    progress.phase("pushing", Some(blobs.iter().map(|d| d.size).sum()));
+    for blob in &blobs {
+        if registry.has_blob(&blob.digest)? {
+            report.blobs_present += 1;
+        } else {
+            registry.put_blob(&blob.digest, &blob_path(&blob.digest), blob.size)?;
+            report.blobs_sent += 1;
+            report.bytes_sent += blob.size;
+        }
+        progress.advance(blob.size);
+    }
+    progress.finish_phase();
+    registry.put_manifest(&target.reference, &image.media_type, &manifest_bytes)?;
+    report.bytes_sent += manifest_bytes.len() as u64;
+    for (descriptor, _, bytes) in &referrers {
+        registry.put_manifest(&descriptor.digest.to_string(), &descriptor.media_type, bytes)?;
+        report.bytes_sent += bytes.len() as u64;
+        report.referrers += 1;
+    }
+    Ok(report)
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullReport {
+    pub reference: String,
+    pub manifest: Digest,
+    pub manifest_size: u64,
+    pub media_type: String,
+    pub config: Digest,
+    pub layers: Vec<Digest>,
+    pub bytes_received: u64,
+}
+
+/// Pulls an image into the store: manifest, config and layers, each
+/// checked against its digest before it lands.
+pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Result<PullReport, RegistryError> {
+    let _session = store.lock_shared()?;
+    let mut registry = Registry::new(source);
+    let (bytes, digest, media_type) = registry.get_manifest(&source.reference)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|_| RegistryError::Unsupported(source.to_string()))?;
+    if manifest.media_type != bale_store::MANIFEST_MEDIA_TYPE && !media_type.contains("manifest") {
+        return Err(RegistryError::Unsupported(source.to_string()));
+    }
+    let mut received = 0;
+    progress.phase("pulling", Some(manifest.layers.iter().map(|l| l.size).sum::<u64>() + manifest.config.size));
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        received += registry.get_blob(&blob.digest, store)?;
+        progress.advance(blob.size);
+    }
+    progress.finish_phase();
+    store.put_bytes(&bytes)?;
+    Ok(PullReport {
+        reference: source.to_string(),
+        manifest: digest,
+        manifest_size: bytes.len() as u64,
+        media_type: manifest.media_type.clone(),
+        config: manifest.config.digest,
+        layers: manifest.layers.iter().map(|l| l.digest).collect(),
+        bytes_received: received + bytes.len() as u64,
+    })
+}

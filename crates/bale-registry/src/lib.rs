@@ -1,0 +1,10 @@
+//! Pushing and pulling images over the OCI distribution API, so any OCI
+//! registry is a bale repository. Blobs are addressed by digest: a push
+//! sends only what the registry lacks, a pull checks every byte.
+
+mod auth;
+mod client;
+mod reference;
+
+pub use client::{PullReport, PushReport, Registry, RegistryError, pull, push_layout};
+pub use reference::{Reference, ReferenceError};

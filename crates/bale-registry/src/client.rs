@@ -39,6 +39,8 @@ pub struct Registry {
 }
 
 type Response = ureq::http::Response<ureq::Body>;
+/// Makes one request, given the agent and the Authorization header to use.
+type MakeRequest<'a> = &'a dyn Fn(&ureq::Agent, Option<&str>) -> Result<Response, ureq::Error>;
 
 impl Registry {
     pub fn new(reference: &Reference) -> Self {
@@ -71,11 +73,7 @@ impl Registry {
 
     /// Sends a request, answering a Bearer challenge once if the registry
     /// asks for a token.
-    fn send(
-        &mut self,
-        make: &dyn Fn(&ureq::Agent, Option<&str>) -> Result<Response, ureq::Error>,
-        url: &str,
-    ) -> Result<Response, RegistryError> {
+    fn send(&mut self, make: MakeRequest<'_>, url: &str) -> Result<Response, RegistryError> {
         let response = make(&self.agent, self.authorization.as_deref()).map_err(|e| Self::network(url, e))?;
         if response.status().as_u16() != 401 {
             return Ok(response);
@@ -140,7 +138,7 @@ impl Registry {
         let url = format!("{location}{separator}digest={digest}");
         let response = self.send(
             &|agent, auth| {
-                let file = File::open(path).map_err(|e| ureq::Error::Io(e))?;
+                let file = File::open(path).map_err(ureq::Error::Io)?;
                 with_auth(agent.put(&url), auth)
                     .header("Content-Type", "application/octet-stream")
                     .header("Content-Length", size.to_string())

@@ -189,9 +189,10 @@ const INDEX_TEXT_CACHE: &str = "debian-index-text";
 
 /// The decompressed text of an index file. Decompressing xz costs more than
 /// parsing, so the text is cached under the compressed file's verified
-/// digest. The cache is not re-hashed on reading (that would cost as much
-/// as the decompression): damage to it can only make a later .deb fail its
-/// own sha256 check, never let an unverified file in.
+/// digest. It is not re-hashed on reading (that would cost as much as the
+/// decompression): like the store's blob names, the cache is trusted as
+/// part of the store; accidental damage surfaces as a parse error or a .deb
+/// failing its sha256. `bale store gc` clears it.
 fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, ArchiveError> {
     let decode = |reason: String| ArchiveError::Decompress { url: url.to_string(), reason };
     let compressed = file.path.ends_with(".xz") || file.path.ends_with(".gz");

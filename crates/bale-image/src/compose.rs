@@ -232,8 +232,12 @@ fn describe(e: &FileIndexEntry) -> String {
     }
 }
 
-/// Dependencies before dependants, ties broken by id, cycles broken at the
-/// smallest id: the same set always gives the same order.
+/// Dependencies before dependants. Packages that depend on each other (a
+/// cycle, such as libc6 and libgcc-s1) are placed together, by id; ties are
+/// broken by id; and the project's own packages (no origin: `[[local]]`
+/// directories) go above everything from a source, so the layers that
+/// change most often are the top ones. The same set always gives the same
+/// order.
 fn dependency_order(members: &[Member]) -> Vec<usize> {
     let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, m) in members.iter().enumerate() {
@@ -244,6 +248,7 @@ fn dependency_order(members: &[Member]) -> Vec<usize> {
             by_name.entry(&provided.name).or_insert(i);
         }
     }
+    let local = |i: usize| members[i].metadata.origin.is_none();
     let mut needs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); members.len()];
     for (i, m) in members.iter().enumerate() {
         for dependency in &m.metadata.dependencies {
@@ -253,25 +258,104 @@ fn dependency_order(members: &[Member]) -> Vec<usize> {
                 needs[i].insert(j);
             }
         }
+        // Every source package sits below every local one.
+        if local(i) {
+            needs[i].extend((0..members.len()).filter(|&j| !local(j)));
+        }
+    }
+    let components = strongly_connected(&needs);
+    let mut component_of = vec![0; members.len()];
+    for (c, nodes) in components.iter().enumerate() {
+        for &n in nodes {
+            component_of[n] = c;
+        }
     }
     let id = |i: usize| members[i].record.id.as_str();
-    let mut done = vec![false; members.len()];
+    let smallest = |c: usize| components[c].iter().map(|&i| id(i)).min().unwrap_or("");
+    let mut done = vec![false; components.len()];
     let mut order = Vec::with_capacity(members.len());
-    while order.len() < members.len() {
-        let mut ready: Vec<usize> =
-            (0..members.len()).filter(|&i| !done[i] && needs[i].iter().all(|&j| done[j])).collect();
+    let mut placed = 0;
+    while placed < components.len() {
+        let mut ready: Vec<usize> = (0..components.len())
+            .filter(|&c| {
+                !done[c]
+                    && components[c]
+                        .iter()
+                        .all(|&i| needs[i].iter().all(|&j| component_of[j] == c || done[component_of[j]]))
+            })
+            .collect();
         if ready.is_empty() {
-            // A cycle: release its smallest member.
-            let smallest = (0..members.len()).filter(|&i| !done[i]).min_by_key(|&i| id(i));
-            ready.extend(smallest);
+            // Cannot happen (components form an acyclic graph); never loop.
+            ready = (0..components.len()).filter(|&c| !done[c]).collect();
         }
-        ready.sort_by_key(|&i| id(i));
-        for i in ready {
-            done[i] = true;
-            order.push(i);
+        ready.sort_by_key(|&c| smallest(c));
+        for c in ready {
+            done[c] = true;
+            placed += 1;
+            let mut nodes = components[c].clone();
+            nodes.sort_by_key(|&i| id(i));
+            order.extend(nodes);
         }
     }
     order
+}
+
+/// Tarjan's strongly connected components of the graph `edges` (node →
+/// the nodes it needs).
+fn strongly_connected(edges: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
+    struct State<'a> {
+        edges: &'a [BTreeSet<usize>],
+        index: Vec<Option<usize>>,
+        low: Vec<usize>,
+        on_stack: Vec<bool>,
+        stack: Vec<usize>,
+        next: usize,
+        out: Vec<Vec<usize>>,
+    }
+    fn visit(s: &mut State<'_>, v: usize) {
+        s.index[v] = Some(s.next);
+        s.low[v] = s.next;
+        s.next += 1;
+        s.stack.push(v);
+        s.on_stack[v] = true;
+        for &w in s.edges[v].iter() {
+            match s.index[w] {
+                None => {
+                    visit(s, w);
+                    s.low[v] = s.low[v].min(s.low[w]);
+                }
+                Some(iw) if s.on_stack[w] => s.low[v] = s.low[v].min(iw),
+                Some(_) => {}
+            }
+        }
+        if Some(s.low[v]) == s.index[v] {
+            let mut component = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on_stack[w] = false;
+                component.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            s.out.push(component);
+        }
+    }
+    let n = edges.len();
+    let mut state = State {
+        edges,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for v in 0..n {
+        if state.index[v].is_none() {
+            visit(&mut state, v);
+        }
+    }
+    state.out
 }
 
 /// The layer bale writes itself: users 0 and 1, and the alternatives
@@ -292,34 +376,48 @@ fn generated_layer(members: &[Member], paths: &BTreeSet<String>) -> Result<Plan,
         plan.insert(entry, content)?;
     }
     // For each alternative name, the highest priority (then the smallest
-    // path) wins, as update-alternatives' automatic mode picks.
-    let mut chosen: BTreeMap<&str, &bale_store::AlternativeLink> = BTreeMap::new();
+    // path) among candidates whose target is in the image wins, as
+    // update-alternatives' automatic mode picks. Paths are read as merged
+    // /usr lays them out (a script may still say /bin/nc).
+    let mut chosen: BTreeMap<&str, (i64, String, String)> = BTreeMap::new();
     for member in members {
         for alt in &member.metadata.alternatives {
+            let link = merged_usr(alt.link.trim_start_matches('/'));
+            let target = merged_usr(alt.path.trim_start_matches('/'));
+            if link.is_empty() || !paths.contains(&target) {
+                continue;
+            }
             let better = match chosen.get(alt.name.as_str()) {
                 None => true,
-                Some(best) => {
-                    (alt.priority, std::cmp::Reverse(&alt.path)) > (best.priority, std::cmp::Reverse(&best.path))
+                Some((priority, _, best)) => {
+                    (alt.priority, std::cmp::Reverse(&target)) > (*priority, std::cmp::Reverse(best))
                 }
             };
             if better {
-                chosen.insert(&alt.name, alt);
+                chosen.insert(&alt.name, (alt.priority, link, target));
             }
         }
     }
-    for alt in chosen.values() {
-        let link = alt.link.trim_start_matches('/');
-        let target = alt.path.trim_start_matches('/');
-        // A package that ships the link itself wins; a link to something
-        // not in the image (a dropped man page) is not made.
-        if link.is_empty() || paths.contains(link) || !paths.contains(target) || plan.get(link).is_some() {
+    for (_, link, target) in chosen.values() {
+        // A package that ships the link itself wins.
+        if paths.contains(link) || plan.get(link).is_some() {
             continue;
         }
-        let mut entry = Entry::directory(link);
-        entry.kind = EntryKind::Symlink { target: alt.path.clone() };
+        let mut entry = Entry::directory(link.as_str());
+        entry.kind = EntryKind::Symlink { target: format!("/{target}") };
         plan.insert(entry, Content::None)?;
     }
     Ok(plan.seal()?)
+}
+
+/// Where merged /usr puts a path (`bin/x` → `usr/bin/x`).
+fn merged_usr(path: &str) -> String {
+    for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+        if path == top || path.strip_prefix(top).is_some_and(|rest| rest.starts_with('/')) {
+            return format!("usr/{path}");
+        }
+    }
+    path.to_string()
 }
 
 #[derive(Serialize)]

@@ -60,6 +60,12 @@ impl Store {
                 fs::remove_file(item.path()).map_err(|e| StoreError::io(item.path(), e))?;
             }
         }
+        // Caches (resolutions, decompressed indexes) are derived data that
+        // the blobs they came from no longer back after a gc.
+        let cache = self.root().join("cache");
+        if !dry_run && cache.exists() {
+            fs::remove_dir_all(&cache).map_err(|e| StoreError::io(&cache, e))?;
+        }
         let tmp = self.tmp_dir();
         for item in fs::read_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))? {
             let item = item.map_err(|e| StoreError::io(&tmp, e))?;

@@ -221,6 +221,10 @@ pub fn lock(
 pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let spec = Spec::load(&args.spec)?;
+    // Held to the end: the image's own blobs (config, manifest, generated
+    // layer) are referenced by no package, and gc must not take them
+    // before the layout links them.
+    let _session = store.lock_shared()?;
     let compression = compression_of(args.compression);
     let mut ids: Vec<String> = Vec::new();
     let mut architecture = crate::debian::host_architecture();

@@ -85,14 +85,15 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     let built = build(&env, &spec, "image");
     let layers = built["layers"].as_array().unwrap();
     let packages: Vec<&str> = layers.iter().map(|l| l["package"].as_str().unwrap_or("generated")).collect();
-    // Dependencies first; the generated layer last.
+    // Dependencies first, the project's own packages above the archive's,
+    // and the generated layer last.
     assert_eq!(
         packages,
         [
             "debian:imagesuite/bale-merged-usr@1",
             "debian:imagesuite/libbale-motd@1.0",
-            "example.com/test/app@1.0",
             "debian:imagesuite/busybox-static@1:1.35.0-4",
+            "example.com/test/app@1.0",
             "generated"
         ]
     );

@@ -133,7 +133,8 @@ pub fn compose(
         }
     }
 
-    let generated = generated_layer(&members, &all_paths)?;
+    let bundle = ca_bundle(store, &members, &all_paths)?;
+    let generated = generated_layer(&members, &all_paths, bundle)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
     let mut layers: Vec<ImageLayer> = Vec::new();
@@ -176,7 +177,7 @@ pub fn compose(
                 created: created.clone(),
                 created_by: match &l.package {
                     Some(id) => format!("bale: package {id}"),
-                    None => "bale: generated layer (/etc/passwd, /etc/group, alternatives)".into(),
+                    None => "bale: generated layer (/etc/passwd, /etc/group, alternatives, CA bundle)".into(),
                 },
             })
             .collect(),
@@ -360,7 +361,58 @@ fn strongly_connected(edges: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
 
 /// The layer bale writes itself: users 0 and 1, and the alternatives
 /// symlinks the packages' maintainer scripts would have made.
-fn generated_layer(members: &[Member], paths: &BTreeSet<String>) -> Result<Plan, ComposeError> {
+/// Where update-ca-certificates writes the bundle most software reads.
+const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+const CA_SOURCE: &str = "usr/share/ca-certificates/";
+
+/// The CA bundle update-ca-certificates would make: every certificate the
+/// packages put under /usr/share/ca-certificates, in path order,
+/// concatenated. `None` when there are none, or a package ships the bundle.
+fn ca_bundle(store: &Store, members: &[Member], paths: &BTreeSet<String>) -> Result<Option<Vec<u8>>, ComposeError> {
+    let certificates: BTreeSet<&String> =
+        paths.iter().filter(|p| p.starts_with(CA_SOURCE) && p.ends_with(".crt")).collect();
+    if certificates.is_empty() || paths.contains(CA_BUNDLE) {
+        return Ok(None);
+    }
+    let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for member in members {
+        let Some(layer) = member.manifest.layers.first() else { continue };
+        // Only packages that ship certificates are read.
+        let index: FileIndex = store.read_json(&member.metadata.file_index.digest, "file index")?;
+        if !index.entries.iter().any(|e| certificates.contains(&e.path)) {
+            continue;
+        }
+        let reader = store.open_layer(layer)?;
+        let limits = Limits {
+            max_total_size: member.metadata.content.size,
+            max_entry_size: member.metadata.content.size,
+            max_entries: member.metadata.content.entries,
+        };
+        bale_fileset::read_entries(reader, &limits, |entry, data| {
+            if certificates.contains(&entry.path) && matches!(entry.kind, EntryKind::File { .. }) {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(data, &mut bytes)
+                    .map_err(|e| bale_fileset::FilesetError::Io { path: entry.path.clone().into(), source: e })?;
+                contents.insert(entry.path.clone(), bytes);
+            }
+            Ok(())
+        })?;
+    }
+    let mut bundle = Vec::new();
+    for bytes in contents.values() {
+        bundle.extend_from_slice(bytes);
+        if !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+    }
+    Ok(Some(bundle))
+}
+
+fn generated_layer(
+    members: &[Member],
+    paths: &BTreeSet<String>,
+    ca_bundle: Option<Vec<u8>>,
+) -> Result<Plan, ComposeError> {
     let mut plan = Plan::new(Normalize::default(), Limits::default());
     let file = |path: &str, text: &str| {
         let mut entry = Entry::directory(path);
@@ -374,6 +426,12 @@ fn generated_layer(members: &[Member], paths: &BTreeSet<String>) -> Result<Plan,
     ] {
         let (entry, content) = file(path, text);
         plan.insert(entry, content)?;
+    }
+    if let Some(bundle) = ca_bundle {
+        let mut entry = Entry::directory(CA_BUNDLE);
+        entry.kind = EntryKind::File { size: bundle.len() as u64 };
+        entry.mode = 0o644;
+        plan.insert(entry, Content::Bytes(bundle))?;
     }
     // For each alternative name, the highest priority (then the smallest
     // path) among candidates whose target is in the image wins, as

@@ -274,3 +274,54 @@ fn sboms_pass_the_reference_validators() {
     fs::write(&broken_path, serde_json::to_vec(&broken).unwrap()).unwrap();
     assert!(!validate_cdx(&broken_path).status.success(), "the CycloneDX validator accepted a broken document");
 }
+
+/// With CA certificates in the set, the generated layer holds the bundle
+/// update-ca-certificates would have made; alternatives become symlinks.
+#[test]
+fn the_generated_layer_holds_the_ca_bundle_and_alternatives() {
+    for tool in ["gpg", "dpkg-deb"] {
+        if common::require_tool(tool).is_none() {
+            return;
+        }
+    }
+    let mut a = Archive::new();
+    a.add(
+        &DebSpec::new("ca-certificates", "20230311")
+            .file(
+                "usr/share/ca-certificates/mozilla/B.crt",
+                "-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----",
+            )
+            .file(
+                "usr/share/ca-certificates/mozilla/A.crt",
+                "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n",
+            )
+            .file("etc/ssl/certs/.keep", ""),
+    );
+    let mut mawk = DebSpec::new("mawk", "1.3.4").file("usr/bin/mawk", "#!/bin/sh\n");
+    mawk.postinst = Some("#!/bin/sh\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5\n".into());
+    a.add(&mawk);
+    let mut gawk = DebSpec::new("gawk", "5.2").file("usr/bin/gawk", "#!/bin/sh\n");
+    gawk.postinst = Some("#!/bin/sh\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/gawk 10\n".into());
+    a.add(&gawk);
+    a.publish(SUITE, FUTURE);
+    let env = Env::new();
+    let built = build(&env, &write_spec(&env, &a, &["ca-certificates", "mawk", "gawk"], ""), "image");
+    let generated = built["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob = env.path().join("image/blobs/sha256").join(generated);
+    let read = |member: &str| {
+        let out = Command::new("tar").arg("-xzOf").arg(&blob).arg(member).output().unwrap();
+        assert!(out.status.success(), "{member}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        read("etc/ssl/certs/ca-certificates.crt"),
+        "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n"
+    );
+    let listing = Command::new("tar").arg("-tvzf").arg(&blob).output().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.contains("usr/bin/awk -> /usr/bin/gawk"), "the higher priority wins:\n{listing}");
+}

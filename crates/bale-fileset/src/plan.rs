@@ -206,41 +206,27 @@ impl Plan {
         normalize: Normalize,
         limits: Limits,
         spool_dir: &Path,
-        mut rewrite: impl FnMut(Entry) -> Result<Option<Entry>, FilesetError>,
+        rewrite: impl FnMut(Entry) -> Result<Option<Entry>, FilesetError>,
     ) -> Result<Self, FilesetError> {
-        let mut spool = tempfile_in(spool_dir)?;
-        let mut plan = Self::new(normalize, limits);
-        let mut offset = 0u64;
-        let mut links: Vec<(String, String)> = Vec::new();
-        read_entries(reader, &limits, |entry, data| {
-            let Some(entry) = rewrite(entry)? else { return Ok(()) };
-            if entry.kind == EntryKind::Directory
-                && plan.entries.get(&entry.path).is_some_and(|(e, _)| e.kind == EntryKind::Directory)
-            {
-                return Ok(());
-            }
-            let content = match entry.kind {
-                EntryKind::File { size } => {
-                    let copied = io::copy(data, &mut spool).map_err(|e| FilesetError::io(spool_dir, e))?;
-                    if copied != size {
-                        return Err(FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated));
-                    }
-                    let c = Content::Spool { offset, len: size };
-                    offset += size;
-                    c
-                }
-                _ => Content::None,
-            };
-            if let EntryKind::Hardlink { target } = &entry.kind {
-                links.push((entry.path.clone(), target.clone()));
-            }
-            plan.insert(entry, content)
-        })?;
-        spool.flush().map_err(|e| FilesetError::io(spool_dir, e))?;
-        plan.spool = Some(spool);
-        plan.canonicalize_hardlinks(links);
-        plan.finalize()?;
-        Ok(plan)
+        let mut builder = TarUnion::new(normalize, limits, spool_dir)?;
+        builder.absorb(reader, rewrite, false)?;
+        builder.finish()
+    }
+
+    /// The union of several file sets (canonical tars that are known to
+    /// agree wherever they overlap, as composition checks): a path already
+    /// present is kept as the first tar had it.
+    pub fn union_of_tars<R: Read>(
+        readers: impl IntoIterator<Item = R>,
+        normalize: Normalize,
+        limits: Limits,
+        spool_dir: &Path,
+    ) -> Result<Self, FilesetError> {
+        let mut builder = TarUnion::new(normalize, limits, spool_dir)?;
+        for reader in readers {
+            builder.absorb(reader, |entry| Ok(Some(entry)), true)?;
+        }
+        builder.finish()
     }
 
     /// A hard-linked group keeps its content on whichever member sorts first;
@@ -358,6 +344,70 @@ impl Plan {
                 Box::new(SpoolReader { file, pos: *offset, end: offset + len })
             }
         })
+    }
+}
+
+/// Builds a plan from one or more tars sharing one spool file.
+struct TarUnion<'a> {
+    plan: Plan,
+    spool: File,
+    spool_dir: &'a Path,
+    offset: u64,
+    links: Vec<(String, String)>,
+}
+
+impl<'a> TarUnion<'a> {
+    fn new(normalize: Normalize, limits: Limits, spool_dir: &'a Path) -> Result<Self, FilesetError> {
+        Ok(Self {
+            plan: Plan::new(normalize, limits),
+            spool: tempfile_in(spool_dir)?,
+            spool_dir,
+            offset: 0,
+            links: Vec::new(),
+        })
+    }
+
+    fn absorb(
+        &mut self,
+        reader: impl Read,
+        mut rewrite: impl FnMut(Entry) -> Result<Option<Entry>, FilesetError>,
+        keep_existing: bool,
+    ) -> Result<(), FilesetError> {
+        let limits = self.plan.limits;
+        read_entries(reader, &limits, |entry, data| {
+            let Some(entry) = rewrite(entry)? else { return Ok(()) };
+            let existing = self.plan.entries.get(&entry.path);
+            if (keep_existing && existing.is_some())
+                || (entry.kind == EntryKind::Directory && existing.is_some_and(|(e, _)| e.kind == EntryKind::Directory))
+            {
+                return Ok(());
+            }
+            let content = match entry.kind {
+                EntryKind::File { size } => {
+                    let copied = io::copy(data, &mut self.spool).map_err(|e| FilesetError::io(self.spool_dir, e))?;
+                    if copied != size {
+                        return Err(FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated));
+                    }
+                    let c = Content::Spool { offset: self.offset, len: size };
+                    self.offset += size;
+                    c
+                }
+                _ => Content::None,
+            };
+            if let EntryKind::Hardlink { target } = &entry.kind {
+                self.links.push((entry.path.clone(), target.clone()));
+            }
+            self.plan.insert(entry, content)
+        })
+    }
+
+    fn finish(mut self) -> Result<Plan, FilesetError> {
+        self.spool.flush().map_err(|e| FilesetError::io(self.spool_dir, e))?;
+        self.plan.spool = Some(self.spool);
+        let links = std::mem::take(&mut self.links);
+        self.plan.canonicalize_hardlinks(links);
+        self.plan.finalize()?;
+        Ok(self.plan)
     }
 }
 

@@ -30,8 +30,6 @@ pub enum ComposeError {
     Conflict { path: String, first: String, first_says: String, second: String, second_says: String },
     #[error("{package} ships {path:?}, which bale generates for every image; drop that package or its file")]
     Generated { package: String, path: String },
-    #[error("{count} packages need {needed} layers, above the layer cap of {cap}; raise layer_cap in the spec")]
-    TooManyLayers { count: usize, needed: usize, cap: usize },
     #[error("building the generated layer: {0}")]
     Layer(#[from] bale_fileset::FilesetError),
     #[error("no packages to compose")]
@@ -62,7 +60,11 @@ pub struct Image {
 
 #[derive(Debug, Clone)]
 pub struct ImageLayer {
+    /// The package this layer is, or None for the generated layer and a
+    /// merged one.
     pub package: Option<String>,
+    /// The packages sharing this layer, when the layer cap merged them.
+    pub merged: Vec<String>,
     pub descriptor: Descriptor,
     pub diff_id: Digest,
 }
@@ -95,10 +97,6 @@ pub fn compose(
         members.push(Member { record, manifest, metadata });
     }
     let order = dependency_order(&members);
-    let needed = members.len() + 1;
-    if needed > options.layer_cap {
-        return Err(ComposeError::TooManyLayers { count: members.len(), needed, cap: options.layer_cap });
-    }
 
     // Every path, and which package put it there.
     let mut owners: HashMap<String, (usize, FileIndexEntry)> = HashMap::new();
@@ -137,8 +135,16 @@ pub fn compose(
     let generated = generated_layer(&members, &all_paths, bundle)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
+    // Above the cap, the lowest packages of the stack (the most stable:
+    // libraries everything else needs) share one layer, so that the
+    // packages above keep a layer each.
+    let own_layers = options.layer_cap.saturating_sub(1).max(1);
+    let merge_count = if order.len() > own_layers { order.len() - own_layers + 1 } else { 0 };
     let mut layers: Vec<ImageLayer> = Vec::new();
-    for &i in &order {
+    if merge_count > 0 {
+        layers.push(merged_layer(store, &members, &order[..merge_count], options.compression, progress)?);
+    }
+    for &i in &order[merge_count..] {
         let member = &members[i];
         let Some(layer) = member.manifest.layers.first() else {
             return Err(StoreError::MissingBlob {
@@ -151,6 +157,7 @@ pub fn compose(
         descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), member.record.id.clone());
         layers.push(ImageLayer {
             package: Some(member.record.id.clone()),
+            merged: Vec::new(),
             descriptor,
             diff_id: member.metadata.content.digest,
         });
@@ -160,6 +167,7 @@ pub fn compose(
     generated_descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), "bale: generated".into());
     layers.push(ImageLayer {
         package: None,
+        merged: Vec::new(),
         descriptor: generated_descriptor,
         diff_id: generated_summary.content_digest,
     });
@@ -177,6 +185,7 @@ pub fn compose(
                 created: created.clone(),
                 created_by: match &l.package {
                     Some(id) => format!("bale: package {id}"),
+                    None if !l.merged.is_empty() => format!("bale: packages {}", l.merged.join(", ")),
                     None => "bale: generated layer (/etc/passwd, /etc/group, alternatives, CA bundle)".into(),
                 },
             })
@@ -207,6 +216,39 @@ pub fn compose(
         referrers: Vec::new(),
         referrer_blobs: Vec::new(),
     })
+}
+
+/// One layer holding the union of several packages (they were checked to
+/// agree wherever they overlap).
+fn merged_layer(
+    store: &Store,
+    members: &[Member],
+    which: &[usize],
+    compression: Compression,
+    progress: &dyn Progress,
+) -> Result<ImageLayer, ComposeError> {
+    let mut readers = Vec::new();
+    let mut limits = Limits { max_total_size: 0, max_entry_size: 0, max_entries: 0 };
+    for &i in which {
+        let member = &members[i];
+        let Some(layer) = member.manifest.layers.first() else { continue };
+        readers.push(store.open_layer(layer)?);
+        limits.max_total_size += member.metadata.content.size;
+        limits.max_entry_size = limits.max_entry_size.max(member.metadata.content.size);
+        limits.max_entries += member.metadata.content.entries;
+    }
+    // Everything is already canonical: keep it exactly as the packages say.
+    let keep = Normalize {
+        modes: bale_fileset::ModePolicy::Preserve { special_bits: true },
+        owners: bale_fileset::OwnerPolicy::Preserve,
+        keep_xattrs: true,
+    };
+    let plan = Plan::union_of_tars(readers, keep, limits, &store.tmp_dir())?;
+    let (summary, _) = store_layer(store, &plan, compression, progress)?;
+    let ids: Vec<String> = which.iter().map(|&i| members[i].record.id.clone()).collect();
+    let mut descriptor = Descriptor::new(compression.media_type(), summary.blob_digest, summary.blob_size);
+    descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), ids.join(","));
+    Ok(ImageLayer { package: None, merged: ids, descriptor, diff_id: summary.content_digest })
 }
 
 /// Two packages may both ship a path only if they agree on everything

@@ -134,7 +134,12 @@ pub fn write_pulled_layout(
         layers: manifest
             .layers
             .iter()
-            .map(|l| crate::compose::ImageLayer { package: None, descriptor: l.clone(), diff_id: l.digest })
+            .map(|l| crate::compose::ImageLayer {
+                package: None,
+                merged: Vec::new(),
+                descriptor: l.clone(),
+                diff_id: l.digest,
+            })
             .collect(),
         referrers: Vec::new(),
         referrer_blobs: Vec::new(),

@@ -51,7 +51,7 @@ impl SbomInput {
     pub fn load(store: &Store, image: &Image, name: &str, tag: &str, created: i64) -> Result<Self, StoreError> {
         let mut packages = Vec::new();
         for layer in &image.layers {
-            if let Some(id) = &layer.package {
+            for id in layer.package.iter().chain(&layer.merged) {
                 let record = store.resolve(id)?;
                 packages.push(store.load_package(&record)?.1);
             }

@@ -22,7 +22,8 @@ pub struct Spec {
     pub locals: Vec<LocalPackage>,
     #[serde(default)]
     pub config: RuntimeConfig,
-    /// Maximum number of layers (packages beyond it are merged).
+    /// Maximum number of layers, the generated one included; above it the
+    /// lowest packages of the stack share one layer.
     #[serde(default = "default_layer_cap")]
     pub layer_cap: usize,
 }

@@ -293,6 +293,7 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
             "config": image.config,
             "layers": image.layers.iter().map(|l| json!({
                 "package": l.package,
+                "merged": l.merged,
                 "digest": l.descriptor.digest,
                 "size": l.descriptor.size,
                 "diffId": l.diff_id,

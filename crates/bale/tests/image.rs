@@ -325,3 +325,58 @@ fn the_generated_layer_holds_the_ca_bundle_and_alternatives() {
     let listing = String::from_utf8(listing.stdout).unwrap();
     assert!(listing.contains("usr/bin/awk -> /usr/bin/gawk"), "the higher priority wins:\n{listing}");
 }
+
+/// Above the layer cap the lowest packages share one layer; the image is
+/// the same file tree, and the SBOM still lists every package.
+#[test]
+fn the_layer_cap_merges_the_lowest_packages() {
+    let Some(a) = archive() else { return };
+    let env = Env::new();
+    let app = env.path().join("app/usr/share/app");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("message"), "from the app\n").unwrap();
+    let spec = write_spec(
+        &env,
+        &a,
+        &["busybox-static"],
+        "\n[[local]]\npath = \"app\"\nname = \"example.com/test/app\"\nversion = \"1.0\"\n",
+    );
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace("name = \"example.com/test/hello\"\n", "name = \"example.com/test/hello\"\nlayer_cap = 3\n");
+    fs::write(&spec, text).unwrap();
+    let built = build(&env, &spec, "image");
+    let layers = built["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{built}");
+    assert_eq!(
+        layers[0]["merged"],
+        serde_json::json!([
+            "debian:imagesuite/bale-merged-usr@1",
+            "debian:imagesuite/libbale-motd@1.0",
+            "debian:imagesuite/busybox-static@1:1.35.0-4"
+        ])
+    );
+    assert_eq!(layers[1]["package"], "example.com/test/app@1.0");
+    let spdx: serde_json::Value =
+        serde_json::from_slice(&fs::read(env.path().join("image.spdx.json")).unwrap()).unwrap();
+    assert_eq!(spdx["packages"].as_array().unwrap().len(), 5);
+    let Some(umoci) = common::require_tool("umoci") else { return };
+    let bundle = env.path().join("bundle");
+    let mut unpack = Command::new(&umoci);
+    unpack.arg("unpack");
+    if !is_root() {
+        unpack.arg("--rootless");
+    }
+    let out = unpack
+        .arg("--image")
+        .arg(format!("{}:latest", env.path().join("image").display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("usr/bin/busybox").is_file());
+    assert_eq!(fs::read_link(rootfs.join("bin")).unwrap(), Path::new("usr/bin"));
+    assert_eq!(fs::read_to_string(rootfs.join("usr/share/motd/hello")).unwrap(), "hello from a bale image\n");
+    assert_eq!(fs::read_to_string(rootfs.join("usr/share/app/message")).unwrap(), "from the app\n");
+}

@@ -380,3 +380,54 @@ fn the_layer_cap_merges_the_lowest_packages() {
     assert_eq!(fs::read_to_string(rootfs.join("usr/share/motd/hello")).unwrap(), "hello from a bale image\n");
     assert_eq!(fs::read_to_string(rootfs.join("usr/share/app/message")).unwrap(), "from the app\n");
 }
+
+/// The whole build runs as an unprivileged user: no root, no daemon, no
+/// setuid helper.
+#[test]
+fn an_unprivileged_user_can_build() {
+    let Some(a) = archive() else { return };
+    if !is_root() {
+        // Already unprivileged: the other tests prove it.
+        return;
+    }
+    let Some(setpriv) = common::require_tool("setpriv") else { return };
+    let env = Env::new();
+    let work = env.path().join("nobody");
+    fs::create_dir_all(work.join("app/srv")).unwrap();
+    fs::write(work.join("app/srv/data"), "x\n").unwrap();
+    let spec = write_spec(
+        &env,
+        &a,
+        &["busybox-static"],
+        "\n[[local]]\npath = \"app\"\nname = \"example.com/test/app\"\nversion = \"1\"\n",
+    );
+    fs::copy(&spec, work.join("bale.toml")).unwrap();
+    let keyring = work.join("keyring.gpg");
+    fs::copy(&a.keyring, &keyring).unwrap();
+    let text = fs::read_to_string(work.join("bale.toml"))
+        .unwrap()
+        .replace(&a.keyring.display().to_string(), keyring.to_str().unwrap());
+    fs::write(work.join("bale.toml"), text).unwrap();
+    let status = Command::new("chown").args(["-R", "65534:65534"]).arg(&work).status().unwrap();
+    assert!(status.success());
+    // The temp dir above it must be traversable.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(env.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_bale"))
+        .args(["--json", "build"])
+        .arg(work.join("bale.toml"))
+        .arg("--output")
+        .arg(work.join("image"))
+        .env("BALE_HOME", work.join("store"))
+        .env("HOME", &work)
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "as uid 65534: {}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["manifest"]["digest"].as_str().unwrap().starts_with("sha256:"));
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(work.join("image/index.json")).unwrap().uid(), 65534);
+}

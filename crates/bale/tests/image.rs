@@ -131,6 +131,34 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     let out = Command::new(runc).args(["run", "--bundle"]).arg(&bundle).arg(&id).output().unwrap();
     assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
+
+    // And a real engine pulls it from the layout and runs it, with a
+    // throwaway store so no cached layer can hide a broken blob.
+    let Some(podman) = common::require_tool("podman") else { return };
+    let state = env.path().join("podman");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(
+        state.join("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\nnetns = \"none\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    // podman names the image after the layout's path, which must be lowercase.
+    let lowercase = std::env::temp_dir().join(format!("bale-podman-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&lowercase);
+    assert!(Command::new("cp").arg("-r").arg(&layout).arg(&lowercase).status().unwrap().success());
+    let out = Command::new(podman)
+        .env("CONTAINERS_CONF", state.join("containers.conf"))
+        .arg("--root")
+        .arg(state.join("root"))
+        .arg("--runroot")
+        .arg(state.join("runroot"))
+        .args(["--storage-driver", "vfs", "run", "--rm"])
+        .arg(format!("oci:{}:latest", lowercase.display()))
+        .output()
+        .unwrap();
+    let _ = fs::remove_dir_all(&lowercase);
+    assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
 }
 
 #[test]

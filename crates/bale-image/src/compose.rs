@@ -28,7 +28,10 @@ pub enum ComposeError {
         "{path:?} is {first_says} in {first} but {second_says} in {second}; packages in one image may not disagree about a path"
     )]
     Conflict { path: String, first: String, first_says: String, second: String, second_says: String },
-    #[error("{package} ships {path:?}, which bale generates for every image; drop that package or its file")]
+    #[error(
+        "{package} ships {path:?}, which bale writes itself (for every image, or from the spec's [files]); \
+         drop that package, its file, or the spec's file"
+    )]
     Generated { package: String, path: String },
     #[error("building the generated layer: {0}")]
     Layer(#[from] bale_fileset::FilesetError),
@@ -79,6 +82,7 @@ struct Member {
 pub fn compose(
     store: &Store,
     ids: &[String],
+    files: &[SpecFileContent],
     config: &RuntimeConfig,
     options: &ComposeOptions,
     progress: &dyn Progress,
@@ -106,7 +110,7 @@ pub fn compose(
         let index: FileIndex =
             store.read_json(&member.metadata.file_index.digest, &format!("the file index of {}", member.record.id))?;
         for entry in index.entries {
-            if GENERATED.contains(&entry.path.as_str()) {
+            if GENERATED.contains(&entry.path.as_str()) || files.iter().any(|f| f.path == entry.path) {
                 return Err(ComposeError::Generated {
                     package: member.record.id.clone(),
                     path: format!("/{}", entry.path),
@@ -132,7 +136,7 @@ pub fn compose(
     }
 
     let bundle = ca_bundle(store, &members, &all_paths)?;
-    let generated = generated_layer(&members, &all_paths, bundle)?;
+    let generated = generated_layer(&members, &all_paths, bundle, files)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
     // Above the cap, the lowest packages of the stack (the most stable:
@@ -450,12 +454,24 @@ fn ca_bundle(store: &Store, members: &[Member], paths: &BTreeSet<String>) -> Res
     Ok(Some(bundle))
 }
 
+/// A file of the spec, read, for the generated layer.
+#[derive(Debug, Clone)]
+pub struct SpecFileContent {
+    /// Relative to the root (`etc/app.conf`).
+    pub path: String,
+    pub mode: u32,
+    pub content: Vec<u8>,
+}
+
 fn generated_layer(
     members: &[Member],
     paths: &BTreeSet<String>,
     ca_bundle: Option<Vec<u8>>,
+    files: &[SpecFileContent],
 ) -> Result<Plan, ComposeError> {
-    let mut plan = Plan::new(Normalize::default(), Limits::default());
+    // Modes as the spec declares them (everything else is written 0644).
+    let modes = Normalize { modes: bale_fileset::ModePolicy::Preserve { special_bits: false }, ..Normalize::default() };
+    let mut plan = Plan::new(modes, Limits::default());
     let file = |path: &str, text: &str| {
         let mut entry = Entry::directory(path);
         entry.kind = EntryKind::File { size: text.len() as u64 };
@@ -468,6 +484,12 @@ fn generated_layer(
     ] {
         let (entry, content) = file(path, text);
         plan.insert(entry, content)?;
+    }
+    for file in files {
+        let mut entry = Entry::directory(file.path.as_str());
+        entry.kind = EntryKind::File { size: file.content.len() as u64 };
+        entry.mode = file.mode;
+        plan.insert(entry, Content::Bytes(file.content.clone()))?;
     }
     if let Some(bundle) = ca_bundle {
         let mut entry = Entry::directory(CA_BUNDLE);

@@ -7,10 +7,12 @@ mod lock;
 mod sbom;
 mod spec;
 
-pub use compose::{CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, compose};
+pub use compose::{
+    CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecFileContent, compose,
+};
 pub use layout::{LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout};
 pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedDebian, LockedPackage, inputs_digest, lock_path};
 pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
 };
-pub use spec::{DebianSource, LocalPackage, RuntimeConfig, Spec, SpecError};
+pub use spec::{DebianSource, LocalPackage, RuntimeConfig, Spec, SpecError, SpecFile};

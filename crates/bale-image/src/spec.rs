@@ -22,6 +22,9 @@ pub struct Spec {
     pub locals: Vec<LocalPackage>,
     #[serde(default)]
     pub config: RuntimeConfig,
+    /// Files bale writes into the generated layer, by absolute path.
+    #[serde(default)]
+    pub files: BTreeMap<String, SpecFile>,
     /// Maximum number of layers, the generated one included; above it the
     /// lowest packages of the stack share one layer.
     #[serde(default = "default_layer_cap")]
@@ -67,6 +70,24 @@ pub struct LocalPackage {
 
 fn no_assertion() -> String {
     "NOASSERTION".into()
+}
+
+/// One file of the spec: given inline or read from a file next to the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    pub content: Option<String>,
+    /// Path relative to the spec file.
+    pub source: Option<PathBuf>,
+    /// Octal permission bits such as `"0755"` [default: 0644].
+    pub mode: Option<String>,
+}
+
+impl SpecFile {
+    /// The permission bits (validated when the spec is parsed).
+    pub fn mode_bits(&self) -> u32 {
+        self.mode.as_deref().and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0o644)
+    }
 }
 
 /// The frozen runtime config (OCI image config fields).
@@ -134,6 +155,27 @@ impl Spec {
                 .map_err(|e| invalid(&format!("local[{i}].version"), e.to_string()))?;
             bale_store::validate_license(&local.license)
                 .map_err(|e| invalid(&format!("local[{i}].license"), e.to_string()))?;
+        }
+        for (path, file) in &spec.files {
+            let field = format!("files.{path:?}");
+            let relative = path.strip_prefix('/').unwrap_or("");
+            if relative.is_empty()
+                || relative.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+                || relative.ends_with('/')
+            {
+                return Err(invalid(&field, "give an absolute, normalised file path such as \"/etc/app.conf\"".into()));
+            }
+            if file.content.is_some() == file.source.is_some() {
+                return Err(invalid(&field, "give exactly one of `content` or `source`".into()));
+            }
+            if let Some(mode) = &file.mode {
+                if u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777) {
+                    return Err(invalid(
+                        &field,
+                        format!("mode {mode:?} is not octal permission bits such as \"0644\""),
+                    ));
+                }
+            }
         }
         for port in &spec.config.ports {
             let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));

@@ -14,8 +14,8 @@ use bale_debian::import::{ImportOptions, import, import_closure, merged_usr_base
 use bale_debian::packages::PackageIndex;
 use bale_fileset::{Compression, Limits, Normalize};
 use bale_image::{
-    ComposeOptions, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat, SbomInput, Spec, attach_sboms, compose,
-    inputs_digest, lock_path, render_sbom, write_archive, write_layout,
+    ComposeOptions, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat, SbomInput, Spec, SpecFileContent,
+    attach_sboms, compose, inputs_digest, lock_path, render_sbom, write_archive, write_layout,
 };
 use bale_progress::Progress;
 use bale_store::{PackRequest, PackSource, Store};
@@ -271,7 +271,20 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
     }
     let created = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let options = ComposeOptions { architecture, created, layer_cap: spec.layer_cap, compression };
-    let mut image = compose(store, &ids, &spec.config, &options, progress).context("composing the image")?;
+    let mut files = Vec::new();
+    for (path, file) in &spec.files {
+        let content = match (&file.content, &file.source) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(source)) => {
+                let source = spec_dir(&args.spec).join(source);
+                std::fs::read(&source)
+                    .with_context(|| format!("{}: files.{path:?}: reading {}", args.spec.display(), source.display()))?
+            }
+            (None, None) => Vec::new(),
+        };
+        files.push(SpecFileContent { path: path.trim_start_matches('/').to_string(), mode: file.mode_bits(), content });
+    }
+    let mut image = compose(store, &ids, &files, &spec.config, &options, progress).context("composing the image")?;
     let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
     attach_sboms(store, &mut image, &sbom)?;
     match args.format {

@@ -459,3 +459,43 @@ fn an_unprivileged_user_can_build() {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(fs::metadata(work.join("image/index.json")).unwrap().uid(), 65534);
 }
+
+/// Files named in the spec land in the generated layer with their modes;
+/// a package shipping the same path is refused.
+#[test]
+fn spec_files_go_into_the_generated_layer() {
+    let env = Env::new();
+    fs::create_dir_all(env.path().join("app/srv")).unwrap();
+    fs::write(env.path().join("app/srv/data"), "data\n").unwrap();
+    fs::write(env.path().join("start.sh"), "#!/bin/sh\nexec /srv/data\n").unwrap();
+    let spec = env.path().join("bale.toml");
+    fs::write(
+        &spec,
+        "name = \"example.com/files\"\n\n[[local]]\npath = \"app\"\nname = \"example.com/app\"\nversion = \"1\"\n\n[files.\"/etc/app.conf\"]\ncontent = \"greeting=hi\\n\"\n\n[files.\"/usr/local/bin/start\"]\nsource = \"start.sh\"\nmode = \"0755\"\n",
+    )
+    .unwrap();
+    let built = build(&env, &spec, "image");
+    let generated = built["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob = env.path().join("image/blobs/sha256").join(generated);
+    let listing = Command::new("tar").arg("-tvzf").arg(&blob).output().unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.contains("-rw-r--r-- 0/0              12 1970-01-01 00:00 etc/app.conf"), "{listing}");
+    assert!(listing.contains("-rwxr-xr-x 0/0              25 1970-01-01 00:00 usr/local/bin/start"), "{listing}");
+
+    // The same path from a package is a clash with the spec.
+    fs::create_dir_all(env.path().join("app/etc")).unwrap();
+    fs::write(env.path().join("app/etc/app.conf"), "mine\n").unwrap();
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", env.path().join("image2").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("example.com/app@1 ships \"/etc/app.conf\""), "{stderr}");
+
+    // A spec file needs exactly one of content or source.
+    fs::write(&spec, "name = \"x\"\n[files.\"/etc/a\"]\nmode = \"0644\"\n").unwrap();
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", "o"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exactly one of `content` or `source`"));
+}

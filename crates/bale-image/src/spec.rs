@@ -168,13 +168,10 @@ impl Spec {
             if file.content.is_some() == file.source.is_some() {
                 return Err(invalid(&field, "give exactly one of `content` or `source`".into()));
             }
-            if let Some(mode) = &file.mode {
-                if u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777) {
-                    return Err(invalid(
-                        &field,
-                        format!("mode {mode:?} is not octal permission bits such as \"0644\""),
-                    ));
-                }
+            if let Some(mode) = &file.mode
+                && u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777)
+            {
+                return Err(invalid(&field, format!("mode {mode:?} is not octal permission bits such as \"0644\"")));
             }
         }
         for port in &spec.config.ports {

@@ -40,14 +40,11 @@ pub struct Mirror {
 impl Mirror {
     pub fn new(url: &str) -> Result<Self, FetchError> {
         let base = url.trim_end_matches('/').to_string();
-        if base.starts_with("https://") {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(FetchError::BadMirror {
                 mirror: url.into(),
-                reason: "https mirrors are not supported yet; the archive's signatures make http safe, so use an http mirror",
+                reason: "only http:// and https:// mirrors are supported",
             });
-        }
-        if !base.starts_with("http://") {
-            return Err(FetchError::BadMirror { mirror: url.into(), reason: "only http:// mirrors are supported" });
         }
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)

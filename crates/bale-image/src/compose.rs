@@ -17,6 +17,8 @@ use crate::spec::RuntimeConfig;
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// Annotation on each layer descriptor naming the package it is.
 pub const PACKAGE_ANNOTATION: &str = "vnd.bale.package";
+/// Store cache namespace: merged layers by the packages they hold.
+const MERGED_CACHE: &str = "merged-layers";
 /// Paths bale writes itself into the generated layer.
 const GENERATED: [&str; 2] = ["etc/group", "etc/passwd"];
 
@@ -190,7 +192,7 @@ pub fn compose(
                 created_by: match &l.package {
                     Some(id) => format!("bale: package {id}"),
                     None if !l.merged.is_empty() => format!("bale: packages {}", l.merged.join(", ")),
-                    None => "bale: generated layer (/etc/passwd, /etc/group, alternatives, CA bundle)".into(),
+                    None => "bale: generated layer (/etc/passwd, /etc/group; alternatives, CA bundle and spec files when any)".into(),
                 },
             })
             .collect(),
@@ -231,6 +233,27 @@ fn merged_layer(
     compression: Compression,
     progress: &dyn Progress,
 ) -> Result<ImageLayer, ComposeError> {
+    let ids: Vec<String> = which.iter().map(|&i| members[i].record.id.clone()).collect();
+    // The same packages merge to the same layer: remember it, so a warm
+    // build does not recompress them.
+    let contents: Vec<String> = which.iter().map(|&i| members[i].metadata.content.digest.to_string()).collect();
+    let key = bale_fileset::sha256_bytes(format!("merged-v1 {} {}", compression.name(), contents.join(" ")).as_bytes());
+    let describe = |blob: Digest, size: u64, diff_id: Digest| {
+        let mut descriptor = Descriptor::new(compression.media_type(), blob, size);
+        descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), ids.join(","));
+        ImageLayer { package: None, merged: ids.clone(), descriptor, diff_id }
+    };
+    if let Some(cached) =
+        store.read_cache(MERGED_CACHE, &key).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    {
+        let blob = cached["blob"].as_str().and_then(|d| d.parse::<Digest>().ok());
+        let diff_id = cached["diffId"].as_str().and_then(|d| d.parse::<Digest>().ok());
+        if let (Some(blob), Some(diff_id), Some(size)) = (blob, diff_id, cached["size"].as_u64())
+            && store.has_blob(&blob)
+        {
+            return Ok(describe(blob, size, diff_id));
+        }
+    }
     let mut readers = Vec::new();
     let mut limits = Limits { max_total_size: 0, max_entry_size: 0, max_entries: 0 };
     for &i in which {
@@ -249,10 +272,14 @@ fn merged_layer(
     };
     let plan = Plan::union_of_tars(readers, keep, limits, &store.tmp_dir())?;
     let (summary, _) = store_layer(store, &plan, compression, progress)?;
-    let ids: Vec<String> = which.iter().map(|&i| members[i].record.id.clone()).collect();
-    let mut descriptor = Descriptor::new(compression.media_type(), summary.blob_digest, summary.blob_size);
-    descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), ids.join(","));
-    Ok(ImageLayer { package: None, merged: ids, descriptor, diff_id: summary.content_digest })
+    let record = serde_json::json!({
+        "blob": summary.blob_digest,
+        "size": summary.blob_size,
+        "diffId": summary.content_digest,
+    });
+    // Best effort: without it the next build merges again.
+    let _ = store.write_cache(MERGED_CACHE, &key, record.to_string().as_bytes());
+    Ok(describe(summary.blob_digest, summary.blob_size, summary.content_digest))
 }
 
 /// Two packages may both ship a path only if they agree on everything

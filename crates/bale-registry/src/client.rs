@@ -90,12 +90,10 @@ impl Registry {
         let Some(params) = challenge.strip_prefix("Bearer ") else { return Ok(None) };
         let mut realm = None;
         let mut query = Vec::new();
-        for part in params.split(',') {
-            let Some((key, value)) = part.trim().split_once('=') else { continue };
-            let value = value.trim_matches('"');
-            match key {
-                "realm" => realm = Some(value.to_string()),
-                "service" | "scope" => query.push(format!("{key}={value}")),
+        for (key, value) in challenge_params(params) {
+            match key.as_str() {
+                "realm" => realm = Some(value),
+                "service" | "scope" => query.push(format!("{key}={}", percent_encode(&value))),
                 _ => {}
             }
         }
@@ -210,6 +208,57 @@ impl Registry {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The `key="value"` pairs of a challenge; values may hold commas
+/// (`scope="repository:x:pull,push"`).
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else { break };
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (quoted[..end].to_string(), &quoted[end + 1..]),
+                None => (quoted.to_string(), ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (after[..end].trim().to_string(), &after[end..]),
+                None => (after.trim().to_string(), ""),
+            }
+        };
+        out.push((key, value));
+        rest = remaining.trim_start().trim_start_matches(',').trim_start();
+    }
+    out
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn challenges_keep_commas_inside_quotes() {
+        let params = super::challenge_params(
+            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(params[2], ("scope".to_string(), "repository:a/b:pull,push".to_string()));
+        assert_eq!(params[0].1, "https://auth.example/token");
+        assert_eq!(super::percent_encode("repository:a/b:pull,push"), "repository:a/b:pull%2Cpush");
     }
 }
 

@@ -316,10 +316,11 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
     }
     let total: u64 = image.layers.iter().map(|l| l.descriptor.size).sum();
     println!("{}:{} {}", spec.name, spec.tag, image.manifest.digest);
+    let packages: usize = image.layers.iter().map(|l| usize::from(l.package.is_some()) + l.merged.len()).sum();
     println!(
         "  {} layers ({} packages + generated), {} compressed, in {:.1} s",
         image.layers.len(),
-        image.layers.len() - 1,
+        packages,
         human_bytes(total),
         started.elapsed().as_secs_f64()
     );

@@ -385,6 +385,10 @@ fn the_layer_cap_merges_the_lowest_packages() {
         ])
     );
     assert_eq!(layers[1]["package"], "example.com/test/app@1.0");
+    // A second build finds the merged layer in the store's cache.
+    let again = build(&env, &spec, "image");
+    assert_eq!(again["manifest"], built["manifest"]);
+    assert!(env.store().join("cache/merged-layers").read_dir().unwrap().count() == 1);
     let spdx: serde_json::Value =
         serde_json::from_slice(&fs::read(env.path().join("image.spdx.json")).unwrap()).unwrap();
     assert_eq!(spdx["packages"].as_array().unwrap().len(), 5);

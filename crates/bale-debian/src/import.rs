@@ -231,15 +231,7 @@ fn alternative(atom: &Atom) -> DependencyAlternative {
 
 /// `pkg:deb/debian/<name>@<version>?arch=<arch>`, version percent-encoded.
 pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
-    let mut encoded = String::new();
-    for b in version.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("pkg:deb/debian/{name}@{encoded}?arch={arch}")
+    format!("pkg:deb/debian/{name}@{}?arch={arch}", bale_store::purl_version(version))
 }
 
 /// Store cache namespace: resolutions keyed by signed Release and request.

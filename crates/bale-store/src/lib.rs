@@ -27,7 +27,7 @@ pub use oci::{Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest
 pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_layer, store_plan};
 pub use package::{
     AlternativeLink, BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE,
-    PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, generic_purl,
+    PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, generic_purl, purl_version, utc_time,
 };
 pub use store::{PackageRecord, Store};
 pub use verify::{VerifyProblem, VerifyReport};

@@ -198,6 +198,11 @@ impl PackageMetadata {
 /// A purl for a bale-native package: `pkg:generic/<name>@<version>`, with
 /// the version percent-encoded as the purl spec asks.
 pub fn generic_purl(name: &str, version: &str) -> String {
+    format!("pkg:generic/{name}@{}", purl_version(version))
+}
+
+/// A version percent-encoded as purls want it (`1:2+b1` → `1%3A2%2Bb1`).
+pub fn purl_version(version: &str) -> String {
     let mut encoded = String::new();
     for b in version.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
@@ -206,7 +211,24 @@ pub fn generic_purl(name: &str, version: &str) -> String {
             encoded.push_str(&format!("%{b:02X}"));
         }
     }
-    format!("pkg:generic/{name}@{encoded}")
+    encoded
+}
+
+/// Date and time of a Unix timestamp in UTC: (year, month, day, hour,
+/// minute, second), by Howard Hinnant's days-to-civil algorithm.
+pub fn utc_time(seconds: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day, rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 #[cfg(test)]

@@ -99,15 +99,10 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     );
     let layout = env.path().join("image");
     // umoci checks every layer digest and diff_id.
-    let Some(umoci) = common::require_tool("umoci") else { return };
     let bundle = env.path().join("bundle");
-    let mut unpack = Command::new(&umoci);
-    unpack.arg("unpack");
-    if !is_root() {
-        unpack.arg("--rootless");
+    if !umoci_unpack(&layout, &bundle) {
+        return;
     }
-    let out = unpack.arg("--image").arg(format!("{}:latest", layout.display())).arg(&bundle).output().unwrap();
-    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
     let rootfs = bundle.join("rootfs");
     assert_eq!(fs::read_link(rootfs.join("bin")).unwrap(), Path::new("usr/bin"));
     assert!(rootfs.join("usr/bin/busybox").is_file());
@@ -238,6 +233,20 @@ fn spec_errors_point_at_the_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("bale.toml") && stderr.contains("line 6") && stderr.contains("wrkdir"), "{stderr}");
+}
+
+/// Unpacks the layout's `latest` image with umoci, which checks every
+/// layer digest and diff_id; false when umoci is not installed.
+fn umoci_unpack(layout: &Path, bundle: &Path) -> bool {
+    let Some(umoci) = common::require_tool("umoci") else { return false };
+    let mut unpack = Command::new(umoci);
+    unpack.arg("unpack");
+    if !is_root() {
+        unpack.arg("--rootless");
+    }
+    let out = unpack.arg("--image").arg(format!("{}:latest", layout.display())).arg(bundle).output().unwrap();
+    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
+    true
 }
 
 fn is_root() -> bool {
@@ -392,20 +401,10 @@ fn the_layer_cap_merges_the_lowest_packages() {
     let spdx: serde_json::Value =
         serde_json::from_slice(&fs::read(env.path().join("image.spdx.json")).unwrap()).unwrap();
     assert_eq!(spdx["packages"].as_array().unwrap().len(), 5);
-    let Some(umoci) = common::require_tool("umoci") else { return };
     let bundle = env.path().join("bundle");
-    let mut unpack = Command::new(&umoci);
-    unpack.arg("unpack");
-    if !is_root() {
-        unpack.arg("--rootless");
+    if !umoci_unpack(&env.path().join("image"), &bundle) {
+        return;
     }
-    let out = unpack
-        .arg("--image")
-        .arg(format!("{}:latest", env.path().join("image").display()))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
     let rootfs = bundle.join("rootfs");
     assert!(rootfs.join("usr/bin/busybox").is_file());
     assert_eq!(fs::read_link(rootfs.join("bin")).unwrap(), Path::new("usr/bin"));

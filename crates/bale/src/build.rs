@@ -231,12 +231,16 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
     if let Some(config) = archive_config(&spec, &args.spec)? {
         architecture = config.architecture.clone();
         let path = lock_path(&args.spec);
-        let current = Lock::load(&path)?.filter(|l| l.inputs == inputs_digest(&spec));
+        // A lock is for one architecture, which may have come from the host
+        // rather than the spec: a lock made elsewhere does not apply here.
+        let current = Lock::load(&path)?.filter(|l| {
+            l.inputs == inputs_digest(&spec) && l.debian.as_ref().is_none_or(|d| d.architecture == config.architecture)
+        });
         let lock = match current {
             Some(lock) => lock,
             None if args.locked => bail!(
-                "{} is missing or was written for a different spec (its [debian] section changed); \
-                 run `bale lock`, or build without --locked",
+                "{} is missing, or was written for a different spec (its [debian] section changed) or another \
+                 architecture; run `bale lock`, or build without --locked",
                 path.display()
             ),
             None => {

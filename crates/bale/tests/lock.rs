@@ -84,6 +84,18 @@ fn locked_builds_are_exact_and_update_moves_one_package() {
     let again = ok(build(&other, &other_spec, "v1", true));
     assert_eq!(again["manifest"], first["manifest"]);
 
+    // A lock for another architecture does not apply.
+    let foreign = other.path().join("bale.lock");
+    let saved = fs::read_to_string(&foreign).unwrap();
+    fs::write(&foreign, saved.replace("architecture = \"amd64\"", "architecture = \"arm64\"")).unwrap();
+    let refused = build(&other, &other_spec, "v1", true);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another architecture"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    fs::write(&foreign, saved).unwrap();
+
     // A changed spec is refused under --locked.
     let drifted = spec(&other, &a, "\"app\"");
     let refused = build(&other, &drifted, "v2", true);

@@ -65,6 +65,9 @@ pub fn import(
         .map_err(|source| ImportError::Store { package: "the store".into(), error: Box::new(source) })?;
     let total: u64 = selected.iter().map(|p| p.size).sum();
     progress.phase("importing", Some(total));
+    let records = store
+        .packages_by_id()
+        .map_err(|error| ImportError::Store { package: "the store".into(), error: Box::new(error) })?;
     let next = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<usize, Result<Imported, ImportError>>> = Mutex::new(BTreeMap::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
@@ -74,7 +77,7 @@ pub fn import(
                 loop {
                     let slot = next.fetch_add(1, Ordering::Relaxed);
                     let Some(package) = selected.get(slot) else { break };
-                    let outcome = import_one(archive, store, package, options);
+                    let outcome = import_one(archive, store, &records, package, options);
                     progress.advance(package.size);
                     let failed = outcome.is_err();
                     if let Ok(mut all) = results.lock() {
@@ -101,14 +104,15 @@ pub fn import(
 fn import_one(
     archive: &Suite,
     store: &Store,
+    records: &std::collections::HashMap<String, bale_store::PackageRecord>,
     package: &BinaryPackage,
     options: ImportOptions,
 ) -> Result<Imported, ImportError> {
     let id = format!("{}/{}@{}", archive.origin(), package.name, package.version);
     let store_err = |source| ImportError::Store { package: id.clone(), error: Box::new(source) };
     // Already imported from this very .deb: nothing to do.
-    if let Ok(record) = store.resolve(&id)
-        && let Ok((_, metadata)) = store.load_package(&record)
+    if let Some(record) = records.get(&id)
+        && let Ok((_, metadata)) = store.load_package(record)
         && matches!(&metadata.provenance, Provenance::Debian { deb_sha256, .. } if *deb_sha256 == package.sha256)
     {
         return Ok(Imported {

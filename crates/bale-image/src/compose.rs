@@ -96,9 +96,14 @@ pub fn compose(
     if unique.is_empty() {
         return Err(ComposeError::Empty);
     }
+    let records = store.packages_by_id()?;
     let mut members = Vec::new();
     for id in unique {
-        let record = store.resolve(id)?;
+        let record = match records.get(id.as_str()) {
+            Some(record) => record.clone(),
+            // Not an exact id: let resolve explain (or accept a name).
+            None => store.resolve(id)?,
+        };
         let (manifest, metadata) = store.load_package(&record)?;
         members.push(Member { record, manifest, metadata });
     }
@@ -137,7 +142,7 @@ pub fn compose(
         }
     }
 
-    let bundle = ca_bundle(store, &members, &all_paths)?;
+    let bundle = ca_bundle(store, &members, &all_paths, &owners)?;
     let generated = generated_layer(&members, &all_paths, bundle, files)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
@@ -441,20 +446,22 @@ const CA_SOURCE: &str = "usr/share/ca-certificates/";
 /// The CA bundle update-ca-certificates would make: every certificate the
 /// packages put under /usr/share/ca-certificates, in path order,
 /// concatenated. `None` when there are none, or a package ships the bundle.
-fn ca_bundle(store: &Store, members: &[Member], paths: &BTreeSet<String>) -> Result<Option<Vec<u8>>, ComposeError> {
+fn ca_bundle(
+    store: &Store,
+    members: &[Member],
+    paths: &BTreeSet<String>,
+    owners: &HashMap<String, (usize, FileIndexEntry)>,
+) -> Result<Option<Vec<u8>>, ComposeError> {
     let certificates: BTreeSet<&String> =
         paths.iter().filter(|p| p.starts_with(CA_SOURCE) && p.ends_with(".crt")).collect();
     if certificates.is_empty() || paths.contains(CA_BUNDLE) {
         return Ok(None);
     }
+    // Only the packages that ship certificates are read.
+    let shippers: BTreeSet<usize> = certificates.iter().filter_map(|p| owners.get(*p).map(|(i, _)| *i)).collect();
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for member in members {
+    for member in shippers.into_iter().map(|i| &members[i]) {
         let Some(layer) = member.manifest.layers.first() else { continue };
-        // Only packages that ship certificates are read.
-        let index: FileIndex = store.read_json(&member.metadata.file_index.digest, "file index")?;
-        if !index.entries.iter().any(|e| certificates.contains(&e.path)) {
-            continue;
-        }
         let reader = store.open_layer(layer)?;
         let limits = Limits {
             max_total_size: member.metadata.content.size,

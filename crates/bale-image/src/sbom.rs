@@ -49,10 +49,14 @@ pub struct SbomInput {
 impl SbomInput {
     /// Loads the metadata of every package layer of `image` from the store.
     pub fn load(store: &Store, image: &Image, name: &str, tag: &str, created: i64) -> Result<Self, StoreError> {
+        let records = store.packages_by_id()?;
         let mut packages = Vec::new();
         for layer in &image.layers {
             for id in layer.package.iter().chain(&layer.merged) {
-                let record = store.resolve(id)?;
+                let record = match records.get(id) {
+                    Some(record) => record.clone(),
+                    None => store.resolve(id)?,
+                };
                 packages.push(store.load_package(&record)?.1);
             }
         }

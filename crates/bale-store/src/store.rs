@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -124,13 +125,19 @@ impl Store {
         Ok(digest)
     }
 
+    /// A missing blob is [`StoreError::MissingBlob`]; anything else is I/O.
+    fn blob_error(&self, digest: &Digest, error: io::Error) -> StoreError {
+        let path = self.blob_path(digest);
+        match error.kind() {
+            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path },
+            _ => StoreError::io(path, error),
+        }
+    }
+
     /// Reads a whole blob and checks it against its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(digest);
-        let bytes = fs::read(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path: path.clone() },
-            _ => StoreError::io(&path, e),
-        })?;
+        let bytes = fs::read(&path).map_err(|e| self.blob_error(digest, e))?;
         let actual = sha256_bytes(&bytes);
         if actual != *digest {
             return Err(StoreError::CorruptBlob { digest: *digest, actual });
@@ -164,10 +171,7 @@ impl Store {
     /// Re-hashes one blob; a mismatch is [`StoreError::CorruptBlob`].
     pub fn check_blob(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.blob_path(digest);
-        let file = fs::File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path: path.clone() },
-            _ => StoreError::io(&path, e),
-        })?;
+        let file = fs::File::open(&path).map_err(|e| self.blob_error(digest, e))?;
         let (actual, _) = bale_fileset::sha256_reader(file).map_err(|e| StoreError::io(&path, e))?;
         if actual != *digest {
             return Err(StoreError::CorruptBlob { digest: *digest, actual });
@@ -187,10 +191,7 @@ impl Store {
     /// Streams a blob, failing at the end if its bytes do not match `digest`.
     pub fn open_blob(&self, digest: &Digest) -> Result<impl Read + use<>, StoreError> {
         let path = self.blob_path(digest);
-        let file = fs::File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: *digest, path: path.clone() },
-            _ => StoreError::io(&path, e),
-        })?;
+        let file = fs::File::open(&path).map_err(|e| self.blob_error(digest, e))?;
         Ok(VerifyingReader::new(BufReader::with_capacity(256 * 1024, file), *digest))
     }
 
@@ -247,6 +248,13 @@ impl Store {
 
     pub fn packages(&self) -> Result<Vec<PackageRecord>, StoreError> {
         Ok(self.read_index()?.manifests.into_iter().filter_map(record_of).collect())
+    }
+
+    /// Every package by exact id, from one read of the index: for callers
+    /// that look up many ids (composition, imports), where [`Store::resolve`]
+    /// would read and parse the index once per id.
+    pub fn packages_by_id(&self) -> Result<HashMap<String, PackageRecord>, StoreError> {
+        Ok(self.packages()?.into_iter().map(|r| (r.id.clone(), r)).collect())
     }
 
     /// Records a package in the index. Returns `false` if exactly this

@@ -106,7 +106,8 @@ fn ids_from_lock(
     compression: Compression,
     progress: &dyn Progress,
 ) -> anyhow::Result<Vec<String>> {
-    let present = |id: &str, content| store.resolve(id).is_ok_and(|r| r.content_digest == Some(content));
+    let records = store.packages_by_id()?;
+    let present = |id: &str, content| records.get(id).is_some_and(|r| r.content_digest == Some(content));
     let missing: Vec<&LockedPackage> = lock.packages.iter().filter(|p| !present(&p.id, p.content)).collect();
     let base_missing = !present(&lock.base.id, lock.base.content);
     if !missing.is_empty() || base_missing {

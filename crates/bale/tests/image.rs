@@ -64,6 +64,20 @@ env = {{ GREETING = "hi" }}
     path
 }
 
+/// busybox-static from the archive, plus an app directory as a local
+/// package holding /usr/share/app/message.
+fn spec_with_app(env: &Env, a: &Archive) -> PathBuf {
+    let app = env.path().join("app/usr/share/app");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("message"), "from the app\n").unwrap();
+    write_spec(
+        env,
+        a,
+        &["busybox-static"],
+        "\n[[local]]\npath = \"app\"\nname = \"example.com/test/app\"\nversion = \"1.0\"\n",
+    )
+}
+
 fn build(env: &Env, spec: &Path, out: &str) -> serde_json::Value {
     let out = env.path().join(out);
     env.json(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()])
@@ -73,15 +87,7 @@ fn build(env: &Env, spec: &Path, out: &str) -> serde_json::Value {
 fn an_image_runs_under_runc_with_the_right_layers() {
     let Some(a) = archive() else { return };
     let env = Env::new();
-    let app = env.path().join("app/usr/share/app");
-    fs::create_dir_all(&app).unwrap();
-    fs::write(app.join("message"), "from the app\n").unwrap();
-    let spec = write_spec(
-        &env,
-        &a,
-        &["busybox-static"],
-        "\n[[local]]\npath = \"app\"\nname = \"example.com/test/app\"\nversion = \"1.0\"\n",
-    );
+    let spec = spec_with_app(&env, &a);
     let built = build(&env, &spec, "image");
     let layers = built["layers"].as_array().unwrap();
     let packages: Vec<&str> = layers.iter().map(|l| l["package"].as_str().unwrap_or("generated")).collect();
@@ -369,15 +375,7 @@ fn the_generated_layer_holds_the_ca_bundle_and_alternatives() {
 fn the_layer_cap_merges_the_lowest_packages() {
     let Some(a) = archive() else { return };
     let env = Env::new();
-    let app = env.path().join("app/usr/share/app");
-    fs::create_dir_all(&app).unwrap();
-    fs::write(app.join("message"), "from the app\n").unwrap();
-    let spec = write_spec(
-        &env,
-        &a,
-        &["busybox-static"],
-        "\n[[local]]\npath = \"app\"\nname = \"example.com/test/app\"\nversion = \"1.0\"\n",
-    );
+    let spec = spec_with_app(&env, &a);
     let text = fs::read_to_string(&spec)
         .unwrap()
         .replace("name = \"example.com/test/hello\"\n", "name = \"example.com/test/hello\"\nlayer_cap = 3\n");

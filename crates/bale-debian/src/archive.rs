@@ -178,7 +178,7 @@ pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Resul
         progress.advance(file.size);
         let index_url = suite.mirror.url(&fetch_path);
         let text = index_text(store, file, &index_url)?;
-        index.add(&text, component, &index_url)?;
+        index.add(text, component, &index_url)?;
         progress.finish_phase();
     }
     Ok(OpenedArchive { suite, index })

@@ -68,15 +68,19 @@ pub fn import(
     let records = store
         .packages_by_id()
         .map_err(|error| ImportError::Store { package: "the store".into(), error: Box::new(error) })?;
+    // Largest first, so no big conversion starts last and runs alone.
+    let mut order: Vec<usize> = (0..selected.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(selected[i].size));
     let next = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<usize, Result<Imported, ImportError>>> = Mutex::new(BTreeMap::new());
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    // Twice the cores: while one worker waits on the network, another
+    // converts.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2).clamp(2, 8);
     std::thread::scope(|scope| {
         for _ in 0..workers.min(selected.len().max(1)) {
             scope.spawn(|| {
-                loop {
-                    let slot = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(package) = selected.get(slot) else { break };
+                while let Some(&slot) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let package = &selected[slot];
                     let outcome = import_one(archive, store, &records, package, options);
                     progress.advance(package.size);
                     let failed = outcome.is_err();
@@ -128,8 +132,14 @@ fn import_one(
         .mirror
         .fetch_verified(&package.filename, package.sha256, package.size, store)
         .map_err(|source| ImportError::Fetch { package: id.clone(), error: Box::new(source) })?;
-    let deb = store.open_blob(&package.sha256).map_err(store_err)?;
     let label = package.filename.rsplit('/').next().unwrap_or(&package.filename).to_string();
+    // A .deb just downloaded was hashed on its way in; one already in the
+    // store is checked again as it is read.
+    let deb: Box<dyn std::io::Read> = if downloaded {
+        Box::new(store.open_blob_just_verified(&package.sha256).map_err(store_err)?)
+    } else {
+        Box::new(store.open_blob(&package.sha256).map_err(store_err)?)
+    };
     let converted = match convert(deb, &label, &store.tmp_dir(), options.deb) {
         Ok(converted) => converted,
         Err(e) => {

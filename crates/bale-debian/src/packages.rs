@@ -2,6 +2,7 @@
 //! the sha256 its `.deb` must have.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use bale_fileset::Digest;
 
@@ -45,7 +46,7 @@ pub struct BinaryPackage {
     pub component: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{index}, stanza at line {line} ({package}): {reason}")]
 pub struct PackagesError {
     pub index: String,
@@ -55,8 +56,13 @@ pub struct PackagesError {
 }
 
 impl BinaryPackage {
+    /// Parses one stanza; `label` names its source in errors.
+    pub fn from_stanza(text: &str, component: &str, label: &str) -> Result<Self, PackagesError> {
+        parse_stanza(text, 1, component, label)
+    }
+
     /// The package as a `Packages` stanza, with the fields bale reads (so
-    /// [`PackageIndex::add`] gives back an equal package).
+    /// [`Self::from_stanza`] gives back an equal package).
     pub fn to_stanza(&self) -> String {
         let mut out = String::new();
         let mut field = |key: &str, value: &str| {
@@ -130,160 +136,319 @@ struct Stanza<'a> {
 
 /// All packages of one or more `Packages` files, indexed by name and by
 /// what they provide.
+///
+/// A suite's index has some 63,000 stanzas and a resolution reads a few
+/// hundred, so adding a file only finds each stanza's bounds, its name and
+/// the names it provides; a stanza is parsed in full the first time it is
+/// asked for. A stanza that does not parse is an error when it is asked
+/// for, naming the file, line and package.
 #[derive(Debug, Default)]
 pub struct PackageIndex {
-    packages: Vec<BinaryPackage>,
-    by_name: HashMap<String, Vec<usize>>,
-    providers: HashMap<String, Vec<usize>>,
+    files: Vec<IndexFileText>,
+    stanzas: Vec<StanzaSpan>,
+    parsed: Vec<OnceLock<Box<Result<BinaryPackage, PackagesError>>>>,
+    by_name: HashMap<Box<str>, Vec<u32>>,
+    providers: HashMap<Box<str>, Vec<u32>>,
+}
+
+#[derive(Debug)]
+struct IndexFileText {
+    text: String,
+    component: String,
+    /// Names the file in errors.
+    label: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StanzaSpan {
+    file: u32,
+    start: u32,
+    end: u32,
+    /// 1-based line of the stanza's first line.
+    line: u32,
 }
 
 impl PackageIndex {
     /// Adds every stanza of one `Packages` file. `index` names the file in
     /// errors.
-    pub fn add<'a>(&mut self, text: &'a str, component: &str, index: &str) -> Result<(), PackagesError> {
-        let paragraphs = control::parse(text).map_err(|e| PackagesError {
+    pub fn add(&mut self, text: impl Into<String>, component: &str, index: &str) -> Result<(), PackagesError> {
+        let text = text.into();
+        let too_big = || PackagesError {
             index: index.to_string(),
-            line: e.line,
+            line: 0,
             package: "?".into(),
-            reason: e.reason.to_string(),
-        })?;
-        self.packages.reserve(paragraphs.len());
-        for p in paragraphs {
-            // One pass over the fields: Packages files spell field names in
-            // their canonical case, and a suite has tens of thousands of
-            // stanzas, so a lookup per field would dominate.
-            let mut f = Stanza::default();
-            for (key, value) in p.fields() {
-                let slot = match key {
-                    "Package" => &mut f.package,
-                    "Version" => &mut f.version,
-                    "Architecture" => &mut f.architecture,
-                    "Multi-Arch" => &mut f.multi_arch,
-                    "Essential" => &mut f.essential,
-                    "Priority" => &mut f.priority,
-                    "Section" => &mut f.section,
-                    "Source" => &mut f.source,
-                    "Depends" => &mut f.depends,
-                    "Pre-Depends" => &mut f.pre_depends,
-                    "Provides" => &mut f.provides,
-                    "Conflicts" => &mut f.conflicts,
-                    "Breaks" => &mut f.breaks,
-                    "Filename" => &mut f.filename,
-                    "Size" => &mut f.size,
-                    "SHA256" => &mut f.sha256,
-                    "Installed-Size" => &mut f.installed_size,
-                    "Description" => &mut f.description,
-                    _ => continue,
-                };
-                *slot = Some(value);
-            }
-            let package = f.package.unwrap_or("?").to_string();
-            let fail = |reason: String| PackagesError {
-                index: index.to_string(),
-                line: p.line,
-                package: package.clone(),
-                reason,
-            };
-            let required = |value: Option<&'a str>, name: &str| {
-                value.ok_or_else(|| fail(format!("the `{name}` field is missing")))
-            };
-            let version: Version =
-                required(f.version, "Version")?.parse().map_err(|e: crate::VersionError| fail(e.to_string()))?;
-            let relations = |value: Option<&str>, name: &str| -> Result<Vec<Alternatives>, PackagesError> {
-                value
-                    .map(parse_relations)
-                    .transpose()
-                    .map_err(|e| fail(format!("{name}: {e}")))
-                    .map(Option::unwrap_or_default)
-            };
-            let flat = |value: Option<&str>, name: &str| {
-                relations(value, name).map(|groups| groups.into_iter().flatten().collect::<Vec<Atom>>())
-            };
-            let (source, source_version) = match f.source {
-                Some(text) => match text.split_once('(') {
-                    Some((name, rest)) => (
-                        name.trim().to_string(),
-                        rest.trim_end_matches(')')
-                            .trim()
-                            .parse()
-                            .map_err(|e: crate::VersionError| fail(e.to_string()))?,
-                    ),
-                    None => (text.trim().to_string(), version.clone()),
-                },
-                None => (package.clone(), version.clone()),
-            };
-            let sha256: Digest = format!("sha256:{}", required(f.sha256, "SHA256")?)
-                .parse()
-                .map_err(|_| fail("the `SHA256` field is not a sha256".into()))?;
-            let record = BinaryPackage {
-                name: package.clone(),
-                architecture: required(f.architecture, "Architecture")?.to_string(),
-                multi_arch: match f.multi_arch {
-                    Some("same") => MultiArch::Same,
-                    Some("foreign") => MultiArch::Foreign,
-                    Some("allowed") => MultiArch::Allowed,
-                    _ => MultiArch::No,
-                },
-                essential: f.essential == Some("yes"),
-                priority: f.priority.map(str::to_string),
-                section: f.section.map(str::to_string),
-                source,
-                source_version,
-                depends: relations(f.depends, "Depends")?,
-                pre_depends: relations(f.pre_depends, "Pre-Depends")?,
-                provides: flat(f.provides, "Provides")?,
-                conflicts: flat(f.conflicts, "Conflicts")?,
-                breaks: flat(f.breaks, "Breaks")?,
-                filename: required(f.filename, "Filename")?.to_string(),
-                size: required(f.size, "Size")?.parse().map_err(|_| fail("the `Size` field is not a number".into()))?,
-                sha256,
-                installed_size_kib: f.installed_size.and_then(|s| s.parse().ok()),
-                summary: f.description.unwrap_or("").lines().next().unwrap_or("").to_string(),
-                component: component.to_string(),
-                version,
-            };
-            let position = self.packages.len();
-            self.by_name.entry(record.name.clone()).or_default().push(position);
-            for provided in &record.provides {
-                self.providers.entry(provided.name.clone()).or_default().push(position);
-            }
-            self.packages.push(record);
+            reason: "the index is larger than 4 GiB".into(),
+        };
+        let file = u32::try_from(self.files.len()).map_err(|_| too_big())?;
+        if u32::try_from(text.len()).is_err() {
+            return Err(too_big());
         }
+        for stanza in scan(&text) {
+            let position = u32::try_from(self.stanzas.len()).map_err(|_| too_big())?;
+            self.by_name.entry(stanza.name.into()).or_default().push(position);
+            for provided in stanza.provides {
+                let list = self.providers.entry(provided.into()).or_default();
+                if list.last() != Some(&position) {
+                    list.push(position);
+                }
+            }
+            // Fits: the text length was checked above.
+            self.stanzas.push(StanzaSpan {
+                file,
+                start: stanza.start as u32,
+                end: stanza.end as u32,
+                line: stanza.line as u32,
+            });
+            self.parsed.push(OnceLock::new());
+        }
+        self.files.push(IndexFileText { text, component: component.to_string(), label: index.to_string() });
         Ok(())
     }
 
+    /// Stanzas in the index, whether parsed yet or not.
     pub fn len(&self) -> usize {
-        self.packages.len()
+        self.stanzas.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.packages.is_empty()
+        self.stanzas.is_empty()
     }
 
-    pub fn all(&self) -> &[BinaryPackage] {
-        &self.packages
+    /// The package at `position`, parsed on first use.
+    pub fn package(&self, position: usize) -> Result<&BinaryPackage, PackagesError> {
+        let Some(span) = self.stanzas.get(position) else {
+            return Err(PackagesError {
+                index: "the package index".into(),
+                line: 0,
+                package: "?".into(),
+                reason: format!("no stanza at position {position}"),
+            });
+        };
+        let parsed = self.parsed[position].get_or_init(|| {
+            let file = &self.files[span.file as usize];
+            let text = &file.text[span.start as usize..span.end as usize];
+            Box::new(parse_stanza(text, span.line as usize, &file.component, &file.label))
+        });
+        parsed.as_ref().as_ref().map_err(Clone::clone)
     }
 
+    /// The package at a position that [`Self::versions`] or
+    /// [`Self::providers`] returned: those have parsed already.
+    ///
+    /// # Panics
+    /// For any other position whose stanza does not parse.
     pub fn get(&self, position: usize) -> &BinaryPackage {
-        &self.packages[position]
+        match self.package(position) {
+            Ok(package) => package,
+            Err(e) => panic!("index position {position} was not handed out by the index: {e}"),
+        }
     }
 
     /// Every version of a real package called `name`, newest first.
-    pub fn versions(&self, name: &str) -> Vec<usize> {
-        let mut found = self.by_name.get(name).cloned().unwrap_or_default();
-        found.sort_by(|a, b| self.packages[*b].version.cmp(&self.packages[*a].version));
-        found
+    pub fn versions(&self, name: &str) -> Result<Vec<usize>, PackagesError> {
+        let positions = self.by_name.get(name).map_or(&[][..], Vec::as_slice);
+        let mut found = Vec::with_capacity(positions.len());
+        for &position in positions {
+            found.push((position as usize, &self.package(position as usize)?.version));
+        }
+        found.sort_by(|a, b| b.1.cmp(a.1));
+        Ok(found.into_iter().map(|(position, _)| position).collect())
     }
 
     /// Packages that provide `name` (a virtual package or an alias).
-    pub fn providers(&self, name: &str) -> &[usize] {
-        self.providers.get(name).map_or(&[], Vec::as_slice)
+    pub fn providers(&self, name: &str) -> Result<Vec<usize>, PackagesError> {
+        let positions = self.providers.get(name).map_or(&[][..], Vec::as_slice);
+        let mut found = Vec::with_capacity(positions.len());
+        for &position in positions {
+            let package = self.package(position as usize)?;
+            // The scan read names only; the parsed stanza has the last word.
+            if package.provides.iter().any(|atom| atom.name == name) {
+                found.push(position as usize);
+            }
+        }
+        Ok(found)
     }
 
     /// The newest version of `name`.
-    pub fn newest(&self, name: &str) -> Option<&BinaryPackage> {
-        self.versions(name).first().map(|&i| &self.packages[i])
+    pub fn newest(&self, name: &str) -> Result<Option<&BinaryPackage>, PackagesError> {
+        Ok(self.versions(name)?.first().map(|&i| self.get(i)))
     }
+}
+
+/// What [`scan`] reads of a stanza.
+struct ScannedStanza<'a> {
+    start: usize,
+    end: usize,
+    line: usize,
+    name: &'a str,
+    provides: Vec<&'a str>,
+}
+
+/// Finds each stanza of a `Packages` text with its `Package` name and the
+/// names in its `Provides`, following the paragraph rules of
+/// [`control::parse`] (blank lines separate, `#` lines are comments,
+/// continuation lines start with a space or tab). Stanzas without a
+/// `Package` field cannot be asked for by name and are skipped.
+fn scan(text: &str) -> impl Iterator<Item = ScannedStanza<'_>> {
+    let bytes = text.as_bytes();
+    let mut offset = 0;
+    let mut line = 0;
+    std::iter::from_fn(move || {
+        let mut current: Option<ScannedStanza<'_>> = None;
+        let mut in_provides = false;
+        while offset < bytes.len() {
+            let line_start = offset;
+            let line_end = text[offset..].find('\n').map_or(bytes.len(), |i| offset + i);
+            offset = (line_end + 1).min(bytes.len());
+            line += 1;
+            let content = &text[line_start..line_end];
+            if content.bytes().all(|b| b.is_ascii_whitespace()) {
+                if let Some(mut stanza) = current.take() {
+                    stanza.end = line_start;
+                    if !stanza.name.is_empty() {
+                        return Some(stanza);
+                    }
+                }
+                in_provides = false;
+                continue;
+            }
+            if content.starts_with('#') {
+                continue;
+            }
+            let stanza = current.get_or_insert_with(|| ScannedStanza {
+                start: line_start,
+                end: bytes.len(),
+                line,
+                name: "",
+                provides: Vec::new(),
+            });
+            if content.starts_with([' ', '\t']) {
+                if in_provides {
+                    stanza.provides.extend(provided_names(content));
+                }
+                continue;
+            }
+            in_provides = false;
+            if let Some(value) = content.strip_prefix("Package:") {
+                stanza.name = value.trim();
+            } else if let Some(value) = content.strip_prefix("Provides:") {
+                in_provides = true;
+                stanza.provides.extend(provided_names(value));
+            }
+        }
+        current.filter(|stanza| !stanza.name.is_empty())
+    })
+}
+
+/// The package names in (part of) a `Provides` value.
+fn provided_names(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').filter_map(|item| {
+        let name = item.trim().split(|c: char| c.is_whitespace() || c == '(' || c == ':').next().unwrap_or("");
+        (!name.is_empty()).then_some(name)
+    })
+}
+
+/// Parses one stanza (`text`, starting at line `first_line` of its file).
+fn parse_stanza(text: &str, first_line: usize, component: &str, index: &str) -> Result<BinaryPackage, PackagesError> {
+    let paragraphs = control::parse(text).map_err(|e| PackagesError {
+        index: index.to_string(),
+        line: first_line + e.line - 1,
+        package: "?".into(),
+        reason: e.reason.to_string(),
+    })?;
+    let [p] = paragraphs.as_slice() else {
+        return Err(PackagesError {
+            index: index.to_string(),
+            line: first_line,
+            package: "?".into(),
+            reason: format!("expected one stanza, found {}", paragraphs.len()),
+        });
+    };
+    // One pass over the fields: Packages files spell field names in their
+    // canonical case.
+    let mut f = Stanza::default();
+    for (key, value) in p.fields() {
+        let slot = match key {
+            "Package" => &mut f.package,
+            "Version" => &mut f.version,
+            "Architecture" => &mut f.architecture,
+            "Multi-Arch" => &mut f.multi_arch,
+            "Essential" => &mut f.essential,
+            "Priority" => &mut f.priority,
+            "Section" => &mut f.section,
+            "Source" => &mut f.source,
+            "Depends" => &mut f.depends,
+            "Pre-Depends" => &mut f.pre_depends,
+            "Provides" => &mut f.provides,
+            "Conflicts" => &mut f.conflicts,
+            "Breaks" => &mut f.breaks,
+            "Filename" => &mut f.filename,
+            "Size" => &mut f.size,
+            "SHA256" => &mut f.sha256,
+            "Installed-Size" => &mut f.installed_size,
+            "Description" => &mut f.description,
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    let package = f.package.unwrap_or("?").to_string();
+    let fail = |reason: String| PackagesError {
+        index: index.to_string(),
+        line: first_line + p.line - 1,
+        package: package.clone(),
+        reason,
+    };
+    let required = |value: Option<&str>, name: &str| -> Result<String, PackagesError> {
+        value.map(str::to_string).ok_or_else(|| fail(format!("the `{name}` field is missing")))
+    };
+    let version: Version =
+        required(f.version, "Version")?.parse().map_err(|e: crate::VersionError| fail(e.to_string()))?;
+    let relations = |value: Option<&str>, name: &str| -> Result<Vec<Alternatives>, PackagesError> {
+        value.map(parse_relations).transpose().map_err(|e| fail(format!("{name}: {e}"))).map(Option::unwrap_or_default)
+    };
+    let flat = |value: Option<&str>, name: &str| {
+        relations(value, name).map(|groups| groups.into_iter().flatten().collect::<Vec<Atom>>())
+    };
+    let (source, source_version) = match f.source {
+        Some(text) => match text.split_once('(') {
+            Some((name, rest)) => (
+                name.trim().to_string(),
+                rest.trim_end_matches(')').trim().parse().map_err(|e: crate::VersionError| fail(e.to_string()))?,
+            ),
+            None => (text.trim().to_string(), version.clone()),
+        },
+        None => (package.clone(), version.clone()),
+    };
+    let sha256: Digest = format!("sha256:{}", required(f.sha256, "SHA256")?)
+        .parse()
+        .map_err(|_| fail("the `SHA256` field is not a sha256".into()))?;
+    Ok(BinaryPackage {
+        name: package.clone(),
+        architecture: required(f.architecture, "Architecture")?,
+        multi_arch: match f.multi_arch {
+            Some("same") => MultiArch::Same,
+            Some("foreign") => MultiArch::Foreign,
+            Some("allowed") => MultiArch::Allowed,
+            _ => MultiArch::No,
+        },
+        essential: f.essential == Some("yes"),
+        priority: f.priority.map(str::to_string),
+        section: f.section.map(str::to_string),
+        source,
+        source_version,
+        depends: relations(f.depends, "Depends")?,
+        pre_depends: relations(f.pre_depends, "Pre-Depends")?,
+        provides: flat(f.provides, "Provides")?,
+        conflicts: flat(f.conflicts, "Conflicts")?,
+        breaks: flat(f.breaks, "Breaks")?,
+        filename: required(f.filename, "Filename")?,
+        size: required(f.size, "Size")?.parse().map_err(|_| fail("the `Size` field is not a number".into()))?,
+        sha256,
+        installed_size_kib: f.installed_size.and_then(|s| s.parse().ok()),
+        summary: f.description.unwrap_or("").lines().next().unwrap_or("").to_string(),
+        component: component.to_string(),
+        version,
+    })
 }
 
 #[cfg(test)]
@@ -296,14 +461,15 @@ mod tests {
     fn parses_stanzas() {
         let mut index = PackageIndex::default();
         index.add(SAMPLE, "main", "Packages").unwrap();
-        let libc = index.newest("libc6").unwrap();
+        let libc = index.newest("libc6").unwrap().unwrap();
         assert_eq!(libc.source, "glibc");
         assert_eq!(libc.multi_arch, MultiArch::Same);
         assert_eq!(libc.breaks[0].to_string(), "python3 (<< 3.7)");
         assert_eq!(libc.summary, "GNU C Library: Shared libraries");
-        assert_eq!(index.providers("awk").len(), 1);
-        let err = index.add("Package: x\nVersion: 1\n", "main", "Packages").unwrap_err().to_string();
-        assert!(err.contains("(x)") && err.contains("is missing"), "{err}");
+        assert_eq!(index.providers("awk").unwrap().len(), 1);
+        index.add("Package: x\nVersion: 1\n", "main", "Packages").unwrap();
+        let err = index.versions("x").unwrap_err().to_string();
+        assert!(err.contains("(x)") && err.contains("is missing") && err.contains("line 1"), "{err}");
     }
 }
 
@@ -318,9 +484,69 @@ mod stanza_tests {
         index.add(text, "main", "Packages").unwrap();
         let original = index.get(0).clone();
         let mut again = PackageIndex::default();
-        again.add(&original.to_stanza(), "main", "lock").unwrap();
+        again.add(original.to_stanza(), "main", "lock").unwrap();
         assert_eq!(again.get(0).to_stanza(), original.to_stanza());
         assert_eq!(again.get(0).depends, original.depends);
         assert_eq!(again.get(0).sha256, original.sha256);
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    fn stanza(name: &str, extra: &str) -> String {
+        format!(
+            "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n{extra}Filename: pool/{name}.deb\nSize: 1\nSHA256: {}\n",
+            "ab".repeat(32)
+        )
+    }
+
+    #[test]
+    fn the_scan_agrees_with_the_full_parser() {
+        let text = format!(
+            "# a comment line\n{}\n \t\n{}\r\n\n\n{}\n{}",
+            stanza("a", "Provides: x (= 1), y:any,\n z\n"),
+            stanza("b", "Description: two\n lines\n"),
+            stanza("c", "Provides: x\n"),
+            // The last stanza ends without a blank line or newline.
+            stanza("d", "").trim_end(),
+        );
+        let mut index = PackageIndex::default();
+        index.add(text.as_str(), "main", "Packages").unwrap();
+        assert_eq!(index.len(), control::parse(&text).unwrap().len());
+        for name in ["a", "b", "c", "d"] {
+            let versions = index.versions(name).unwrap();
+            assert_eq!(versions.len(), 1, "{name}");
+            assert_eq!(index.get(versions[0]).name, name);
+        }
+        let names = |virtual_name| {
+            let providers = index.providers(virtual_name).unwrap();
+            providers.iter().map(|&p| index.get(p).name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names("x"), ["a", "c"]);
+        assert_eq!(names("y"), ["a"]);
+        assert_eq!(names("z"), ["a"]);
+        assert!(names("lines").is_empty());
+    }
+
+    #[test]
+    fn a_broken_stanza_is_reported_with_its_file_line_and_package() {
+        let text = format!("{}\n{}\n{}", stanza("good", ""), stanza("bad", "Depends: libc6 (>= \n"), stanza("z", ""));
+        let mut index = PackageIndex::default();
+        index.add(text, "main", "main/binary-amd64/Packages").unwrap();
+        assert_eq!(index.versions("good").unwrap().len(), 1);
+        let err = index.versions("bad").unwrap_err().to_string();
+        assert!(err.starts_with("main/binary-amd64/Packages, stanza at line 8 (bad): Depends:"), "{err}");
+        // The same error each time it is asked for.
+        assert_eq!(index.versions("bad").unwrap_err().to_string(), err);
+    }
+
+    #[test]
+    fn stanzas_without_a_name_cannot_be_found() {
+        let mut index = PackageIndex::default();
+        index.add("Version: 1\n\nPackage: p\nVersion: 2\n", "main", "Packages").unwrap();
+        assert_eq!(index.len(), 1);
+        assert!(index.versions("").unwrap().is_empty());
     }
 }

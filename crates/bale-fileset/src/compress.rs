@@ -5,7 +5,7 @@
 //! concatenated in order and closed with an empty final block. The output
 //! depends only on the input, never on the number of threads, and any gzip
 //! reader accepts it (this is how pigz works without shared dictionaries).
-//! The deflate implementation (miniz_oxide, called directly) and the level are
+//! The deflate implementation (zlib-rs, called directly) and the level are
 //! pinned in the workspace manifest: changing them changes blob digests.
 //!
 //! zstd: level 3, single-threaded, no checksum, no content size in the frame
@@ -16,12 +16,12 @@ use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread;
 
-use sha2::{Digest as _, Sha256};
+use crate::digest::Sha256;
 
 use crate::digest::{Digest, HashingWriter};
 
 /// gzip level. Part of the format: see the module docs.
-const GZIP_LEVEL: u32 = 6;
+const GZIP_LEVEL: i32 = 6;
 /// zstd level. Part of the format: see the module docs.
 const ZSTD_LEVEL: i32 = 3;
 /// Input bytes per independently deflated block. Part of the format.
@@ -210,29 +210,35 @@ impl Pool {
 
 /// Deflates one block on its own, ending on a byte boundary (sync flush).
 ///
-/// miniz_oxide is called directly rather than through flate2: flate2 picks
-/// its backend by cargo feature, and any crate in the build that enables
-/// another backend (pgp enables zlib-rs) would silently change every blob.
+/// zlib-rs is called directly rather than through flate2: flate2 picks its
+/// backend by cargo feature, so any crate in the build that enabled another
+/// backend would silently change every blob. zlib-rs's SIMD paths (match
+/// comparison, hash sliding) compute the same results as its scalar ones,
+/// so the output does not depend on the CPU either.
 fn deflate_block(data: &[u8]) -> io::Result<Vec<u8>> {
-    use miniz_oxide::deflate::core::{
-        CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
-    };
-    // Negative window bits: raw deflate, no zlib header.
-    let flags = create_comp_flags_from_zip_params(GZIP_LEVEL as i32, -15, 0);
-    let mut compressor = CompressorOxide::new(flags);
-    // Far more room than deflate can ever need (stored blocks cost 5 bytes
-    // per 64 KiB), so one call always completes: a sync flush that ran out
-    // of room would emit extra markers, and the output would then depend on
-    // the buffer size.
-    let mut out = vec![0u8; data.len() + data.len() / 16 + 1024];
-    let (status, consumed, written) = compress(&mut compressor, data, &mut out, TDEFLFlush::Sync);
-    if status != TDEFLStatus::Okay || consumed != data.len() {
+    use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Method, Strategy};
+    let mut deflate = Deflate::new_with_config(DeflateConfig {
+        level: GZIP_LEVEL,
+        method: Method::Deflated,
+        // Negative window bits: raw deflate, no zlib header.
+        window_bits: -15,
+        mem_level: 8,
+        strategy: Strategy::Default,
+    });
+    // Far more room than deflate can ever need, so one call always
+    // completes: a sync flush that ran out of room would emit extra
+    // markers, and the output would then depend on the buffer size.
+    let mut out = vec![0u8; zlib_rs::compress_bound(data.len()) + 1024];
+    let status = deflate.compress(data, &mut out, DeflateFlush::SyncFlush);
+    let (consumed, written) = (deflate.total_in(), deflate.total_out());
+    // Output room left over proves the flush completed.
+    if status.is_err() || consumed != data.len() as u64 || written >= out.len() as u64 {
         return Err(io::Error::other(format!(
             "deflate stopped early ({status:?}, {consumed} of {} bytes)",
             data.len()
         )));
     }
-    out.truncate(written);
+    out.truncate(written as usize);
     Ok(out)
 }
 
@@ -290,7 +296,7 @@ impl<W: Write> LayerSink<W> {
         let (out, blob_digest, blob_size) = hashed.into_parts();
         let summary = LayerSummary {
             compression,
-            content_digest: Digest::from_bytes(self.uncompressed.finalize().into()),
+            content_digest: self.uncompressed.finalize(),
             content_size: self.uncompressed_size,
             blob_digest,
             blob_size,
@@ -374,8 +380,8 @@ mod tests {
         );
     }
 
-    const GOLDEN_GZIP: &str = "sha256:45f3b701b12c7525dd7caca3ee20dc6138b746c017a1354b09f2369a61b97061";
-    const GOLDEN_GZIP_SIZE: u64 = 1_855_820;
+    const GOLDEN_GZIP: &str = "sha256:3ab45c49820964817439268f452e5afd736845c21e8ed4b44d2c4d8fb7827e46";
+    const GOLDEN_GZIP_SIZE: u64 = 1_778_151;
     const GOLDEN_ZSTD: &str = "sha256:5dd34763a3e92c52b59f02bb7c481793d3cc237b60295c739721cd9b92f47497";
     const GOLDEN_ZSTD_SIZE: u64 = 1_830_953;
 

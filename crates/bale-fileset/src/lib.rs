@@ -22,7 +22,7 @@ mod unpack;
 mod write;
 
 pub use compress::{Compression, LayerSink, LayerSummary, ParallelGzip};
-pub use digest::{Digest, DigestParseError, HashingWriter, sha256_bytes, sha256_reader};
+pub use digest::{Digest, DigestParseError, HashingWriter, Sha256, sha256_bytes, sha256_reader};
 pub use entry::{Entry, EntryKind, ModePolicy, Normalize, OwnerPolicy};
 pub use error::{EntryProblem, FilesetError};
 pub use index::{FILE_INDEX_MEDIA_TYPE, FileIndex, FileIndexEntry};

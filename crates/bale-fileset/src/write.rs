@@ -2,8 +2,8 @@
 
 use std::io::{self, Read, Write};
 
+use crate::digest::Sha256;
 use bale_progress::Progress;
-use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
 use crate::entry::EntryKind;
@@ -151,5 +151,5 @@ fn copy_exact(
         Ok(_) => return Err(CopyError::Size { expected: size, actual: size + 1 }),
         Err(e) => return Err(CopyError::Read(e)),
     }
-    Ok(Digest::from_bytes(hasher.finalize().into()))
+    Ok(hasher.finalize())
 }

@@ -243,7 +243,7 @@ impl Analysis<'_, '_> {
             parts.push(format!("the index has {name} {} only", versions.join(", ")));
         } else {
             let mut other: Vec<&str> =
-                provider.index.versions(name).iter().map(|&p| provider.index.get(p).architecture.as_str()).collect();
+                provider.versions(name).iter().map(|&p| provider.index.get(p).architecture.as_str()).collect();
             other.sort_unstable();
             other.dedup();
             if !other.is_empty() {
@@ -251,7 +251,7 @@ impl Analysis<'_, '_> {
             }
         }
         let mut providing = Vec::new();
-        for &position in provider.index.providers(name) {
+        for position in provider.providers(name) {
             let package = provider.index.get(position);
             if package.name == name || !provider.arch_ok(package) {
                 continue;

@@ -63,6 +63,9 @@ pub enum ResolveError {
     /// A requested name that no package in the index has or provides.
     #[error("no package in the index is called {name} or provides it")]
     UnknownRoot { name: String },
+    /// A stanza of the index the solver needed does not parse.
+    #[error(transparent)]
+    Index(bale_debian::packages::PackagesError),
     /// The solver was stopped before it finished.
     #[error("the solver was cancelled")]
     Cancelled,
@@ -80,16 +83,24 @@ pub fn resolve(request: &Request<'_>) -> Result<Resolution, ResolveError> {
         request.roots.iter().map(|root| (target_name(root, &request.architecture), root.to_string(), root)).collect();
     roots.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     roots.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let provider = DebianProvider::new(index, &request.architecture, &request.locked);
     if let Some((name, _, _)) =
-        roots.iter().find(|(name, _, _)| index.versions(name).is_empty() && index.providers(name).is_empty())
+        roots.iter().find(|(name, _, _)| provider.versions(name).is_empty() && provider.providers(name).is_empty())
     {
+        if let Some(error) = provider.index_error.take() {
+            return Err(ResolveError::Index(error));
+        }
         return Err(ResolveError::UnknownRoot { name: name.clone() });
     }
-    let provider = DebianProvider::new(index, &request.architecture, &request.locked);
     let requirements: Vec<ConditionalRequirement> =
         roots.iter().map(|(_, _, root)| provider.root_requirement(root).into()).collect();
     let mut solver = Solver::new(provider);
-    match solver.solve(Problem::new().requirements(requirements)) {
+    let outcome = solver.solve(Problem::new().requirements(requirements));
+    // An answer reached with a stanza missing is no answer.
+    if let Some(error) = solver.provider().index_error.take() {
+        return Err(ResolveError::Index(error));
+    }
+    match outcome {
         Ok(solvables) => {
             let provider = solver.provider();
             let mut packages: Vec<usize> = solvables.into_iter().map(|s| provider.position(s)).collect();
@@ -101,7 +112,11 @@ pub fn resolve(request: &Request<'_>) -> Result<Resolution, ResolveError> {
             Ok(Resolution { packages })
         }
         Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
-            Err(ResolveError::Unsatisfiable { explanation: explain::explain(&conflict, &solver) })
+            let explanation = explain::explain(&conflict, &solver);
+            match solver.provider().index_error.take() {
+                Some(error) => Err(ResolveError::Index(error)),
+                None => Err(ResolveError::Unsatisfiable { explanation }),
+            }
         }
         Err(UnsolvableOrCancelled::Cancelled(_)) => Err(ResolveError::Cancelled),
     }

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Display};
 
 use bale_debian::Version;
-use bale_debian::packages::{BinaryPackage, PackageIndex};
+use bale_debian::packages::{BinaryPackage, PackageIndex, PackagesError};
 use bale_debian::relation::{Atom, Relation};
 use resolvo::{
     Candidates, Condition, ConditionId, ConditionalRequirement, DenseIndex, Dependencies, DependencyProvider, Interner,
@@ -156,11 +156,32 @@ pub(crate) struct DebianProvider<'a> {
     pub(crate) architecture: &'a str,
     locked: &'a HashMap<String, Version>,
     tables: RefCell<Tables>,
+    /// The first index stanza that failed to parse when the solver asked
+    /// for it. resolvo's callbacks cannot fail, so the stanza counts as
+    /// absent and [`crate::resolve`] reports this error instead of a result.
+    pub(crate) index_error: RefCell<Option<PackagesError>>,
 }
 
 impl<'a> DebianProvider<'a> {
     pub(crate) fn new(index: &'a PackageIndex, architecture: &'a str, locked: &'a HashMap<String, Version>) -> Self {
-        Self { index, architecture, locked, tables: RefCell::default() }
+        Self { index, architecture, locked, tables: RefCell::default(), index_error: RefCell::default() }
+    }
+
+    fn keep_error(&self, result: Result<Vec<usize>, PackagesError>) -> Vec<usize> {
+        result.unwrap_or_else(|error| {
+            self.index_error.borrow_mut().get_or_insert(error);
+            Vec::new()
+        })
+    }
+
+    /// Every version of a real package, newest first.
+    pub(crate) fn versions(&self, name: &str) -> Vec<usize> {
+        self.keep_error(self.index.versions(name))
+    }
+
+    /// Packages providing `name`.
+    pub(crate) fn providers(&self, name: &str) -> Vec<usize> {
+        self.keep_error(self.index.providers(name))
     }
 
     pub(crate) fn arch_ok(&self, package: &BinaryPackage) -> bool {
@@ -171,7 +192,7 @@ impl<'a> DebianProvider<'a> {
     /// one position per distinct version.
     pub(crate) fn real_versions(&self, name: &str) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for position in self.index.versions(name) {
+        for position in self.versions(name) {
             let package = self.index.get(position);
             if !self.arch_ok(package) {
                 continue;
@@ -189,7 +210,7 @@ impl<'a> DebianProvider<'a> {
     /// Priority, then by name.
     pub(crate) fn provider_names(&self, name: &str, constraint: &Constraint) -> Vec<String> {
         let mut found: Vec<(u8, &str)> = Vec::new();
-        for &position in self.index.providers(name) {
+        for position in self.providers(name) {
             let package = self.index.get(position);
             if package.name == name || !self.arch_ok(package) || !provides(package, name, constraint) {
                 continue;

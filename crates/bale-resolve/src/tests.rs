@@ -21,7 +21,7 @@ fn stanza(name: &str, version: &str, fields: &str) -> String {
 
 fn index(stanzas: &[String]) -> PackageIndex {
     let mut index = PackageIndex::default();
-    index.add(&stanzas.concat(), "main", "Packages").unwrap();
+    index.add(stanzas.concat(), "main", "Packages").unwrap();
     index
 }
 
@@ -564,7 +564,7 @@ fn resolves_a_realistic_python_chain() {
     // Holding libc6 back to a version too old for python3.11 gives the
     // chain down to it.
     let mut older = index;
-    older.add(&stanza("libc6", "2.31-13+deb11u11", ""), "main", "Packages").unwrap();
+    older.add(stanza("libc6", "2.31-13+deb11u11", ""), "main", "Packages").unwrap();
     let explanation = unsat(&older, "python3, libc6 (<< 2.36)");
     println!("{explanation}");
     assert!(explanation.contains("libc6 2.31-13+deb11u11"), "{explanation}");
@@ -580,7 +580,7 @@ fn real_archive_smoke() {
     let Ok(paths) = std::env::var("BALE_RESOLVE_PACKAGES") else { return };
     let mut index = PackageIndex::default();
     for path in paths.split(':') {
-        index.add(&std::fs::read_to_string(path).unwrap(), "main", path).unwrap();
+        index.add(std::fs::read_to_string(path).unwrap(), "main", path).unwrap();
     }
     for roots in [
         "python3",
@@ -626,4 +626,26 @@ fn a_requested_name_means_that_package_not_a_provider() {
         stanza("app", "1", "Depends: busybox"),
     ]);
     assert_eq!(solve(&index, "app, busybox-static"), ["app=1", "busybox-static=1.35"]);
+}
+
+#[test]
+fn a_broken_stanza_the_solver_needs_is_an_error_naming_it() {
+    let broken = index(&[
+        stanza("app", "1.0", "Depends: lib"),
+        stanza("lib", "1.0", "Depends: x (>> )"),
+        stanza("unrelated", "1.0", "Depends: (("),
+    ]);
+    match resolve(&request(&broken, "app", &[])) {
+        Err(ResolveError::Index(error)) => {
+            let text = error.to_string();
+            assert!(text.starts_with("Packages, stanza at line 9 (lib): Depends:"), "{text}");
+        }
+        other => panic!("expected an index error, got {:?}", other.map(|r| r.packages)),
+    }
+    // A broken stanza nothing needs does not matter, as for apt.
+    broken.versions("app").unwrap();
+    let fine = index(&[stanza("a", "1.0", ""), stanza("unrelated", "1.0", "Depends: ((")]);
+    assert_eq!(solve(&fine, "a"), ["a=1.0"]);
+    let needed = index(&[stanza("b", "1.0", "Depends: unrelated"), stanza("unrelated", "1.0", "Depends: ((")]);
+    assert!(matches!(resolve(&request(&needed, "b", &[])), Err(ResolveError::Index(_))));
 }

@@ -3,7 +3,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bale_fileset::{Digest, HashingWriter};
+use bale_fileset::{Digest, Sha256};
 
 use crate::error::StoreError;
 
@@ -14,13 +14,17 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// into `blobs/sha256/`. Dropped without a commit, the temp file is removed.
 #[derive(Debug)]
 pub struct BlobWriter {
-    out: Option<HashingWriter<BufWriter<File>>>,
+    out: Option<BufWriter<File>>,
+    /// None when the caller hashes the very bytes it writes (a layer sink
+    /// does), so they are not hashed twice.
+    hasher: Option<Sha256>,
+    written: u64,
     temp: PathBuf,
     blobs_dir: PathBuf,
 }
 
 impl BlobWriter {
-    pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn create(tmp_dir: &Path, blobs_dir: &Path, hashed: bool) -> Result<Self, StoreError> {
         let name = format!(
             "{}-{}-{}.part",
             std::process::id(),
@@ -30,7 +34,9 @@ impl BlobWriter {
         let temp = tmp_dir.join(name);
         let file = OpenOptions::new().write(true).create_new(true).open(&temp).map_err(|e| StoreError::io(&temp, e))?;
         Ok(Self {
-            out: Some(HashingWriter::new(BufWriter::with_capacity(256 * 1024, file))),
+            out: Some(BufWriter::with_capacity(256 * 1024, file)),
+            hasher: hashed.then(Sha256::new),
+            written: 0,
             temp,
             blobs_dir: blobs_dir.to_path_buf(),
         })
@@ -38,17 +44,30 @@ impl BlobWriter {
 
     /// Stores the blob under its digest. With `expected`, a different digest
     /// is an error and nothing is stored. Returns the digest and size.
+    ///
+    /// A writer from [`crate::Store::prehashed_blob_writer`] takes `expected`
+    /// as the digest its caller computed over the same bytes.
     pub fn commit(mut self, expected: Option<Digest>) -> Result<(Digest, u64), StoreError> {
-        let Some(out) = self.out.take() else {
+        let Some(buffered) = self.out.take() else {
             return Err(StoreError::io(&self.temp, io::Error::other("blob already committed")));
         };
-        let (buffered, digest, size) = out.into_parts();
+        let size = self.written;
         let file = buffered.into_inner().map_err(|e| StoreError::io(&self.temp, e.into_error()))?;
-        if let Some(expected) = expected
-            && expected != digest
-        {
-            return Err(StoreError::DigestMismatch { expected, actual: digest });
-        }
+        let digest = match (self.hasher.take(), expected) {
+            (Some(hasher), expected) => {
+                let digest = hasher.finalize();
+                if let Some(expected) = expected
+                    && expected != digest
+                {
+                    return Err(StoreError::DigestMismatch { expected, actual: digest });
+                }
+                digest
+            }
+            (None, Some(expected)) => expected,
+            (None, None) => {
+                return Err(StoreError::io(&self.temp, io::Error::other("a prehashed blob needs its digest")));
+            }
+        };
         let target = self.blobs_dir.join(digest.hex());
         // An intact copy under that name is kept as it is, so files hard
         // linked from it (image layouts) stay the same files. A damaged one
@@ -68,10 +87,15 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.out {
-            Some(out) => out.write(buf),
-            None => Err(io::Error::other("blob already committed")),
+        let Some(out) = &mut self.out else {
+            return Err(io::Error::other("blob already committed"));
+        };
+        let n = out.write(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
         }
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

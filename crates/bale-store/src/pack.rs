@@ -151,7 +151,9 @@ pub fn store_layer(
     compression: Compression,
     progress: &dyn Progress,
 ) -> Result<(LayerSummary, WriteSummary), StoreError> {
-    let mut sink = LayerSink::new(store.blob_writer()?, compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
+    // The sink hashes the compressed bytes on their way into the blob.
+    let mut sink =
+        LayerSink::new(store.prehashed_blob_writer()?, compression).map_err(|e| StoreError::io(store.tmp_dir(), e))?;
     let written = write_canonical(plan, &mut sink, progress)?;
     let (blob, layer) = sink.finish().map_err(|e| StoreError::io(store.tmp_dir(), e))?;
     blob.commit(Some(layer.blob_digest))?;

@@ -110,7 +110,13 @@ impl Store {
     }
 
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
-        BlobWriter::create(&self.tmp_dir(), &self.blobs_dir())
+        BlobWriter::create(&self.tmp_dir(), &self.blobs_dir(), true)
+    }
+
+    /// A blob writer that does not hash: for callers that hash exactly the
+    /// bytes they write and commit with that digest.
+    pub fn prehashed_blob_writer(&self) -> Result<BlobWriter, StoreError> {
+        BlobWriter::create(&self.tmp_dir(), &self.blobs_dir(), false)
     }
 
     /// Stores `bytes` (if not already there) and returns their digest.
@@ -186,6 +192,14 @@ impl Store {
             path: self.blob_path(digest),
             source,
         })
+    }
+
+    /// Streams a blob without checking it: only for a blob this process
+    /// has just written or verified under the store lock.
+    pub fn open_blob_just_verified(&self, digest: &Digest) -> Result<impl Read + use<>, StoreError> {
+        let path = self.blob_path(digest);
+        let file = fs::File::open(&path).map_err(|e| self.blob_error(digest, e))?;
+        Ok(BufReader::with_capacity(256 * 1024, file))
     }
 
     /// Streams a blob, failing at the end if its bytes do not match `digest`.

@@ -11,7 +11,7 @@ use bale_debian::Version;
 use bale_debian::archive::ArchiveConfig;
 use bale_debian::deb::DebOptions;
 use bale_debian::import::{ImportOptions, import, import_closure, merged_usr_base, parse_request};
-use bale_debian::packages::PackageIndex;
+use bale_debian::packages::BinaryPackage;
 use bale_fileset::{Compression, Limits, Normalize};
 use bale_image::{
     ComposeOptions, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat, SbomInput, Spec, SpecFileContent,
@@ -115,12 +115,12 @@ fn ids_from_lock(
         // and each .deb is fetched by the sha256 the lock pins.
         let suite = bale_debian::archive::open_release(config, progress)
             .with_context(|| format!("opening {} {}", config.mirror, config.suite))?;
-        let mut index = PackageIndex::default();
-        for package in &missing {
-            index.add(&package.stanza, &package.component, "bale.lock")?;
-        }
+        let selected = missing
+            .iter()
+            .map(|package| BinaryPackage::from_stanza(&package.stanza, &package.component, "bale.lock"))
+            .collect::<Result<Vec<_>, _>>()?;
         let options = ImportOptions { deb: DebOptions { keep_docs }, compression };
-        let imported = import(&suite, store, index.all(), options, progress)?;
+        let imported = import(&suite, store, &selected, options, progress)?;
         for (got, want) in imported.iter().zip(&missing) {
             if got.content_digest != want.content {
                 bail!(
@@ -165,13 +165,11 @@ pub fn lock(
         };
         let mut found = false;
         for package in &old_debian.packages {
-            let mut index = PackageIndex::default();
-            index.add(&package.stanza, &package.component, "bale.lock")?;
-            let p = index.get(0);
+            let p = BinaryPackage::from_stanza(&package.stanza, &package.component, "bale.lock")?;
             if p.name == name {
                 found = true;
             } else {
-                keep.insert(p.name.clone(), p.version.clone());
+                keep.insert(p.name, p.version);
             }
         }
         if !found {

@@ -159,10 +159,10 @@ pub fn show(
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
     let archive = open(store, args, progress)?;
-    let versions = archive.index.versions(name);
+    let versions = archive.index.versions(name)?;
     let providers: Vec<String> = archive
         .index
-        .providers(name)
+        .providers(name)?
         .iter()
         .map(|&i| {
             let p = archive.index.get(i);

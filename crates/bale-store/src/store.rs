@@ -324,16 +324,27 @@ impl Store {
 
     /// Finds one package by id (`name@version`), by name when only one
     /// version is stored, or by content or manifest digest (or a prefix of
-    /// at least 6 hex digits).
+    /// at least 6 hex digits). Ids and names may leave out their origin
+    /// (`libc6` for `debian:bookworm/libc6`) when that leaves one package.
     pub fn resolve(&self, reference: &str) -> Result<PackageRecord, StoreError> {
         let records = self.packages()?;
         let hex_prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
         let looks_like_digest = hex_prefix.len() >= 6 && hex_prefix.bytes().all(|b| b.is_ascii_hexdigit());
+        // `debian:bookworm/libc6@2.36` is also found as `libc6@2.36`, and by
+        // name as `libc6`, when no other origin has that name.
+        let without_origin = |id: &'_ str| id.rsplit_once('/').map_or(id, |(_, rest)| rest).to_string();
+        let by = |key: &dyn Fn(&str) -> Option<String>| -> Vec<&PackageRecord> {
+            let exact: Vec<&PackageRecord> =
+                records.iter().filter(|r| key(&r.id).as_deref() == Some(reference)).collect();
+            if !exact.is_empty() || reference.contains('/') {
+                return exact;
+            }
+            records.iter().filter(|r| key(&without_origin(&r.id)).as_deref() == Some(reference)).collect()
+        };
         let matches: Vec<&PackageRecord> = if reference.contains('@') {
-            records.iter().filter(|r| r.id == reference).collect()
+            by(&|id| Some(id.to_string()))
         } else {
-            let by_name: Vec<&PackageRecord> =
-                records.iter().filter(|r| r.id.rsplit_once('@').map(|(n, _)| n) == Some(reference)).collect();
+            let by_name = by(&|id| id.rsplit_once('@').map(|(name, _)| name.to_string()));
             if !by_name.is_empty() || !looks_like_digest {
                 by_name
             } else {

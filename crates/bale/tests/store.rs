@@ -237,3 +237,25 @@ fn the_same_id_cannot_silently_name_new_content() {
     env.ok(&["unpack", "app@1", out.to_str().unwrap()]);
     assert_eq!(fs::read_to_string(out.join("etc/greeting")).unwrap(), "changed\n");
 }
+
+#[test]
+fn packages_are_found_without_their_origin_when_that_is_unambiguous() {
+    let env = Env::new();
+    let tree = env.path().join("tree");
+    common::sample_tree(&tree);
+    let tree = tree.to_str().unwrap();
+    for name in ["a.example/tool", "b.example/tool", "a.example/other"] {
+        env.ok(&["pack", tree, "--name", name, "--version", "1"]);
+    }
+    for reference in ["other", "other@1", "a.example/other", "a.example/tool@1"] {
+        env.ok(&["inspect", reference]);
+    }
+    for reference in ["tool", "tool@1"] {
+        let out = env.run(&["inspect", reference]);
+        assert!(!out.status.success(), "{reference}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("a.example/tool@1") && stderr.contains("b.example/tool@1"), "{stderr}");
+    }
+    // An origin given is never dropped.
+    assert!(!env.run(&["inspect", "c.example/other"]).status.success());
+}

@@ -70,6 +70,9 @@ pub struct IndexFile {
     pub path: String,
     pub digest: Digest,
     pub size: u64,
+    /// sha256 and size of the decompressed file, when the Release lists
+    /// them (Debian's do): the decompressed text is checked against them.
+    pub text: Option<(Digest, u64)>,
 }
 
 /// A suite whose `InRelease` checked out: what the rest of the chain is
@@ -155,7 +158,8 @@ pub fn open_release(config: &ArchiveConfig, progress: &dyn Progress) -> Result<S
                 available: release.components.clone(),
                 architectures: release.architectures.clone(),
             })?;
-        indexes.insert(component.clone(), IndexFile { path, digest, size });
+        let text = release.sha256.get(&base).copied().filter(|_| path != base);
+        indexes.insert(component.clone(), IndexFile { path, digest, size, text });
     }
     progress.finish_phase();
     Ok(Suite { mirror, config: config.clone(), release, release_sha256, signers: verified.signers, indexes })
@@ -177,7 +181,10 @@ pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Resul
         suite.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
         progress.advance(file.size);
         let index_url = suite.mirror.url(&fetch_path);
-        let text = index_text(store, file, &index_url)?;
+        let text = index_text(store, file, &index_url).inspect_err(|_| {
+            // An index that cannot be read is not kept.
+            store.discard_cached_blob(&file.digest);
+        })?;
         index.add(text, component, &index_url)?;
         progress.finish_phase();
     }
@@ -189,15 +196,20 @@ const INDEX_TEXT_CACHE: &str = "debian-index-text";
 
 /// The decompressed text of an index file. Decompressing xz costs more than
 /// parsing, so the text is cached under the compressed file's verified
-/// digest. It is not re-hashed on reading (that would cost as much as the
-/// decompression): like the store's blob names, the cache is trusted as
-/// part of the store; accidental damage surfaces as a parse error or a .deb
-/// failing its sha256. `bale store gc` clears it.
+/// digest. Decompressed text is checked against the sha256 the Release
+/// lists for it before it is cached. A cached text is not re-hashed on
+/// reading (that would cost as much as the decompression): like the
+/// store's blob names, the cache is trusted as part of the store, but its
+/// length must still be the one the Release lists, so a truncated cache,
+/// which could hide packages, is decompressed afresh. `bale store gc`
+/// clears it.
 fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, ArchiveError> {
     let decode = |reason: String| ArchiveError::Decompress { url: url.to_string(), reason };
     let compressed = file.path.ends_with(".xz") || file.path.ends_with(".gz");
+    let expected_len = file.text.map(|(_, size)| size);
     if compressed
         && let Some(text) = store.read_cache(INDEX_TEXT_CACHE, &file.digest).and_then(|b| String::from_utf8(b).ok())
+        && expected_len.is_none_or(|len| len == text.len() as u64)
     {
         return Ok(text);
     }
@@ -209,6 +221,15 @@ fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, Arch
         flate2::read::GzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(|e| decode(e.to_string()))?;
     } else {
         text = String::from_utf8(blob).map_err(|e| decode(e.to_string()))?;
+    }
+    if let Some((digest, size)) = file.text {
+        let actual = sha256_bytes(text.as_bytes());
+        if actual != digest || text.len() as u64 != size {
+            return Err(decode(format!(
+                "the decompressed index has sha256 {actual} ({} bytes), but the Release lists {digest} ({size} bytes)",
+                text.len()
+            )));
+        }
     }
     if compressed {
         // Best effort: without it the next run decompresses again.

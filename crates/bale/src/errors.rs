@@ -47,6 +47,10 @@ fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             ArchiveError::Trust(e) => Some(trust_help(e).into()),
             ArchiveError::Fetch(e) => fetch_help(e),
             ArchiveError::Store(e) => store_help(e),
+            ArchiveError::Decompress { .. } => Some(
+                "nothing from that index was kept: it does not match the signed Release; retry later or use another mirror"
+                    .into(),
+            ),
             _ => None,
         };
     }

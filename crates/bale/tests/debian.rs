@@ -207,6 +207,30 @@ fn debian_show_prints_the_index_entry() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("provided by: mta-a 1.0, mta-b 1.0"));
 }
 
+/// The decompressed index is cached; a cache cut short (which could hide
+/// packages) is noticed by its length and rebuilt.
+#[test]
+fn a_truncated_index_cache_is_rebuilt() {
+    if !have_tools() {
+        return;
+    }
+    let a = sample_archive();
+    let env = Env::new();
+    let mut args = import_args(&a, &[]);
+    args.splice(1..3, ["debian".to_string(), "show".to_string(), "libfoo".to_string()]);
+    ok_json(&env, &args);
+    let cache_dir = env.store().join("cache/debian-index-text");
+    let entries: Vec<_> = fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1);
+    let full = fs::read(&entries[0]).unwrap();
+    // Cut just before the last stanza, which a parser could not tell.
+    let cut = full.windows(2).rposition(|w| w == b"\n\n").unwrap() + 2;
+    fs::write(&entries[0], &full[..cut]).unwrap();
+    let doc = ok_json(&env, &args);
+    assert_eq!(doc["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(fs::read(&entries[0]).unwrap(), full);
+}
+
 /// Every break of the chain stops the import with an error naming the file
 /// and what was expected, and leaves the store as it was.
 #[test]
@@ -247,6 +271,20 @@ fn every_break_in_the_signature_chain_is_refused() {
                 fs::write(path, gzip(&text)).unwrap();
             },
             vec!["Packages.gz", "expected sha256", "got sha256"],
+        ),
+        (
+            "decompressed Packages mismatch",
+            |a| {
+                // A Release whose compressed index is genuine but whose
+                // listed digest for the decompressed text is not.
+                let release = fs::read_to_string(a.dists(SUITE).join("Release")).unwrap();
+                let line = release.lines().find(|l| l.ends_with(" main/binary-amd64/Packages")).unwrap();
+                let digest = line.split_whitespace().next().unwrap();
+                let forged = release.replace(digest, &"0".repeat(64));
+                fs::write(a.dists(SUITE).join("Release"), forged).unwrap();
+                a.gpg.clearsign(&a.dists(SUITE).join("Release"), &a.dists(SUITE).join("InRelease"));
+            },
+            vec!["Packages.gz", "decompressed index has sha256", "nothing from that index"],
         ),
         (
             ".deb hash mismatch",

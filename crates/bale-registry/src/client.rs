@@ -380,6 +380,9 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
     }
     progress.finish_phase();
     store.put_bytes(&bytes)?;
+    let mut descriptor = bale_store::Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, digest, bytes.len() as u64);
+    descriptor.artifact_type = manifest.artifact_type.clone();
+    store.add_image(&source.to_string(), descriptor)?;
     Ok(PullReport {
         reference: source.to_string(),
         manifest: digest,

@@ -271,6 +271,21 @@ impl Store {
         Ok(self.packages()?.into_iter().map(|r| (r.id.clone(), r)).collect())
     }
 
+    /// Records a pulled image in the index under its reference (replacing
+    /// what that reference named before), so that `gc` keeps its blobs.
+    /// Images are not packages: [`Store::packages`] leaves them out.
+    pub fn add_image(&self, reference: &str, manifest: Descriptor) -> Result<(), StoreError> {
+        self.update_index(|index| {
+            index
+                .manifests
+                .retain(|d| d.annotations.get(IMAGE_REFERENCE_ANNOTATION).map(String::as_str) != Some(reference));
+            let mut entry = manifest;
+            entry.annotations.insert(IMAGE_REFERENCE_ANNOTATION.to_string(), reference.to_string());
+            index.manifests.push(entry);
+            Ok(())
+        })
+    }
+
     /// Records a package in the index. Returns `false` if exactly this
     /// package was already there. A different content under the same id is
     /// refused unless `replace`.
@@ -376,6 +391,9 @@ impl Store {
         Ok((manifest, metadata))
     }
 }
+
+/// Index annotation naming a pulled image by the reference it came from.
+pub const IMAGE_REFERENCE_ANNOTATION: &str = "vnd.bale.image.reference";
 
 fn record_of(descriptor: Descriptor) -> Option<PackageRecord> {
     let id = descriptor.annotations.get(REF_NAME_ANNOTATION)?.clone();

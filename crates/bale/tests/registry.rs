@@ -48,6 +48,13 @@ fn push_pull_round_trip_and_incremental_pushes() {
     assert_eq!(pulled["manifest"], built["manifest"]["digest"]);
     let index: serde_json::Value = serde_json::from_slice(&fs::read(pulled_dir.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], built["manifest"]["digest"]);
+    // The store records the pulled image, so gc keeps every blob of it.
+    let gc = other.json(&["store", "gc"]);
+    assert_eq!(gc["blobsRemoved"], 0, "{gc}");
+    other.ok(&["store", "verify", "--deep"]);
+    let again = other.path().join("pulled-again");
+    let repeat = other.json(&["pull", &reference, "--output", again.to_str().unwrap()]);
+    assert_eq!(repeat["manifest"], built["manifest"]["digest"]);
     if let Some(skopeo) = common::require_tool("skopeo") {
         let copy = std::process::Command::new(skopeo)
             .args(["--insecure-policy", "copy"])

@@ -11,7 +11,7 @@ use bale_progress::Progress;
 use bale_store::{Store, StoreError};
 
 use crate::fetch::{FetchError, Mirror};
-use crate::packages::{PackageIndex, PackagesError};
+use crate::packages::{BinaryPackage, PackageIndex, PackagesError};
 use crate::release::{Release, ReleaseError};
 use crate::trust::{Keyring, TrustError, verify_clearsigned};
 
@@ -27,6 +27,20 @@ pub struct ArchiveConfig {
     pub allow_expired: bool,
     /// The time to check `Valid-Until` against, in seconds since the epoch.
     pub now: i64,
+    /// Suites layered over the main one, as apt layers `bookworm-updates`
+    /// and `bookworm-security` over `bookworm`: each is verified the same
+    /// way, and the newest version of a package in any of them wins.
+    pub updates: Vec<UpdateSource>,
+}
+
+/// A suite layered over the main one, with its own mirror and keyring (the
+/// security suite usually lives elsewhere) and the main suite's components
+/// and architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateSource {
+    pub mirror: String,
+    pub suite: String,
+    pub keyring: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +101,9 @@ pub struct Suite {
     pub signers: Vec<String>,
     /// The `Packages` file of each requested component.
     pub indexes: BTreeMap<String, IndexFile>,
+    /// The verified update suites (see [`ArchiveConfig::updates`]), each
+    /// with its own mirror, Release and indexes; their `updates` are empty.
+    pub updates: Vec<Suite>,
 }
 
 impl Suite {
@@ -95,8 +112,21 @@ impl Suite {
         self.release.codename.as_deref().unwrap_or(&self.config.suite)
     }
 
+    /// Package ids name the main suite's codename even for a version from
+    /// an update suite: versions are unique across a release's suites.
     pub fn origin(&self) -> String {
         format!("debian:{}", self.codename())
+    }
+
+    /// The main suite, then each update suite.
+    pub fn all(&self) -> impl Iterator<Item = &Suite> {
+        std::iter::once(self).chain(&self.updates)
+    }
+
+    /// The suite whose index listed `package` (the main suite when the
+    /// package names none or one not opened).
+    pub fn source_of(&self, package: &BinaryPackage) -> &Suite {
+        self.updates.iter().find(|s| s.config.suite == package.suite).unwrap_or(self)
     }
 }
 
@@ -123,13 +153,31 @@ pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> R
 }
 
 /// The first link: fetches `InRelease`, verifies its signature against the
-/// keyring, checks `Valid-Until`, and finds each component's index in it.
+/// keyring, checks `Valid-Until`, and finds each component's index in it;
+/// the same for each update suite.
 pub fn open_release(config: &ArchiveConfig, progress: &dyn Progress) -> Result<Suite, ArchiveError> {
+    let mut suite = open_one(config, true, progress)?;
+    for update in &config.updates {
+        let config = ArchiveConfig {
+            mirror: update.mirror.clone(),
+            suite: update.suite.clone(),
+            keyring: update.keyring.clone(),
+            updates: Vec::new(),
+            ..config.clone()
+        };
+        suite.updates.push(open_one(&config, false, progress)?);
+    }
+    Ok(suite)
+}
+
+/// Opens one suite. An update suite (`main` false) may lack some of the
+/// components: it simply has no updates there.
+fn open_one(config: &ArchiveConfig, main: bool, progress: &dyn Progress) -> Result<Suite, ArchiveError> {
     let mirror = Mirror::new(&config.mirror)?;
     let keyring = Keyring::load(&config.keyring)?;
     let inrelease_path = format!("dists/{}/InRelease", config.suite);
     let url = mirror.url(&inrelease_path);
-    progress.phase("release", None);
+    progress.phase(&format!("release {}", config.suite), None);
     let bytes = mirror
         .get(&inrelease_path, 64 << 20)?
         .ok_or_else(|| ArchiveError::NoInRelease { url: url.clone(), suite: config.suite.clone() })?;
@@ -147,46 +195,61 @@ pub fn open_release(config: &ArchiveConfig, progress: &dyn Progress) -> Result<S
     let mut indexes = BTreeMap::new();
     for component in &config.components {
         let base = format!("{component}/binary-{}/Packages", config.architecture);
-        let (path, (digest, size)) = ["xz", "gz", ""]
+        let found = ["xz", "gz", ""]
             .iter()
             .map(|ext| if ext.is_empty() { base.clone() } else { format!("{base}.{ext}") })
-            .find_map(|p| release.sha256.get(&p).map(|entry| (p, *entry)))
-            .ok_or_else(|| ArchiveError::NoIndex {
+            .find_map(|p| release.sha256.get(&p).map(|entry| (p, *entry)));
+        let Some((path, (digest, size))) = found else {
+            if !main {
+                continue;
+            }
+            return Err(ArchiveError::NoIndex {
                 suite: config.suite.clone(),
                 component: component.clone(),
                 architecture: config.architecture.clone(),
                 available: release.components.clone(),
                 architectures: release.architectures.clone(),
-            })?;
+            });
+        };
         let text = release.sha256.get(&base).copied().filter(|_| path != base);
         indexes.insert(component.clone(), IndexFile { path, digest, size, text });
     }
     progress.finish_phase();
-    Ok(Suite { mirror, config: config.clone(), release, release_sha256, signers: verified.signers, indexes })
+    Ok(Suite {
+        mirror,
+        config: config.clone(),
+        release,
+        release_sha256,
+        signers: verified.signers,
+        indexes,
+        updates: Vec::new(),
+    })
 }
 
 /// The second link: each component's `Packages` file, fetched (or found in
 /// the store) by the sha256 the verified Release lists, then parsed.
 pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Result<OpenedArchive, ArchiveError> {
-    let suite_dir = format!("dists/{}", suite.config.suite);
     let mut index = PackageIndex::default();
-    for (component, file) in &suite.indexes {
-        let fetch_path = if suite.release.acquire_by_hash {
-            let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
-            format!("{suite_dir}/{dir}/by-hash/SHA256/{}", file.digest.hex())
-        } else {
-            format!("{suite_dir}/{}", file.path)
-        };
-        progress.phase(&format!("index {component}"), Some(file.size));
-        suite.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
-        progress.advance(file.size);
-        let index_url = suite.mirror.url(&fetch_path);
-        let text = index_text(store, file, &index_url).inspect_err(|_| {
-            // An index that cannot be read is not kept.
-            store.discard_cached_blob(&file.digest);
-        })?;
-        index.add(text, component, &index_url)?;
-        progress.finish_phase();
+    for source in suite.all() {
+        let suite_dir = format!("dists/{}", source.config.suite);
+        for (component, file) in &source.indexes {
+            let fetch_path = if source.release.acquire_by_hash {
+                let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
+                format!("{suite_dir}/{dir}/by-hash/SHA256/{}", file.digest.hex())
+            } else {
+                format!("{suite_dir}/{}", file.path)
+            };
+            progress.phase(&format!("index {} {component}", source.config.suite), Some(file.size));
+            source.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
+            progress.advance(file.size);
+            let index_url = source.mirror.url(&fetch_path);
+            let text = index_text(store, file, &index_url).inspect_err(|_| {
+                // An index that cannot be read is not kept.
+                store.discard_cached_blob(&file.digest);
+            })?;
+            index.add_from_suite(text, &source.config.suite, component, &index_url)?;
+            progress.finish_phase();
+        }
     }
     Ok(OpenedArchive { suite, index })
 }

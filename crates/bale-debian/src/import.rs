@@ -128,7 +128,9 @@ fn import_one(
             new: false,
         });
     }
-    let downloaded = archive
+    // The suite whose signed index vouched for this .deb.
+    let source = archive.source_of(package);
+    let downloaded = source
         .mirror
         .fetch_verified(&package.filename, package.sha256, package.size, store)
         .map_err(|source| ImportError::Fetch { package: id.clone(), error: Box::new(source) })?;
@@ -170,14 +172,14 @@ fn import_one(
     metadata.license = converted.license.clone();
     metadata.purl = deb_purl(&package.name, &package.version.to_string(), &package.architecture);
     metadata.provenance = Provenance::Debian {
-        archive: archive.release.origin.clone().unwrap_or_else(|| "Debian".into()),
-        suite: archive.codename().to_string(),
+        archive: source.release.origin.clone().unwrap_or_else(|| "Debian".into()),
+        suite: source.codename().to_string(),
         component: package.component.clone(),
         filename: package.filename.clone(),
         deb_sha256: package.sha256,
-        packages_sha256: archive.indexes.get(&package.component).map_or(package.sha256, |f| f.digest),
-        release_sha256: archive.release_sha256,
-        signers: archive.signers.clone(),
+        packages_sha256: source.indexes.get(&package.component).map_or(package.sha256, |f| f.digest),
+        release_sha256: source.release_sha256,
+        signers: source.signers.clone(),
     };
     metadata.dropped =
         Dropped { paths: converted.dropped.clone(), maintainer_scripts: converted.maintainer_scripts.clone() };
@@ -312,8 +314,8 @@ pub fn import_closure<E: std::error::Error + 'static>(
     let mut request_key: Vec<String> = roots.iter().map(ToString::to_string).collect();
     request_key.sort();
     let key_text = serde_json::json!({
-        "release": suite.release_sha256,
-        "indexes": suite.indexes.values().map(|f| f.digest).collect::<Vec<_>>(),
+        "releases": suite.all().map(|s| (&s.config.suite, s.release_sha256)).collect::<Vec<_>>(),
+        "indexes": suite.all().flat_map(|s| s.indexes.values().map(|f| f.digest)).collect::<Vec<_>>(),
         "architecture": config.architecture,
         "roots": request_key,
         "extra": key_extra,

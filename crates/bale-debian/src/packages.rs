@@ -44,6 +44,11 @@ pub struct BinaryPackage {
     /// The first line of the description.
     pub summary: String,
     pub component: String,
+    /// The suite whose index listed it, as configured (`bookworm`,
+    /// `bookworm-security`); empty when it came from elsewhere (a lock
+    /// written before suites were recorded), which means the main suite.
+    #[serde(default)]
+    pub suite: String,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -154,6 +159,7 @@ pub struct PackageIndex {
 #[derive(Debug)]
 struct IndexFileText {
     text: String,
+    suite: String,
     component: String,
     /// Names the file in errors.
     label: String,
@@ -172,6 +178,17 @@ impl PackageIndex {
     /// Adds every stanza of one `Packages` file. `index` names the file in
     /// errors.
     pub fn add(&mut self, text: impl Into<String>, component: &str, index: &str) -> Result<(), PackagesError> {
+        self.add_from_suite(text, "", component, index)
+    }
+
+    /// [`Self::add`] for the index of `suite`, which its packages record.
+    pub fn add_from_suite(
+        &mut self,
+        text: impl Into<String>,
+        suite: &str,
+        component: &str,
+        index: &str,
+    ) -> Result<(), PackagesError> {
         let text = text.into();
         let too_big = || PackagesError {
             index: index.to_string(),
@@ -201,7 +218,12 @@ impl PackageIndex {
             });
             self.parsed.push(OnceLock::new());
         }
-        self.files.push(IndexFileText { text, component: component.to_string(), label: index.to_string() });
+        self.files.push(IndexFileText {
+            text,
+            suite: suite.to_string(),
+            component: component.to_string(),
+            label: index.to_string(),
+        });
         Ok(())
     }
 
@@ -227,7 +249,10 @@ impl PackageIndex {
         let parsed = self.parsed[position].get_or_init(|| {
             let file = &self.files[span.file as usize];
             let text = &file.text[span.start as usize..span.end as usize];
-            Box::new(parse_stanza(text, span.line as usize, &file.component, &file.label))
+            Box::new(
+                parse_stanza(text, span.line as usize, &file.component, &file.label)
+                    .map(|package| BinaryPackage { suite: file.suite.clone(), ..package }),
+            )
         });
         parsed.as_ref().as_ref().map_err(Clone::clone)
     }
@@ -447,6 +472,7 @@ fn parse_stanza(text: &str, first_line: usize, component: &str, index: &str) -> 
         installed_size_kib: f.installed_size.and_then(|s| s.parse().ok()),
         summary: f.description.unwrap_or("").lines().next().unwrap_or("").to_string(),
         component: component.to_string(),
+        suite: String::new(),
         version,
     })
 }

@@ -27,6 +27,7 @@ fn live_index_versions_order_like_dpkg() {
         keyring: source.signed_by.clone().unwrap_or_else(|| "/usr/share/keyrings/debian-archive-keyring.gpg".into()),
         allow_expired: false,
         now: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
+        updates: Vec::new(),
     };
     let archive = open(&config, &store, &bale_progress::NoProgress).unwrap();
     assert!(archive.index.len() > 10_000, "{} packages", archive.index.len());

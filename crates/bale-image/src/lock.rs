@@ -51,6 +51,10 @@ pub struct LockedPackage {
     /// The package's content digest (its layer's diff_id).
     pub content: Digest,
     pub component: String,
+    /// The suite whose index listed it (`bookworm-security`), which says
+    /// where to fetch the .deb; absent in older locks, meaning the main one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub suite: String,
     /// The archive's index entry, as verified when locking: it carries the
     /// .deb's path and sha256, and the relations.
     pub stanza: String,
@@ -77,13 +81,19 @@ pub fn inputs_digest(spec: &Spec) -> Digest {
     let debian = spec.debian.as_ref().map(|d| {
         let mut packages = d.packages.clone();
         packages.sort();
-        serde_json::json!({
+        let mut inputs = serde_json::json!({
             "suite": d.suite,
             "components": d.components,
             "architecture": d.architecture,
             "packages": packages,
             "keepDocs": d.keep_docs,
-        })
+        });
+        // Only a change from the default counts, so locks written before
+        // the setting existed stay valid.
+        if !d.updates {
+            inputs["updates"] = false.into();
+        }
+        inputs
     });
     sha256_bytes(serde_json::json!({ "debian": debian }).to_string().as_bytes())
 }

@@ -55,6 +55,14 @@ pub struct DebianSource {
     /// Keep documentation, man pages and locales.
     #[serde(default)]
     pub keep_docs: bool,
+    /// Layer the SUITE-updates and SUITE-security suites of the host's apt
+    /// sources over the main suite (when the mirror comes from the host).
+    #[serde(default = "yes")]
+    pub updates: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -44,6 +44,7 @@ fn archive_config(spec: &Spec, spec_path: &Path) -> anyhow::Result<Option<Archiv
         architecture: debian.architecture.clone(),
         keyring: debian.keyring.as_ref().map(|k| spec_dir(spec_path).join(k)),
         allow_expired: false,
+        no_updates: !debian.updates,
     };
     crate::debian::archive_config(&args).map(Some)
 }
@@ -80,6 +81,7 @@ fn resolve_and_lock(
             id: imported.id.clone(),
             content: imported.content_digest,
             component: package.component.clone(),
+            suite: package.suite.clone(),
             stanza: package.to_stanza(),
         })
         .collect();
@@ -115,9 +117,24 @@ fn ids_from_lock(
         // and each .deb is fetched by the sha256 the lock pins.
         let suite = bale_debian::archive::open_release(config, progress)
             .with_context(|| format!("opening {} {}", config.mirror, config.suite))?;
+        // A .deb is fetched from the suite that listed it; another suite's
+        // mirror may not have it, and would not have vouched for it.
+        if let Some(orphan) =
+            missing.iter().find(|p| !p.suite.is_empty() && !suite.all().any(|s| s.config.suite == p.suite))
+        {
+            bail!(
+                "bale.lock takes {} from the suite {}, which is not read now (the host's apt sources, --mirror or \
+                 `updates = false` decide which suites are); read that suite again, or run `bale lock` to re-pin",
+                orphan.id,
+                orphan.suite
+            );
+        }
         let selected = missing
             .iter()
-            .map(|package| BinaryPackage::from_stanza(&package.stanza, &package.component, "bale.lock"))
+            .map(|locked| {
+                BinaryPackage::from_stanza(&locked.stanza, &locked.component, "bale.lock")
+                    .map(|package| BinaryPackage { suite: locked.suite.clone(), ..package })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let options = ImportOptions { deb: DebOptions { keep_docs }, compression };
         let imported = import(&suite, store, &selected, options, progress)?;

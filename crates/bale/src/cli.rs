@@ -197,6 +197,9 @@ pub struct ArchiveArgs {
     /// Accept a Release past its Valid-Until date (snapshot archives).
     #[arg(long)]
     pub allow_expired: bool,
+    /// Read only the main suite, not the SUITE-updates and SUITE-security suites the host's apt sources list.
+    #[arg(long)]
+    pub no_updates: bool,
 }
 
 #[derive(Debug, Args)]

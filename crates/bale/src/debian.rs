@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use bale_debian::archive::{self, ArchiveConfig, OpenedArchive};
+use bale_debian::archive::{self, ArchiveConfig, OpenedArchive, UpdateSource};
 use bale_debian::deb::DebOptions;
 use bale_debian::import::{ImportOptions, import_closure, parse_request};
 use bale_fileset::Compression;
@@ -56,6 +56,26 @@ pub(crate) fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig
     if !keyring.exists() {
         bail!("the keyring {} does not exist; pass --keyring FILE", keyring.display());
     }
+    // As apt does, the host's SUITE-updates and SUITE-security sources are
+    // layered over the main suite (backports are not: apt never prefers
+    // them). A mirror given explicitly means that mirror alone.
+    let mut updates: Vec<UpdateSource> = Vec::new();
+    if !args.no_updates && args.mirror.is_none() {
+        for source in &host {
+            for name in &source.suites {
+                let is_update = [format!("{suite}-updates"), format!("{suite}-security"), format!("{suite}/updates")]
+                    .contains(name);
+                let update = UpdateSource {
+                    mirror: source.uri.clone(),
+                    suite: name.clone(),
+                    keyring: source.signed_by.clone().unwrap_or_else(|| keyring.clone()),
+                };
+                if is_update && !updates.contains(&update) {
+                    updates.push(update);
+                }
+            }
+        }
+    }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     Ok(ArchiveConfig {
         mirror,
@@ -65,6 +85,7 @@ pub(crate) fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig
         keyring,
         allow_expired: args.allow_expired,
         now,
+        updates,
     })
 }
 
@@ -120,11 +141,24 @@ pub fn import_debian(
     })?;
     let (suite, imported, base, index_size) = (report.suite, report.packages, report.base, report.index_size);
     if json {
+        let updates: Vec<serde_json::Value> = suite
+            .updates
+            .iter()
+            .map(|u| {
+                json!({
+                    "suite": u.config.suite,
+                    "mirror": u.mirror.base(),
+                    "release": u.release_sha256,
+                    "signers": u.signers,
+                })
+            })
+            .collect();
         print_json(&json!({
             "suite": suite.codename(),
             "mirror": suite.mirror.base(),
             "release": suite.release_sha256,
             "signers": suite.signers,
+            "updates": updates,
             "packages": imported,
             "base": base,
         }))?;
@@ -137,6 +171,14 @@ pub fn import_debian(
         suite.signers.join(", "),
         index_size.map_or_else(|| ", resolution cached".to_string(), |n| format!(", {n} packages in the index"))
     );
+    for update in &suite.updates {
+        println!(
+            "  with {} {} verified (signed by {})",
+            update.config.suite,
+            update.release_sha256.short(),
+            update.signers.join(", ")
+        );
+    }
     let width = imported.iter().chain([&base]).map(|p| p.id.len()).max().unwrap_or(0);
     for package in imported.iter().chain([&base]) {
         println!(
@@ -181,6 +223,7 @@ pub fn show(
             "package": p.name,
             "version": p.version.to_string(),
             "architecture": p.architecture,
+            "suite": p.suite,
             "component": p.component,
             "section": p.section,
             "priority": p.priority,

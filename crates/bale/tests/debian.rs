@@ -187,6 +187,56 @@ fn mirror_suite_and_keyring_default_to_the_hosts_apt_sources() {
     }
 }
 
+/// As apt does, the host's SUITE-security (and -updates) suites are layered
+/// over the main suite, each verified on its own; backports are not.
+#[test]
+fn update_suites_of_the_host_are_layered_over_the_main_suite() {
+    if !have_tools() {
+        return;
+    }
+    let mut a = sample_archive();
+    a.clear_index();
+    let fixed = DebSpec::new("libfoo", "1.0-1+deb1u1")
+        .field("Multi-Arch", "same")
+        .file("lib/x86_64-linux-gnu/libfoo.so.1", "ELF libfoo, fixed");
+    a.add(&fixed);
+    a.publish(&format!("{SUITE}-security"), FUTURE);
+    a.clear_index();
+    a.add(&DebSpec::new("libfoo", "9.0-1~bpo1"));
+    a.publish(&format!("{SUITE}-backports"), FUTURE);
+    let env = Env::new();
+    let apt = env.path().join("apt-root/etc/apt/sources.list.d");
+    fs::create_dir_all(&apt).unwrap();
+    let sources = format!(
+        "Types: deb\nURIs: {}\nSuites: {SUITE} {SUITE}-security {SUITE}-backports\nComponents: main\nSigned-By: {}\n",
+        a.url,
+        a.keyring.display()
+    );
+    fs::write(apt.join("test.sources"), sources).unwrap();
+    let bale = |args: &[&str]| {
+        let out = env.bale().env("BALE_APT_ROOT", env.path().join("apt-root")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let doc = bale(&["--json", "import", "debian", "app", "--arch", "amd64"]);
+    assert!(ids(&doc).contains(&"debian:testsuite/libfoo@1.0-1+deb1u1".to_string()), "{doc}");
+    let updates = doc["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1, "{doc}");
+    assert_eq!(updates[0]["suite"], format!("{SUITE}-security"));
+    // The package records the suite that vouched for it.
+    let inspected = bale(&["--json", "inspect", "libfoo@1.0-1+deb1u1"]);
+    let provenance = &inspected["metadata"]["provenance"];
+    assert_eq!(provenance["suite"], format!("{SUITE}-security"), "{inspected}");
+    assert_eq!(provenance["releaseSha256"], updates[0]["release"], "{inspected}");
+    let shown = bale(&["--json", "debian", "show", "libfoo", "--arch", "amd64"]);
+    assert_eq!(shown["versions"][0]["suite"], format!("{SUITE}-security"));
+    assert_eq!(shown["versions"].as_array().unwrap().len(), 3, "{shown}");
+    // --no-updates reads the main suite alone.
+    let main_only = bale(&["--json", "import", "debian", "libfoo", "--arch", "amd64", "--no-updates"]);
+    assert_eq!(ids(&main_only), ["debian:testsuite/libfoo@1.0-1"]);
+    assert!(main_only["updates"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn debian_show_prints_the_index_entry() {
     if !have_tools() {

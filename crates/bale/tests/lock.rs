@@ -142,3 +142,74 @@ fn locked_builds_are_exact_and_update_moves_one_package() {
     let missing = env.run(&["update", "nope", spec_path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope is not in"));
 }
+
+/// A package from an update suite is locked with that suite, and a locked
+/// build from an empty store fetches it from there.
+#[test]
+fn locks_remember_the_update_suite_of_a_package() {
+    let Some(mut a) = archive() else { return };
+    a.clear_index();
+    let deb = a.add(&DebSpec::new("libfoo", "1.0+sec1"));
+    let security = format!("{SUITE}-security");
+    a.publish(&security, FUTURE);
+    // The security suite and its .deb live under another mirror URL, as
+    // Debian's do, so only that mirror can serve them.
+    let elsewhere = a.root().join("security");
+    let pool_path = deb.strip_prefix(a.root()).unwrap().to_path_buf();
+    fs::create_dir_all(elsewhere.join("dists")).unwrap();
+    fs::create_dir_all(elsewhere.join(&pool_path).parent().unwrap()).unwrap();
+    fs::rename(a.dists(&security), elsewhere.join("dists").join(&security)).unwrap();
+    fs::rename(&deb, elsewhere.join(&pool_path)).unwrap();
+    let host = |env: &Env| {
+        let apt = env.path().join("apt-root/etc/apt/sources.list.d");
+        fs::create_dir_all(&apt).unwrap();
+        let line = |url: &str, suite: &str| format!("deb [signed-by={}] {url} {suite} main\n", a.keyring.display());
+        let sources = line(&a.url, SUITE) + &line(&format!("{}/security", a.url), &security);
+        fs::write(apt.join("test.list"), sources).unwrap();
+        let spec = env.path().join("bale.toml");
+        let text = format!(
+            "name = \"example.com/updated\"\n\n[debian]\nsuite = \"{SUITE}\"\narchitecture = \"amd64\"\npackages = [\"app\"]\n\n[config]\ncmd = [\"/bin/true\"]\n"
+        );
+        fs::write(&spec, text).unwrap();
+        spec
+    };
+    let run = |env: &Env, spec: &Path, locked: bool| {
+        let out = env.path().join("out");
+        let mut cmd = env.bale();
+        cmd.env("BALE_APT_ROOT", env.path().join("apt-root"));
+        cmd.args(["--json", "build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+        if locked {
+            cmd.arg("--locked");
+        }
+        ok(cmd.output().unwrap())
+    };
+    let first = Env::new();
+    let spec = host(&first);
+    let built = run(&first, &spec, false);
+    let lock = fs::read_to_string(first.path().join("bale.lock")).unwrap();
+    assert!(lock.contains("libfoo@1.0+sec1"), "{lock}");
+    assert!(lock.contains(&format!("suite = \"{SUITE}-security\"")), "{lock}");
+
+    let second = Env::new();
+    let spec = host(&second);
+    fs::write(second.path().join("bale.lock"), &lock).unwrap();
+    let rebuilt = run(&second, &spec, true);
+    assert_eq!(rebuilt["manifest"]["digest"], built["manifest"]["digest"]);
+
+    // Without the security suite, the locked build says so rather than
+    // fetching from a mirror that never listed the package.
+    let third = Env::new();
+    let spec = host(&third);
+    let main_only = format!("deb [signed-by={}] {} {SUITE} main\n", a.keyring.display(), a.url);
+    fs::write(third.path().join("apt-root/etc/apt/sources.list.d/test.list"), main_only).unwrap();
+    fs::write(third.path().join("bale.lock"), &lock).unwrap();
+    let out = third
+        .bale()
+        .env("BALE_APT_ROOT", third.path().join("apt-root"))
+        .args(["build", spec.to_str().unwrap(), "--output", "out", "--locked"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("libfoo@1.0+sec1 from the suite {security}, which is not read now")), "{stderr}");
+}

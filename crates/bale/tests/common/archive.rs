@@ -209,6 +209,12 @@ impl Archive {
         self.gpg.clearsign(&dists.join("Release"), &dists.join("InRelease"));
     }
 
+    /// Starts an empty index, for the next suite to publish; the pool keeps
+    /// every .deb.
+    pub fn clear_index(&mut self) {
+        self.stanzas.clear();
+    }
+
     pub fn dists(&self, suite: &str) -> PathBuf {
         self.root().join("dists").join(suite)
     }

@@ -156,16 +156,32 @@ pub fn open(config: &ArchiveConfig, store: &Store, progress: &dyn Progress) -> R
 /// keyring, checks `Valid-Until`, and finds each component's index in it;
 /// the same for each update suite.
 pub fn open_release(config: &ArchiveConfig, progress: &dyn Progress) -> Result<Suite, ArchiveError> {
-    let mut suite = open_one(config, true, progress)?;
-    for update in &config.updates {
-        let config = ArchiveConfig {
+    let update_configs: Vec<ArchiveConfig> = config
+        .updates
+        .iter()
+        .map(|update| ArchiveConfig {
             mirror: update.mirror.clone(),
             suite: update.suite.clone(),
             keyring: update.keyring.clone(),
             updates: Vec::new(),
             ..config.clone()
-        };
-        suite.updates.push(open_one(&config, false, progress)?);
+        })
+        .collect();
+    // The suites are fetched and verified side by side: each is a round
+    // trip to a mirror and a signature check.
+    let (main, updates) = std::thread::scope(|scope| {
+        let handles: Vec<_> = update_configs
+            .iter()
+            .map(|config| scope.spawn(move || open_one(config, false, &bale_progress::NoProgress)))
+            .collect();
+        let main = open_one(config, true, progress);
+        let updates: Vec<Result<Suite, ArchiveError>> =
+            handles.into_iter().map(|handle| handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect();
+        (main, updates)
+    });
+    let mut suite = main?;
+    for update in updates {
+        suite.updates.push(update?);
     }
     Ok(suite)
 }

@@ -69,6 +69,14 @@ pub enum ArchiveError {
         available: Vec<String>,
         architectures: Vec<String>,
     },
+    #[error(
+        "{url} is a genuine Release, but of the suite {found} (Suite {suite:?}, Codename {codename:?}), not of {requested:?}: the mirror serves the wrong suite there, or someone replays another suite's Release"
+    )]
+    WrongSuite { url: String, requested: String, found: String, suite: Option<String>, codename: Option<String> },
+    #[error(
+        "the update suite {suite} (--no-updates, or `updates = false` in a spec, reads the main suite alone): {error}"
+    )]
+    Update { suite: String, error: Box<ArchiveError> },
     #[error("{url}: cannot decompress: {reason}")]
     Decompress { url: String, reason: String },
     #[error(transparent)]
@@ -180,8 +188,10 @@ pub fn open_release(config: &ArchiveConfig, progress: &dyn Progress) -> Result<S
         (main, updates)
     });
     let mut suite = main?;
-    for update in updates {
-        suite.updates.push(update?);
+    for (update, config) in updates.into_iter().zip(&update_configs) {
+        suite.updates.push(
+            update.map_err(|error| ArchiveError::Update { suite: config.suite.clone(), error: Box::new(error) })?,
+        );
     }
     Ok(suite)
 }
@@ -202,6 +212,20 @@ fn open_one(config: &ArchiveConfig, main: bool, progress: &dyn Progress) -> Resu
     let verified = verify_clearsigned(&text, &keyring, &url)?;
     let release =
         Release::parse(&verified.text).map_err(|source| ArchiveError::Release { url: url.clone(), source })?;
+    // A signature says who made a Release, not which suite it is: a
+    // mirror could put another suite's genuine Release here.
+    let requested = config.suite.strip_suffix("/updates").unwrap_or(&config.suite);
+    let names_it = |name: &Option<String>| name.as_deref() == Some(config.suite.as_str());
+    let old_security = config.suite.ends_with("/updates") && release.codename.as_deref() == Some(requested);
+    if !(names_it(&release.suite) || names_it(&release.codename) || old_security) {
+        return Err(ArchiveError::WrongSuite {
+            url,
+            requested: config.suite.clone(),
+            found: release.codename.clone().or_else(|| release.suite.clone()).unwrap_or_else(|| "(unnamed)".into()),
+            suite: release.suite.clone(),
+            codename: release.codename.clone(),
+        });
+    }
     if let Some(valid_until) = release.valid_until
         && valid_until < config.now
         && !config.allow_expired

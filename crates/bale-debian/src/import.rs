@@ -330,7 +330,11 @@ pub fn import_closure<E: std::error::Error + 'static>(
         None => {
             let archive = crate::archive::load_index(suite, store, progress).map_err(archive_error)?;
             let positions = resolve(&archive.index, roots).map_err(ClosureError::Resolve)?;
-            let selected: Vec<BinaryPackage> = positions.iter().map(|&i| archive.index.get(i).clone()).collect();
+            let selected = positions
+                .iter()
+                .map(|&i| archive.index.package(i).cloned())
+                .collect::<Result<Vec<BinaryPackage>, _>>()
+                .map_err(|e| archive_error(crate::archive::ArchiveError::Packages(e)))?;
             // Best effort: without the cache the next import is just slower.
             if let Ok(bytes) = serde_json::to_vec(&selected) {
                 let _ = store.write_cache(RESOLUTION_CACHE, &key, &bytes);

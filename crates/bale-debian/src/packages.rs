@@ -274,7 +274,11 @@ impl PackageIndex {
         let positions = self.by_name.get(name).map_or(&[][..], Vec::as_slice);
         let mut found = Vec::with_capacity(positions.len());
         for &position in positions {
-            found.push((position as usize, &self.package(position as usize)?.version));
+            let package = self.package(position as usize)?;
+            // The scan read the name only; the parsed stanza has the last word.
+            if package.name == name {
+                found.push((position as usize, &package.version));
+            }
         }
         found.sort_by(|a, b| b.1.cmp(a.1));
         Ok(found.into_iter().map(|(position, _)| position).collect())
@@ -327,7 +331,7 @@ fn scan(text: &str) -> impl Iterator<Item = ScannedStanza<'_>> {
             offset = (line_end + 1).min(bytes.len());
             line += 1;
             let content = &text[line_start..line_end];
-            if content.bytes().all(|b| b.is_ascii_whitespace()) {
+            if is_blank(content) {
                 if let Some(mut stanza) = current.take() {
                     stanza.end = line_start;
                     if !stanza.name.is_empty() {
@@ -365,9 +369,16 @@ fn scan(text: &str) -> impl Iterator<Item = ScannedStanza<'_>> {
     })
 }
 
+/// Whether [`control::parse`] sees a blank line (a stanza separator):
+/// whitespace only, Unicode's included, checked cheaply for the usual
+/// line that starts with a printable ASCII character.
+fn is_blank(line: &str) -> bool {
+    line.bytes().next().is_none_or(|b| b.is_ascii_whitespace() || !b.is_ascii()) && line.trim().is_empty()
+}
+
 /// The package names in (part of) a `Provides` value.
 fn provided_names(value: &str) -> impl Iterator<Item = &str> {
-    value.split(',').filter_map(|item| {
+    value.split([',', '|']).filter_map(|item| {
         let name = item.trim().split(|c: char| c.is_whitespace() || c == '(' || c == ':').next().unwrap_or("");
         (!name.is_empty()).then_some(name)
     })
@@ -566,6 +577,18 @@ mod scan_tests {
         assert!(err.starts_with("main/binary-amd64/Packages, stanza at line 8 (bad): Depends:"), "{err}");
         // The same error each time it is asked for.
         assert_eq!(index.versions("bad").unwrap_err().to_string(), err);
+    }
+
+    #[test]
+    fn the_scan_splits_where_the_parser_does() {
+        // A line of Unicode whitespace separates stanzas for the parser.
+        let text = format!("{}\u{a0}\n{}", stanza("a", "Provides: x | y\n"), stanza("b", ""));
+        let mut index = PackageIndex::default();
+        index.add(text.as_str(), "main", "Packages").unwrap();
+        assert_eq!(index.len(), control::parse(&text).unwrap().len());
+        assert_eq!(index.versions("a").unwrap().len(), 1);
+        assert_eq!(index.versions("b").unwrap().len(), 1);
+        assert_eq!(index.providers("y").unwrap().len(), 1);
     }
 
     #[test]

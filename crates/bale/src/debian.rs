@@ -70,7 +70,9 @@ pub(crate) fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig
                     suite: name.clone(),
                     keyring: source.signed_by.clone().unwrap_or_else(|| keyring.clone()),
                 };
-                if is_update && !updates.contains(&update) {
+                // One source per suite name: packages are traced back to
+                // their suite by name.
+                if is_update && !updates.iter().any(|u| u.suite == update.suite) {
                     updates.push(update);
                 }
             }

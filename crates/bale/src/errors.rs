@@ -47,6 +47,10 @@ fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             ArchiveError::Trust(e) => Some(trust_help(e).into()),
             ArchiveError::Fetch(e) => fetch_help(e),
             ArchiveError::Store(e) => store_help(e),
+            ArchiveError::WrongSuite { .. } => {
+                Some("nothing was imported: check the suite name (--suite, or the apt source), or use another mirror".into())
+            }
+            ArchiveError::Update { error, .. } => debian_help(error.as_ref()),
             ArchiveError::Decompress { .. } => Some(
                 "nothing from that index was kept: it does not match the signed Release; retry later or use another mirror"
                     .into(),
@@ -62,8 +66,8 @@ fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(bale_debian::import::ClosureError::<bale_resolve::ResolveError>::Import(e)) = cause.downcast_ref() {
         return debian_help(e);
     }
-    if let Some(bale_debian::import::ClosureError::<bale_resolve::ResolveError>::Resolve(_)) = cause.downcast_ref() {
-        return Some("`bale debian show NAME` shows the versions and dependencies the archive has".into());
+    if let Some(bale_debian::import::ClosureError::<bale_resolve::ResolveError>::Resolve(e)) = cause.downcast_ref() {
+        return debian_help(e);
     }
     if let Some(e) = cause.downcast_ref::<ImportError>() {
         return match e {
@@ -78,8 +82,13 @@ fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
             ImportError::Store { error, .. } => store_help(error),
         };
     }
-    if cause.downcast_ref::<bale_resolve::ResolveError>().is_some() {
-        return Some("`bale debian show NAME` shows the versions and dependencies the archive has".into());
+    if let Some(e) = cause.downcast_ref::<bale_resolve::ResolveError>() {
+        return Some(match e {
+            bale_resolve::ResolveError::Index(_) => {
+                "the archive's index is damaged at that stanza: retry later or use another mirror".into()
+            }
+            _ => "`bale debian show NAME` shows the versions and dependencies the archive has".into(),
+        });
     }
     None
 }

@@ -235,6 +235,22 @@ fn update_suites_of_the_host_are_layered_over_the_main_suite() {
     let main_only = bale(&["--json", "import", "debian", "libfoo", "--arch", "amd64", "--no-updates"]);
     assert_eq!(ids(&main_only), ["debian:testsuite/libfoo@1.0-1"]);
     assert!(main_only["updates"].as_array().unwrap().is_empty());
+    // An update suite the mirror lacks is named, with the way out.
+    let sources = format!(
+        "Types: deb\nURIs: {}\nSuites: {SUITE} {SUITE}-updates\nComponents: main\nSigned-By: {}\n",
+        a.url,
+        a.keyring.display()
+    );
+    fs::write(apt.join("test.sources"), sources).unwrap();
+    let out = env
+        .bale()
+        .env("BALE_APT_ROOT", env.path().join("apt-root"))
+        .args(["import", "debian", "libfoo", "--arch", "amd64"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("the update suite {SUITE}-updates (--no-updates")), "{stderr}");
 }
 
 #[test]
@@ -321,6 +337,15 @@ fn every_break_in_the_signature_chain_is_refused() {
                 fs::write(path, gzip(&text)).unwrap();
             },
             vec!["Packages.gz", "expected sha256", "got sha256"],
+        ),
+        (
+            "a Release of another suite",
+            |a| {
+                // Genuinely signed, but for another suite.
+                a.publish("othersuite", FUTURE);
+                fs::copy(a.dists("othersuite").join("InRelease"), a.dists(SUITE).join("InRelease")).unwrap();
+            },
+            vec!["InRelease is a genuine Release, but of the suite othersuite", "not of \"testsuite\""],
         ),
         (
             "decompressed Packages mismatch",

@@ -200,7 +200,7 @@ impl PackageIndex {
         if u32::try_from(text.len()).is_err() {
             return Err(too_big());
         }
-        for stanza in scan(&text) {
+        for stanza in scan_in_parallel(&text) {
             let position = u32::try_from(self.stanzas.len()).map_err(|_| too_big())?;
             self.by_name.entry(stanza.name.into()).or_default().push(position);
             for provided in stanza.provides {
@@ -313,60 +313,87 @@ struct ScannedStanza<'a> {
     provides: Vec<&'a str>,
 }
 
-/// Finds each stanza of a `Packages` text with its `Package` name and the
-/// names in its `Provides`, following the paragraph rules of
-/// [`control::parse`] (blank lines separate, `#` lines are comments,
-/// continuation lines start with a space or tab). Stanzas without a
-/// `Package` field cannot be asked for by name and are skipped.
-fn scan(text: &str) -> impl Iterator<Item = ScannedStanza<'_>> {
-    let bytes = text.as_bytes();
-    let mut offset = 0;
-    let mut line = 0;
-    std::iter::from_fn(move || {
-        let mut current: Option<ScannedStanza<'_>> = None;
-        let mut in_provides = false;
-        while offset < bytes.len() {
-            let line_start = offset;
-            let line_end = text[offset..].find('\n').map_or(bytes.len(), |i| offset + i);
-            offset = (line_end + 1).min(bytes.len());
-            line += 1;
-            let content = &text[line_start..line_end];
-            if is_blank(content) {
-                if let Some(mut stanza) = current.take() {
-                    stanza.end = line_start;
-                    if !stanza.name.is_empty() {
-                        return Some(stanza);
-                    }
+/// [`scan`] of a large text in two halves at once, split at an empty line
+/// (which ends a paragraph for the parser too); the result is the same as
+/// one scan's.
+fn scan_in_parallel(text: &str) -> Vec<ScannedStanza<'_>> {
+    const WORTH_SPLITTING: usize = 4 << 20;
+    let split = (text.len() > WORTH_SPLITTING)
+        .then(|| memchr::memmem::find(&text.as_bytes()[text.len() / 2..], b"\n\n"))
+        .flatten()
+        .map(|at| text.len() / 2 + at + 1);
+    let Some(split) = split else {
+        return scan(text, 0, text.len(), 1).0;
+    };
+    let (mut first, (second, _)) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| scan(text, split, text.len(), 1));
+        let first = scan(text, 0, split, 1);
+        (first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    let lines_before = first.1;
+    first.0.extend(second.into_iter().map(|stanza| ScannedStanza { line: stanza.line + lines_before, ..stanza }));
+    first.0
+}
+
+/// Finds each stanza of `text[from..to]` (which starts a line) with its
+/// `Package` name and the names in its `Provides`, following the paragraph
+/// rules of [`control::parse`] (blank lines separate, `#` lines are
+/// comments, continuation lines start with a space or tab); `first_line`
+/// numbers its first line. Stanzas without a `Package` field cannot be
+/// asked for by name and are skipped. Returns the stanzas and the number
+/// of lines read.
+fn scan(text: &str, from: usize, to: usize, first_line: usize) -> (Vec<ScannedStanza<'_>>, usize) {
+    let bytes = &text.as_bytes()[..to];
+    let mut out = Vec::new();
+    let mut newlines = memchr::memchr_iter(b'\n', &bytes[from..]).map(|i| from + i);
+    let mut offset = from;
+    let mut line = first_line - 1;
+    let mut current: Option<ScannedStanza<'_>> = None;
+    let mut in_provides = false;
+    while offset < to {
+        let line_start = offset;
+        let line_end = newlines.next().unwrap_or(to);
+        offset = line_end + 1;
+        line += 1;
+        let content = &text[line_start..line_end];
+        if is_blank(content) {
+            if let Some(mut stanza) = current.take() {
+                stanza.end = line_start;
+                if !stanza.name.is_empty() {
+                    out.push(stanza);
                 }
-                in_provides = false;
-                continue;
-            }
-            if content.starts_with('#') {
-                continue;
-            }
-            let stanza = current.get_or_insert_with(|| ScannedStanza {
-                start: line_start,
-                end: bytes.len(),
-                line,
-                name: "",
-                provides: Vec::new(),
-            });
-            if content.starts_with([' ', '\t']) {
-                if in_provides {
-                    stanza.provides.extend(provided_names(content));
-                }
-                continue;
             }
             in_provides = false;
-            if let Some(value) = content.strip_prefix("Package:") {
-                stanza.name = value.trim();
-            } else if let Some(value) = content.strip_prefix("Provides:") {
-                in_provides = true;
-                stanza.provides.extend(provided_names(value));
-            }
+            continue;
         }
-        current.filter(|stanza| !stanza.name.is_empty())
-    })
+        if content.starts_with('#') {
+            continue;
+        }
+        let stanza = current.get_or_insert_with(|| ScannedStanza {
+            start: line_start,
+            end: to,
+            line,
+            name: "",
+            provides: Vec::new(),
+        });
+        if content.starts_with([' ', '\t']) {
+            if in_provides {
+                stanza.provides.extend(provided_names(content));
+            }
+            continue;
+        }
+        in_provides = false;
+        if let Some(value) = content.strip_prefix("Package:") {
+            stanza.name = value.trim();
+        } else if let Some(value) = content.strip_prefix("Provides:") {
+            in_provides = true;
+            stanza.provides.extend(provided_names(value));
+        }
+    }
+    if let Some(stanza) = current.filter(|stanza| !stanza.name.is_empty()) {
+        out.push(stanza);
+    }
+    (out, line + 1 - first_line)
 }
 
 /// Whether [`control::parse`] sees a blank line (a stanza separator):
@@ -589,6 +616,27 @@ mod scan_tests {
         assert_eq!(index.versions("a").unwrap().len(), 1);
         assert_eq!(index.versions("b").unwrap().len(), 1);
         assert_eq!(index.providers("y").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn scanning_in_two_halves_gives_the_one_scan() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < 5 << 20 {
+            text.push_str(&stanza(&format!("p{i}"), if i % 7 == 0 { "Provides: v\n" } else { "" }));
+            text.push_str(if i % 11 == 0 { "\n# a comment\n\n" } else { "\n" });
+            i += 1;
+        }
+        let whole = scan(&text, 0, text.len(), 1).0;
+        let halves = scan_in_parallel(&text);
+        let key = |s: &ScannedStanza<'_>| (s.start, s.end, s.line, s.name.to_string(), s.provides.join(","));
+        assert_eq!(whole.len(), i);
+        assert_eq!(whole.iter().map(key).collect::<Vec<_>>(), halves.iter().map(key).collect::<Vec<_>>());
+        let mut index = PackageIndex::default();
+        index.add(text.as_str(), "main", "Packages").unwrap();
+        let last = index.versions(&format!("p{}", i - 1)).unwrap();
+        assert_eq!(index.get(last[0]).name, format!("p{}", i - 1));
+        assert_eq!(index.providers("v").unwrap().len(), i.div_ceil(7));
     }
 
     #[test]

@@ -297,11 +297,6 @@ impl PackageIndex {
         }
         Ok(found)
     }
-
-    /// The newest version of `name`.
-    pub fn newest(&self, name: &str) -> Result<Option<&BinaryPackage>, PackagesError> {
-        Ok(self.versions(name)?.first().map(|&i| self.get(i)))
-    }
 }
 
 /// What [`scan`] reads of a stanza.
@@ -525,7 +520,7 @@ mod tests {
     fn parses_stanzas() {
         let mut index = PackageIndex::default();
         index.add(SAMPLE, "main", "Packages").unwrap();
-        let libc = index.newest("libc6").unwrap().unwrap();
+        let libc = index.get(index.versions("libc6").unwrap()[0]);
         assert_eq!(libc.source, "glibc");
         assert_eq!(libc.multi_arch, MultiArch::Same);
         assert_eq!(libc.breaks[0].to_string(), "python3 (<< 3.7)");

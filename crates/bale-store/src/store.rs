@@ -347,31 +347,33 @@ impl Store {
         let looks_like_digest = hex_prefix.len() >= 6 && hex_prefix.bytes().all(|b| b.is_ascii_hexdigit());
         // `debian:bookworm/libc6@2.36` is also found as `libc6@2.36`, and by
         // name as `libc6`, when no other origin has that name.
-        let without_origin = |id: &'_ str| id.rsplit_once('/').map_or(id, |(_, rest)| rest).to_string();
-        let by = |key: &dyn Fn(&str) -> Option<String>| -> Vec<&PackageRecord> {
-            let exact: Vec<&PackageRecord> =
-                records.iter().filter(|r| key(&r.id).as_deref() == Some(reference)).collect();
-            if !exact.is_empty() || reference.contains('/') {
-                return exact;
-            }
-            records.iter().filter(|r| key(&without_origin(&r.id)).as_deref() == Some(reference)).collect()
+        let with_version = reference.contains('@');
+        let find = |without_origin: bool| -> Vec<&PackageRecord> {
+            records
+                .iter()
+                .filter(|r| {
+                    let id =
+                        if without_origin { r.id.rsplit_once('/').map_or(&*r.id, |(_, rest)| rest) } else { &r.id };
+                    let key = if with_version { Some(id) } else { id.rsplit_once('@').map(|(name, _)| name) };
+                    key == Some(reference)
+                })
+                .collect()
         };
-        let matches: Vec<&PackageRecord> = if reference.contains('@') {
-            by(&|id| Some(id.to_string()))
+        let mut found = find(false);
+        if found.is_empty() && !reference.contains('/') {
+            found = find(true);
+        }
+        let matches: Vec<&PackageRecord> = if with_version || !found.is_empty() || !looks_like_digest {
+            found
         } else {
-            let by_name = by(&|id| id.rsplit_once('@').map(|(name, _)| name.to_string()));
-            if !by_name.is_empty() || !looks_like_digest {
-                by_name
-            } else {
-                let prefix = hex_prefix.to_ascii_lowercase();
-                records
-                    .iter()
-                    .filter(|r| {
-                        r.manifest.digest.hex().starts_with(&prefix)
-                            || r.content_digest.is_some_and(|d| d.hex().starts_with(&prefix))
-                    })
-                    .collect()
-            }
+            let prefix = hex_prefix.to_ascii_lowercase();
+            records
+                .iter()
+                .filter(|r| {
+                    r.manifest.digest.hex().starts_with(&prefix)
+                        || r.content_digest.is_some_and(|d| d.hex().starts_with(&prefix))
+                })
+                .collect()
         };
         match matches.as_slice() {
             [] => Err(StoreError::NotFound { reference: reference.to_string() }),

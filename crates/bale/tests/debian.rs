@@ -65,6 +65,16 @@ fn import_args<'a>(a: &'a Archive, packages: &[&'a str]) -> Vec<String> {
     args
 }
 
+/// `[--json] debian show NAME` with the archive flags of [`import_args`].
+fn show_args(a: &Archive, name: &str, json: bool) -> Vec<String> {
+    let mut args = import_args(a, &[]);
+    args.splice(1..3, ["debian".to_string(), "show".to_string(), name.to_string()]);
+    if !json {
+        args.remove(0);
+    }
+    args
+}
+
 fn run(env: &Env, args: &[String]) -> std::process::Output {
     env.bale().args(args).output().unwrap()
 }
@@ -172,15 +182,9 @@ fn mirror_suite_and_keyring_default_to_the_hosts_apt_sources() {
         ("test.list", format!("deb [signed-by={}] {} {SUITE} main\n", a.keyring.display(), a.url)),
     ] {
         let env = Env::new();
-        let apt = env.path().join("apt-root/etc/apt/sources.list.d");
-        fs::create_dir_all(&apt).unwrap();
-        fs::write(apt.join(file), text).unwrap();
-        let out = env
-            .bale()
-            .env("BALE_APT_ROOT", env.path().join("apt-root"))
-            .args(["--json", "import", "debian", "libfoo", "--arch", "amd64"])
-            .output()
-            .unwrap();
+        env.host_sources(file, &text);
+        let out =
+            env.bale_on_host().args(["--json", "import", "debian", "libfoo", "--arch", "amd64"]).output().unwrap();
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(ids(&doc), ["debian:testsuite/libfoo@1.0-1"], "{file}");
@@ -205,16 +209,12 @@ fn update_suites_of_the_host_are_layered_over_the_main_suite() {
     a.add(&DebSpec::new("libfoo", "9.0-1~bpo1"));
     a.publish(&format!("{SUITE}-backports"), FUTURE);
     let env = Env::new();
-    let apt = env.path().join("apt-root/etc/apt/sources.list.d");
-    fs::create_dir_all(&apt).unwrap();
-    let sources = format!(
-        "Types: deb\nURIs: {}\nSuites: {SUITE} {SUITE}-security {SUITE}-backports\nComponents: main\nSigned-By: {}\n",
-        a.url,
-        a.keyring.display()
-    );
-    fs::write(apt.join("test.sources"), sources).unwrap();
+    let sources = |suites: &str| {
+        format!("Types: deb\nURIs: {}\nSuites: {suites}\nComponents: main\nSigned-By: {}\n", a.url, a.keyring.display())
+    };
+    env.host_sources("test.sources", &sources(&format!("{SUITE} {SUITE}-security {SUITE}-backports")));
     let bale = |args: &[&str]| {
-        let out = env.bale().env("BALE_APT_ROOT", env.path().join("apt-root")).args(args).output().unwrap();
+        let out = env.bale_on_host().args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
@@ -236,18 +236,8 @@ fn update_suites_of_the_host_are_layered_over_the_main_suite() {
     assert_eq!(ids(&main_only), ["debian:testsuite/libfoo@1.0-1"]);
     assert!(main_only["updates"].as_array().unwrap().is_empty());
     // An update suite the mirror lacks is named, with the way out.
-    let sources = format!(
-        "Types: deb\nURIs: {}\nSuites: {SUITE} {SUITE}-updates\nComponents: main\nSigned-By: {}\n",
-        a.url,
-        a.keyring.display()
-    );
-    fs::write(apt.join("test.sources"), sources).unwrap();
-    let out = env
-        .bale()
-        .env("BALE_APT_ROOT", env.path().join("apt-root"))
-        .args(["import", "debian", "libfoo", "--arch", "amd64"])
-        .output()
-        .unwrap();
+    env.host_sources("test.sources", &sources(&format!("{SUITE} {SUITE}-updates")));
+    let out = env.bale_on_host().args(["import", "debian", "libfoo", "--arch", "amd64"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains(&format!("the update suite {SUITE}-updates (--no-updates")), "{stderr}");
@@ -260,16 +250,12 @@ fn debian_show_prints_the_index_entry() {
     }
     let a = sample_archive();
     let env = Env::new();
-    let mut args = import_args(&a, &[]);
-    args.splice(1..3, ["debian".to_string(), "show".to_string(), "libfoo".to_string()]);
-    let doc = ok_json(&env, &args);
+    let doc = ok_json(&env, &show_args(&a, "libfoo", true));
     let versions = doc["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0]["version"], "1.0-1");
     assert_eq!(versions[0]["component"], "main");
-    let mut args = import_args(&a, &[]);
-    args.splice(0..3, ["debian".to_string(), "show".to_string(), "mail-transport-agent".to_string()]);
-    let out = run(&env, &args);
+    let out = run(&env, &show_args(&a, "mail-transport-agent", false));
     assert!(String::from_utf8_lossy(&out.stdout).contains("provided by: mta-a 1.0, mta-b 1.0"));
 }
 
@@ -282,8 +268,7 @@ fn a_truncated_index_cache_is_rebuilt() {
     }
     let a = sample_archive();
     let env = Env::new();
-    let mut args = import_args(&a, &[]);
-    args.splice(1..3, ["debian".to_string(), "show".to_string(), "libfoo".to_string()]);
+    let args = show_args(&a, "libfoo", true);
     ok_json(&env, &args);
     let cache_dir = env.store().join("cache/debian-index-text");
     let entries: Vec<_> = fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().path()).collect();

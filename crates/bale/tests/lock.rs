@@ -160,12 +160,9 @@ fn locks_remember_the_update_suite_of_a_package() {
     fs::create_dir_all(elsewhere.join(&pool_path).parent().unwrap()).unwrap();
     fs::rename(a.dists(&security), elsewhere.join("dists").join(&security)).unwrap();
     fs::rename(&deb, elsewhere.join(&pool_path)).unwrap();
+    let line = |url: &str, suite: &str| format!("deb [signed-by={}] {url} {suite} main\n", a.keyring.display());
     let host = |env: &Env| {
-        let apt = env.path().join("apt-root/etc/apt/sources.list.d");
-        fs::create_dir_all(&apt).unwrap();
-        let line = |url: &str, suite: &str| format!("deb [signed-by={}] {url} {suite} main\n", a.keyring.display());
-        let sources = line(&a.url, SUITE) + &line(&format!("{}/security", a.url), &security);
-        fs::write(apt.join("test.list"), sources).unwrap();
+        env.host_sources("test.list", &(line(&a.url, SUITE) + &line(&format!("{}/security", a.url), &security)));
         let spec = env.path().join("bale.toml");
         let text = format!(
             "name = \"example.com/updated\"\n\n[debian]\nsuite = \"{SUITE}\"\narchitecture = \"amd64\"\npackages = [\"app\"]\n\n[config]\ncmd = [\"/bin/true\"]\n"
@@ -175,8 +172,7 @@ fn locks_remember_the_update_suite_of_a_package() {
     };
     let run = |env: &Env, spec: &Path, locked: bool| {
         let out = env.path().join("out");
-        let mut cmd = env.bale();
-        cmd.env("BALE_APT_ROOT", env.path().join("apt-root"));
+        let mut cmd = env.bale_on_host();
         cmd.args(["--json", "build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
         if locked {
             cmd.arg("--locked");
@@ -200,15 +196,10 @@ fn locks_remember_the_update_suite_of_a_package() {
     // fetching from a mirror that never listed the package.
     let third = Env::new();
     let spec = host(&third);
-    let main_only = format!("deb [signed-by={}] {} {SUITE} main\n", a.keyring.display(), a.url);
-    fs::write(third.path().join("apt-root/etc/apt/sources.list.d/test.list"), main_only).unwrap();
+    third.host_sources("test.list", &line(&a.url, SUITE));
     fs::write(third.path().join("bale.lock"), &lock).unwrap();
-    let out = third
-        .bale()
-        .env("BALE_APT_ROOT", third.path().join("apt-root"))
-        .args(["build", spec.to_str().unwrap(), "--output", "out", "--locked"])
-        .output()
-        .unwrap();
+    let out =
+        third.bale_on_host().args(["build", spec.to_str().unwrap(), "--output", "out", "--locked"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains(&format!("libfoo@1.0+sec1 from the suite {security}, which is not read now")), "{stderr}");

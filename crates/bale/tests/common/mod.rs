@@ -34,6 +34,21 @@ impl Env {
         cmd
     }
 
+    /// Writes `file` of this environment's fake host apt sources
+    /// (`sources.list.d/`), replacing it.
+    pub fn host_sources(&self, file: &str, text: &str) {
+        let dir = self.path().join("apt-root/etc/apt/sources.list.d");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(file), text).unwrap();
+    }
+
+    /// [`Env::bale`] reading its apt sources from [`Env::host_sources`].
+    pub fn bale_on_host(&self) -> Command {
+        let mut cmd = self.bale();
+        cmd.env("BALE_APT_ROOT", self.path().join("apt-root"));
+        cmd
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.bale().args(args).output().unwrap()
     }

@@ -44,6 +44,14 @@ pub enum EntryProblem {
     BadNumber { key: String },
     #[error("it changed while being read (size was {expected} bytes, now {actual})")]
     Changed { expected: u64, actual: u64 },
+    #[error("it was replaced while bale worked on it ({detail}); nothing was read or written through it")]
+    Replaced { detail: String },
+    #[error("a path component is {len} bytes long; the limit is {limit}")]
+    ComponentTooLong { len: usize, limit: usize },
+    #[error("its extended header holds {size} bytes; the limit is {limit}")]
+    ExtensionTooLarge { size: u64, limit: u64 },
+    #[error("the tar header is damaged: {reason}")]
+    BadHeader { reason: String },
 }
 
 /// Everything that can go wrong writing, reading or unpacking a file set.
@@ -72,9 +80,38 @@ impl FilesetError {
     }
 }
 
+/// Inputs longer than this are quoted by their head and tail only.
+const QUOTE_LIMIT: usize = 256;
+
 /// Renders a raw path for an error message: quoted, with bytes that are not
-/// printable UTF-8 escaped, so a hostile name cannot forge terminal output.
-pub(crate) fn display_path(raw: &[u8]) -> String {
+/// printable UTF-8 escaped, so a hostile name cannot forge terminal output,
+/// and at most a few hundred bytes of it, so it cannot flood one either.
+pub fn display_path(raw: &[u8]) -> String {
+    if raw.len() > QUOTE_LIMIT {
+        let head = &raw[..floor_char(raw, 160)];
+        let tail = &raw[ceil_char(raw, raw.len() - 64)..];
+        let (head, tail) = (quote(head), quote(tail));
+        return format!("{}…{} ({} bytes)", &head[..head.len() - 1], &tail[1..], raw.len());
+    }
+    quote(raw)
+}
+
+/// The largest index at most `at` that does not split a UTF-8 sequence.
+fn floor_char(raw: &[u8], mut at: usize) -> usize {
+    while at > 0 && at < raw.len() && (raw[at] & 0xc0) == 0x80 {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_char(raw: &[u8], mut at: usize) -> usize {
+    while at < raw.len() && (raw[at] & 0xc0) == 0x80 {
+        at += 1;
+    }
+    at
+}
+
+fn quote(raw: &[u8]) -> String {
     let mut out = String::from("\"");
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -102,5 +139,14 @@ mod tests {
         assert_eq!(display_path(b"usr/bin/x"), "\"usr/bin/x\"");
         assert_eq!(display_path(b"a\xffb"), "\"a\\xffb\"");
         assert_eq!(display_path(b"a\nb\x1b[31m"), "\"a\\nb\\u{1b}[31m\"");
+    }
+
+    #[test]
+    fn display_path_quotes_long_input_by_head_and_tail() {
+        let mut long = "é".repeat(1000).into_bytes();
+        long.extend_from_slice(b"/end");
+        let shown = display_path(&long);
+        assert!(shown.len() < 300, "{}", shown.len());
+        assert!(shown.starts_with("\"é") && shown.ends_with("/end\" (2004 bytes)"), "{shown}");
     }
 }

@@ -4,6 +4,8 @@ use crate::error::EntryProblem;
 
 /// Longest path accepted, in bytes (Linux `PATH_MAX`).
 pub const MAX_PATH_LEN: usize = 4096;
+/// Longest path component accepted, in bytes (Linux `NAME_MAX`).
+pub const MAX_NAME_LEN: usize = 255;
 
 /// Normalises a path as an archive or a directory walk spells it.
 ///
@@ -32,6 +34,9 @@ pub fn normalize(raw: &[u8]) -> Result<Option<String>, EntryProblem> {
             "." => continue,
             ".." => return Err(EntryProblem::Traversal),
             "" => return Err(EntryProblem::MalformedPath),
+            c if c.len() > MAX_NAME_LEN => {
+                return Err(EntryProblem::ComponentTooLong { len: c.len(), limit: MAX_NAME_LEN });
+            }
             c => {
                 if !out.is_empty() {
                     out.push('/');
@@ -90,6 +95,12 @@ mod tests {
         assert_eq!(normalize(b"a//b"), Err(EntryProblem::MalformedPath));
         assert_eq!(normalize(b"a\xff"), Err(EntryProblem::NotUtf8));
         assert_eq!(normalize(b""), Err(EntryProblem::EmptyPath));
+        assert_eq!(normalize(b"a/\0b"), Err(EntryProblem::MalformedPath));
+        let long_name = format!("a/{}", "n".repeat(256));
+        assert_eq!(normalize(long_name.as_bytes()), Err(EntryProblem::ComponentTooLong { len: 256, limit: 255 }));
+        assert!(normalize(format!("a/{}", "n".repeat(255)).as_bytes()).is_ok());
+        let long_path = vec!["d".repeat(200); 21].join("/");
+        assert!(matches!(normalize(long_path.as_bytes()), Err(EntryProblem::PathTooLong { .. })));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bale_progress::Progress;
 
@@ -15,13 +16,19 @@ use crate::entry::{Entry, EntryKind, Normalize};
 use crate::error::{EntryProblem, FilesetError};
 use crate::path::{self, normalize};
 use crate::read::{Limits, read_entries};
+use crate::safe_fs::{Dir, Identity, Kind};
 
 /// Where a regular file's bytes come from.
 #[derive(Debug, Clone)]
 pub enum Content {
     /// Directories, symlinks, hard links.
     None,
-    /// A file on disk; its size must not change before it is written.
+    /// A file a directory walk found at `path` below `root`. It is opened
+    /// again through the root's handle when written, and refused unless it
+    /// is still the same inode, a regular file, of the same size.
+    Tree { root: Arc<Dir>, path: String, identity: Identity },
+    /// A file bale itself keeps (a store blob); it must be a regular file
+    /// whose size does not change before it is written.
     Path(PathBuf),
     /// A range of the plan's spool file (content copied out of a tar).
     Spool { offset: u64, len: u64 },
@@ -109,69 +116,81 @@ impl Plan {
         Ok(())
     }
 
-    /// Walks `dir` (which itself is not an entry). Symlinks are recorded,
-    /// never followed; files sharing an inode become hard links.
+    /// Walks `dir` (which itself is not an entry). Everything below it is
+    /// reached through directory handles and no symlink is followed: links
+    /// are recorded as links, files sharing an inode become hard links, and
+    /// a directory swapped for a link during the walk is an error.
     pub fn from_dir(
         dir: &Path,
         normalize: Normalize,
         limits: Limits,
         progress: &dyn Progress,
     ) -> Result<Self, FilesetError> {
-        let meta = fs::metadata(dir).map_err(|e| FilesetError::io(dir, e))?;
-        if !meta.is_dir() {
-            return Err(FilesetError::io(dir, io::Error::new(io::ErrorKind::InvalidInput, "not a directory")));
-        }
+        let root = Arc::new(Dir::open(dir).map_err(|e| FilesetError::io(dir, e))?);
         let mut plan = Self::new(normalize, limits);
         // The first name seen of each multiply-linked inode; later names
         // become links to it (and carry no size toward the limits).
-        let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
+        let mut inodes: HashMap<Identity, String> = HashMap::new();
         let mut links: Vec<(String, String)> = Vec::new();
         progress.phase("scanning", None);
-        let mut stack = vec![PathBuf::new()];
+        let mut stack = vec![String::new()];
         while let Some(rel_dir) = stack.pop() {
-            let abs_dir = dir.join(&rel_dir);
-            let read = fs::read_dir(&abs_dir).map_err(|e| FilesetError::io(&abs_dir, e))?;
-            for item in read {
-                let item = item.map_err(|e| FilesetError::io(&abs_dir, e))?;
-                let rel = rel_dir.join(item.file_name());
-                let abs = dir.join(&rel);
-                let raw = rel.as_os_str().as_encoded_bytes();
-                let rel_text = normalize_path(raw)?;
-                let md = fs::symlink_metadata(&abs).map_err(|e| FilesetError::io(&abs, e))?;
-                let ft = md.file_type();
-                let (kind, content) = if ft.is_dir() {
-                    stack.push(rel);
-                    (EntryKind::Directory, Content::None)
-                } else if ft.is_file() {
-                    match (md.nlink() > 1).then(|| inodes.get(&(md.dev(), md.ino()))).flatten() {
+            let opened;
+            let here: &Dir = if rel_dir.is_empty() {
+                &root
+            } else {
+                opened = root.open_dir(&rel_dir).map_err(|e| FilesetError::io(root.display(&rel_dir), e))?;
+                &opened
+            };
+            let names = here.names().map_err(|e| FilesetError::io(here.path(), e))?;
+            for name in names {
+                let mut raw = rel_dir.as_bytes().to_vec();
+                if !raw.is_empty() {
+                    raw.push(b'/');
+                }
+                raw.extend_from_slice(&name);
+                let rel_text = normalize_path(&raw)?;
+                let leaf = rel_text.rsplit('/').next().unwrap_or(&rel_text);
+                let md = here.entry_meta(leaf).map_err(|e| FilesetError::io(root.display(&rel_text), e))?;
+                let (kind, content) = match md.kind {
+                    Kind::Directory => {
+                        stack.push(rel_text.clone());
+                        (EntryKind::Directory, Content::None)
+                    }
+                    Kind::File => match (md.nlink > 1).then(|| inodes.get(&md.identity)).flatten() {
                         Some(first) => {
                             links.push((rel_text.clone(), first.clone()));
                             (EntryKind::Hardlink { target: first.clone() }, Content::None)
                         }
                         None => {
-                            if md.nlink() > 1 {
-                                inodes.insert((md.dev(), md.ino()), rel_text.clone());
+                            if md.nlink > 1 {
+                                inodes.insert(md.identity, rel_text.clone());
                             }
-                            (EntryKind::File { size: md.len() }, Content::Path(abs.clone()))
+                            let content = Content::Tree {
+                                root: Arc::clone(&root),
+                                path: rel_text.clone(),
+                                identity: md.identity,
+                            };
+                            (EntryKind::File { size: md.size }, content)
                         }
+                    },
+                    Kind::Symlink => {
+                        let target = here.read_link(leaf).map_err(|e| FilesetError::io(root.display(&rel_text), e))?;
+                        let target = String::from_utf8(target)
+                            .map_err(|_| FilesetError::entry(&raw, EntryProblem::BadLinkTarget))?;
+                        (EntryKind::Symlink { target }, Content::None)
                     }
-                } else if ft.is_symlink() {
-                    let target = fs::read_link(&abs).map_err(|e| FilesetError::io(&abs, e))?;
-                    let target = target
-                        .into_os_string()
-                        .into_string()
-                        .map_err(|_| FilesetError::entry(raw, EntryProblem::BadLinkTarget))?;
-                    (EntryKind::Symlink { target }, Content::None)
-                } else {
-                    let kind = special_kind_name(&ft);
-                    return Err(FilesetError::entry(raw, EntryProblem::UnsupportedType { kind: kind.into() }));
+                    other => {
+                        let kind = other.describe().to_string();
+                        return Err(FilesetError::entry(&raw, EntryProblem::UnsupportedType { kind }));
+                    }
                 };
                 let entry = Entry {
                     path: rel_text,
                     kind,
-                    mode: md.mode() & 0o7777,
-                    uid: u64::from(md.uid()),
-                    gid: u64::from(md.gid()),
+                    mode: md.mode,
+                    uid: u64::from(md.uid),
+                    gid: u64::from(md.gid),
                     xattrs: BTreeMap::new(),
                 };
                 plan.insert(entry, content)?;
@@ -181,6 +200,7 @@ impl Plan {
         progress.finish_phase();
         plan.canonicalize_hardlinks(links);
         plan.finalize()?;
+        crate::hook::pause_point("pack-scanned");
         Ok(plan)
     }
 
@@ -334,7 +354,20 @@ impl Plan {
     ) -> Result<Box<dyn Read + 'a>, FilesetError> {
         Ok(match content {
             Content::None => Box::new(io::empty()),
-            Content::Path(p) => Box::new(File::open(p).map_err(|e| FilesetError::io(p, e))?),
+            Content::Tree { root, path, identity } => {
+                let replaced = |detail: String| FilesetError::entry(path.as_bytes(), EntryProblem::Replaced { detail });
+                let (file, meta) = root.open_file(path).map_err(|e| match e.kind() {
+                    io::ErrorKind::InvalidData | io::ErrorKind::NotFound => replaced(e.to_string()),
+                    _ => FilesetError::io(root.display(path), e),
+                })?;
+                if meta.identity != *identity {
+                    return Err(replaced("it is no longer the file bale scanned".into()));
+                }
+                Box::new(file)
+            }
+            Content::Path(p) => {
+                Box::new(crate::safe_fs::open_regular(p, u64::MAX).map_err(|e| FilesetError::io(p, e))?.0)
+            }
             Content::Bytes(b) => Box::new(b.as_slice()),
             Content::Spool { offset, len } => {
                 let file = self
@@ -418,21 +451,6 @@ fn normalize_path(raw: &[u8]) -> Result<String, FilesetError> {
         Ok(Some(p)) => Ok(p),
         Ok(None) => Err(FilesetError::entry(raw, EntryProblem::EmptyPath)),
         Err(problem) => Err(FilesetError::entry(raw, problem)),
-    }
-}
-
-fn special_kind_name(ft: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_socket() {
-        "socket"
-    } else {
-        "special file"
     }
 }
 

@@ -1,14 +1,22 @@
 //! The one function that reads tars: strictly, for canonical tars and for
-//! any other tar bale is asked to ingest.
+//! any other tar bale is asked to ingest (ustar, PAX and GNU headers).
+//!
+//! Headers are parsed here rather than by a general tar library so that
+//! every byte read is bounded before it is read: an extended header (PAX
+//! record, GNU long name) is refused by its declared size, never buffered
+//! whole, and entry data is handed out as a stream.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 
-use tar::EntryType;
-
 use crate::entry::{Entry, EntryKind};
 use crate::error::{EntryProblem, FilesetError};
 use crate::path::{self, normalize};
+use crate::tarfmt::{BLOCK, padding};
+
+/// The most bytes an extended header (a PAX header, a GNU long name or link
+/// target) may hold; real ones are a few hundred bytes.
+pub const MAX_EXTENSION_SIZE: u64 = 64 * 1024;
 
 /// Bounds on what one file set may hold. Defaults are sized for real
 /// packages (the largest Debian packages are a few GiB unpacked).
@@ -40,8 +48,9 @@ enum Seen {
 /// sparse files, whiteouts, duplicates, an entry below a path that is not a
 /// directory (a write through a symlink), symlinks whose relative target
 /// climbs out of the set, hard links to anything but an earlier regular file,
-/// entries or totals over `limits`, and truncated data. The error names the
-/// entry as the archive spells it.
+/// entries or totals over `limits`, extended headers over
+/// [`MAX_EXTENSION_SIZE`], bad header checksums and truncated data. The
+/// error names the entry as the archive spells it.
 ///
 /// Modes and owners are passed on as declared (the caller normalises), and
 /// the root entry (`./`) is skipped. `visit` may read the data or not; the
@@ -51,55 +60,42 @@ pub fn read_entries<R: Read>(
     limits: &Limits,
     mut visit: impl FnMut(Entry, &mut dyn Read) -> Result<(), FilesetError>,
 ) -> Result<(), FilesetError> {
-    let mut archive = tar::Archive::new(reader);
+    let mut input = reader;
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut hardlink_roots: HashMap<String, String> = HashMap::new();
     let mut total: u64 = 0;
     let mut count: u64 = 0;
-    let entries = archive.entries().map_err(FilesetError::MalformedTar)?;
-    for item in entries {
-        let mut tar_entry = item.map_err(FilesetError::MalformedTar)?;
-        let raw_path = tar_entry.path_bytes().into_owned();
-        let fail = |problem| FilesetError::entry(&raw_path, problem);
-        let header = tar_entry.header();
-        let entry_type = header.entry_type();
-        if entry_type == EntryType::XGlobalHeader {
-            check_global_header(&mut tar_entry, &raw_path)?;
+    let mut pending = Extensions::default();
+    while let Some(header) = next_header(&mut input)? {
+        if matches!(header.flag, b'x' | b'g' | b'L' | b'K') {
+            // Checked before anything is read: the data is buffered whole.
+            if header.size > MAX_EXTENSION_SIZE {
+                return Err(FilesetError::entry(
+                    &header.name,
+                    EntryProblem::ExtensionTooLarge { size: header.size, limit: MAX_EXTENSION_SIZE },
+                ));
+            }
+            let data = read_block_data(&mut input, header.size, &header.name)?;
+            match header.flag {
+                b'x' => pending.absorb_pax(&data, &header.name)?,
+                b'g' => check_global_header(&data, &header.name)?,
+                b'L' => pending.path = Some(until_nul(&data).to_vec()),
+                _ => pending.link = Some(until_nul(&data).to_vec()),
+            }
             continue;
         }
-        let declared_size = tar_entry.size();
-        let mode = header.mode().map_err(FilesetError::MalformedTar)?;
-        let mut uid = header.uid().map_err(FilesetError::MalformedTar)?;
-        let mut gid = header.gid().map_err(FilesetError::MalformedTar)?;
-        let mut xattrs = BTreeMap::new();
-        if let Some(extensions) = tar_entry.pax_extensions().map_err(FilesetError::MalformedTar)? {
-            for ext in extensions {
-                let ext = ext.map_err(FilesetError::MalformedTar)?;
-                let key = ext.key().map_err(|_| fail(EntryProblem::NotUtf8))?;
-                match key {
-                    "path" | "linkpath" | "size" | "mtime" | "atime" | "ctime" | "uname" | "gname" | "comment"
-                    | "charset" | "hdrcharset" => {}
-                    "uid" | "gid" => {
-                        let value = parse_pax_number(ext.value_bytes())
-                            .ok_or_else(|| fail(EntryProblem::BadNumber { key: key.to_string() }))?;
-                        if key == "uid" {
-                            uid = value;
-                        } else {
-                            gid = value;
-                        }
-                    }
-                    k if k.starts_with("SCHILY.xattr.") => {
-                        xattrs.insert(k["SCHILY.xattr.".len()..].to_string(), ext.value_bytes().to_vec());
-                    }
-                    k => return Err(fail(EntryProblem::UnsupportedExtension { key: k.to_string() })),
-                }
-            }
-        }
+        let extensions = std::mem::take(&mut pending);
+        let raw_path = extensions.path.unwrap_or(header.name);
+        let declared_size = extensions.size.unwrap_or(header.size);
+        let uid = extensions.uid.unwrap_or(header.uid);
+        let gid = extensions.gid.unwrap_or(header.gid);
+        let xattrs = extensions.xattrs;
+        let raw_link = extensions.link.unwrap_or(header.link);
+        let fail = |problem| FilesetError::entry(&raw_path, problem);
         let path = match normalize(&raw_path) {
             Ok(Some(p)) => p,
-            Ok(None) if entry_type == EntryType::Directory => {
-                let mut data = Counting { inner: &mut tar_entry, count: 0 };
-                drain(&mut data, &raw_path, declared_size)?;
+            Ok(None) if header.flag == b'5' => {
+                skip(&mut input, declared_size, &raw_path)?;
                 continue;
             }
             Ok(None) => return Err(fail(EntryProblem::EmptyPath)),
@@ -128,24 +124,23 @@ pub fn read_entries<R: Read>(
             }
         }
         let link_target = || -> Result<String, FilesetError> {
-            let bytes = tar_entry.link_name_bytes().ok_or_else(|| fail(EntryProblem::BadLinkTarget))?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| fail(EntryProblem::BadLinkTarget))?;
-            if text.is_empty() || text.contains('\0') {
+            let text = std::str::from_utf8(&raw_link).map_err(|_| fail(EntryProblem::BadLinkTarget))?;
+            if text.is_empty() || text.contains('\0') || text.len() > path::MAX_PATH_LEN {
                 return Err(fail(EntryProblem::BadLinkTarget));
             }
             Ok(text.to_string())
         };
-        let kind = match entry_type {
-            EntryType::Regular | EntryType::Continuous => EntryKind::File { size: declared_size },
-            EntryType::Directory => EntryKind::Directory,
-            EntryType::Symlink => {
+        let kind = match header.flag {
+            b'0' | 0 | b'7' => EntryKind::File { size: declared_size },
+            b'5' => EntryKind::Directory,
+            b'2' => {
                 let target = link_target()?;
                 if !path::symlink_stays_inside(&path, &target) {
                     return Err(fail(EntryProblem::SymlinkEscapes { target }));
                 }
                 EntryKind::Symlink { target }
             }
-            EntryType::Link => {
+            b'1' => {
                 let raw_target = link_target()?;
                 let target = match normalize(raw_target.as_bytes()) {
                     Ok(Some(t)) => t,
@@ -170,25 +165,243 @@ pub fn read_entries<R: Read>(
             EntryKind::Symlink { .. } => Seen::Other,
         };
         seen.insert(path.clone(), marker);
-        let entry = Entry { path, kind, mode: mode & 0o7777, uid, gid, xattrs };
-        let mut data = Counting { inner: (&mut tar_entry).take(declared_size), count: 0 };
+        let entry = Entry { path, kind, mode: header.mode & 0o7777, uid, gid, xattrs };
+        let mut data = Counting { inner: (&mut input).take(declared_size), count: 0 };
         visit(entry, &mut data)?;
         drain(&mut data, &raw_path, declared_size)?;
+        skip_exact(&mut input, padding(declared_size) as u64, &raw_path)?;
+    }
+    if pending.is_pending() {
+        return Err(FilesetError::MalformedTar(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the archive ends after an extended header, with no entry for it",
+        )));
     }
     Ok(())
 }
 
-fn unsupported(entry_type: EntryType) -> EntryProblem {
-    let kind = match entry_type {
-        EntryType::Char => "character device",
-        EntryType::Block => "block device",
-        EntryType::Fifo => "fifo",
-        EntryType::GNUSparse => "GNU sparse file",
-        EntryType::GNULongName | EntryType::GNULongLink => "stray GNU long-name header",
-        EntryType::XHeader => "stray PAX header",
+/// The fields of one header block that bale uses.
+struct Header {
+    name: Vec<u8>,
+    link: Vec<u8>,
+    flag: u8,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    size: u64,
+}
+
+fn malformed(reason: impl Into<String>) -> FilesetError {
+    FilesetError::MalformedTar(io::Error::new(io::ErrorKind::InvalidData, reason.into()))
+}
+
+/// Reads the next header block; `None` at the end of the archive (a zero
+/// block, or the end of the input exactly at a block boundary).
+fn next_header(input: &mut impl Read) -> Result<Option<Header>, FilesetError> {
+    let mut block = [0u8; BLOCK];
+    let mut filled = 0;
+    while filled < BLOCK {
+        match input.read(&mut block[filled..]) {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => return Err(malformed("the archive ends inside a header block")),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FilesetError::MalformedTar(e)),
+        }
+    }
+    if block.iter().all(|&b| b == 0) {
+        return Ok(None);
+    }
+    let name_field = until_nul(&block[..100]);
+    let stored = parse_octal(&block[148..156]).ok_or_else(|| malformed("a header's checksum field is not a number"))?;
+    let unsigned: u64 =
+        block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
+    let signed: i64 =
+        block.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b as i8) }).sum();
+    if stored != unsigned && i64::try_from(stored).ok() != Some(signed) {
+        return Err(FilesetError::entry(
+            name_field,
+            EntryProblem::BadHeader { reason: "its header checksum is wrong".into() },
+        ));
+    }
+    let bad = |field: &str| {
+        FilesetError::entry(
+            name_field,
+            EntryProblem::BadHeader { reason: format!("its {field} field is not a number") },
+        )
+    };
+    let mode = parse_number(&block[100..108]).ok_or_else(|| bad("mode"))?;
+    let uid = parse_number(&block[108..116]).ok_or_else(|| bad("uid"))?;
+    let gid = parse_number(&block[116..124]).ok_or_else(|| bad("gid"))?;
+    let size = parse_number(&block[124..136]).ok_or_else(|| bad("size"))?;
+    let flag = block[156];
+    let posix = &block[257..263] == b"ustar\0";
+    let mut name = Vec::with_capacity(256);
+    // Only POSIX ustar has a prefix; GNU keeps other fields there.
+    let prefix = if posix { until_nul(&block[345..500]) } else { &[] };
+    if !prefix.is_empty() {
+        name.extend_from_slice(prefix);
+        name.push(b'/');
+    }
+    name.extend_from_slice(name_field);
+    Ok(Some(Header {
+        name,
+        link: until_nul(&block[157..257]).to_vec(),
+        flag,
+        mode: u32::try_from(mode & 0o7777_7777).unwrap_or(0),
+        uid,
+        gid,
+        size,
+    }))
+}
+
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    bytes.iter().position(|&b| b == 0).map_or(bytes, |end| &bytes[..end])
+}
+
+/// An octal field: optional leading spaces, digits, then NUL or space.
+fn parse_octal(field: &[u8]) -> Option<u64> {
+    let text = field.iter().skip_while(|&&b| b == b' ').take_while(|&&b| b != 0 && b != b' ');
+    let mut value: u64 = 0;
+    let mut digits = 0;
+    for &b in text {
+        if !(b'0'..=b'7').contains(&b) {
+            return None;
+        }
+        value = value.checked_mul(8)?.checked_add(u64::from(b - b'0'))?;
+        digits += 1;
+    }
+    // An all-NUL field is zero (some writers leave unused fields empty).
+    let _ = digits;
+    Some(value)
+}
+
+/// A numeric field in octal, or GNU base-256 when the high bit is set.
+fn parse_number(field: &[u8]) -> Option<u64> {
+    match field.first() {
+        Some(&first) if first & 0x80 != 0 => {
+            // Negative base-256 values (0xff lead) mean nothing for bale.
+            if first == 0xff {
+                return None;
+            }
+            let mut value = u64::from(first & 0x7f);
+            for &b in &field[1..] {
+                value = value.checked_mul(256)?.checked_add(u64::from(b))?;
+            }
+            Some(value)
+        }
+        _ => parse_octal(field),
+    }
+}
+
+/// What PAX and GNU extension headers said about the entry that follows.
+#[derive(Default)]
+struct Extensions {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+    xattrs: BTreeMap<String, Vec<u8>>,
+    any: bool,
+}
+
+impl Extensions {
+    fn is_pending(&self) -> bool {
+        self.any || self.path.is_some() || self.link.is_some()
+    }
+
+    fn absorb_pax(&mut self, data: &[u8], raw_path: &[u8]) -> Result<(), FilesetError> {
+        self.any = true;
+        for (key, value) in pax_records(data, raw_path)? {
+            let fail = |problem| FilesetError::entry(raw_path, problem);
+            let key = std::str::from_utf8(key).map_err(|_| fail(EntryProblem::NotUtf8))?;
+            match key {
+                "path" => self.path = Some(value.to_vec()),
+                "linkpath" => self.link = Some(value.to_vec()),
+                "size" | "uid" | "gid" => {
+                    let number = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or_else(|| fail(EntryProblem::BadNumber { key: key.to_string() }))?;
+                    match key {
+                        "size" => self.size = Some(number),
+                        "uid" => self.uid = Some(number),
+                        _ => self.gid = Some(number),
+                    }
+                }
+                "mtime" | "atime" | "ctime" | "uname" | "gname" | "comment" | "charset" | "hdrcharset" => {}
+                k if k.starts_with("SCHILY.xattr.") => {
+                    self.xattrs.insert(k["SCHILY.xattr.".len()..].to_string(), value.to_vec());
+                }
+                k => return Err(fail(EntryProblem::UnsupportedExtension { key: k.to_string() })),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `LEN KEY=VALUE\n` records of a PAX header, strictly.
+/// One PAX record: its key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+fn pax_records<'a>(mut data: &'a [u8], raw_path: &[u8]) -> Result<Vec<PaxRecord<'a>>, FilesetError> {
+    let bad = || FilesetError::entry(raw_path, EntryProblem::BadHeader { reason: "a PAX record is malformed".into() });
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        if data.iter().all(|&b| b == 0) {
+            break;
+        }
+        let space = data.iter().take(20).position(|&b| b == b' ').ok_or_else(bad)?;
+        let len: usize = std::str::from_utf8(&data[..space]).ok().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return Err(bad());
+        }
+        let record = &data[space + 1..len - 1];
+        let eq = record.iter().position(|&b| b == b'=').ok_or_else(bad)?;
+        out.push((&record[..eq], &record[eq + 1..]));
+        data = &data[len..];
+    }
+    Ok(out)
+}
+
+/// Reads a bounded extended header's data and its padding.
+fn read_block_data(input: &mut impl Read, size: u64, raw_path: &[u8]) -> Result<Vec<u8>, FilesetError> {
+    // The caller bounded `size`, so this allocation is bounded too.
+    let mut data = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    read_exact(input, &mut data, raw_path)?;
+    skip_exact(input, padding(size) as u64, raw_path)?;
+    Ok(data)
+}
+
+fn read_exact(input: &mut impl Read, buf: &mut [u8], raw_path: &[u8]) -> Result<(), FilesetError> {
+    input.read_exact(buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => FilesetError::entry(raw_path, EntryProblem::Truncated),
+        _ => FilesetError::MalformedTar(e),
+    })
+}
+
+/// Skips a directory's (normally empty) data and its padding.
+fn skip(input: &mut impl Read, size: u64, raw_path: &[u8]) -> Result<(), FilesetError> {
+    skip_exact(input, size, raw_path)?;
+    skip_exact(input, padding(size) as u64, raw_path)
+}
+
+fn skip_exact(input: &mut impl Read, n: u64, raw_path: &[u8]) -> Result<(), FilesetError> {
+    let mut data = Counting { inner: input.take(n), count: 0 };
+    drain(&mut data, raw_path, n)
+}
+
+fn unsupported(flag: u8) -> EntryProblem {
+    let kind = match flag {
+        b'3' => "character device",
+        b'4' => "block device",
+        b'6' => "fifo",
+        b'S' => "GNU sparse file",
         _ => "entry of an unknown tar type",
     };
-    EntryProblem::UnsupportedType { kind: format!("{kind} ({:?})", entry_type.as_byte() as char) }
+    let shown = if flag.is_ascii_graphic() { (flag as char).to_string() } else { format!("\\x{flag:02x}") };
+    EntryProblem::UnsupportedType { kind: format!("{kind} ({shown:?})") }
 }
 
 /// Counts the bytes read through it, to notice archives that end early.
@@ -218,19 +431,38 @@ fn drain<R: Read>(data: &mut Counting<R>, raw_path: &[u8], declared: u64) -> Res
     }
 }
 
-fn check_global_header(entry: &mut tar::Entry<'_, impl Read>, raw_path: &[u8]) -> Result<(), FilesetError> {
-    if let Some(extensions) = entry.pax_extensions().map_err(FilesetError::MalformedTar)? {
-        for ext in extensions {
-            let ext = ext.map_err(FilesetError::MalformedTar)?;
-            let key = ext.key().map_err(|_| FilesetError::entry(raw_path, EntryProblem::NotUtf8))?;
-            if key != "comment" {
-                return Err(FilesetError::entry(raw_path, EntryProblem::UnsupportedExtension { key: key.to_string() }));
-            }
+fn check_global_header(data: &[u8], raw_path: &[u8]) -> Result<(), FilesetError> {
+    for (key, _) in pax_records(data, raw_path)? {
+        let key = std::str::from_utf8(key).map_err(|_| FilesetError::entry(raw_path, EntryProblem::NotUtf8))?;
+        if key != "comment" {
+            return Err(FilesetError::entry(raw_path, EntryProblem::UnsupportedExtension { key: key.to_string() }));
         }
     }
     Ok(())
 }
 
-fn parse_pax_number(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn numbers_in_octal_and_base_256() {
+        assert_eq!(parse_number(b"0000644\0"), Some(0o644));
+        assert_eq!(parse_number(b"  644 \0"), Some(0o644));
+        assert_eq!(parse_number(b"\0\0\0\0"), Some(0));
+        assert_eq!(parse_number(&[0x80, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1]), Some((2 << 32) + 1));
+        assert_eq!(parse_number(&[0xff; 12]), None);
+        assert_eq!(parse_number(b"0009"), None);
+        assert_eq!(parse_number(b"77777777777777777777777"), None);
+    }
+
+    #[test]
+    fn pax_records_are_parsed_strictly() {
+        let records = pax_records(b"15 path=a/b/cd\n11 uid=123\n", b"x").unwrap();
+        assert_eq!(records, vec![(&b"path"[..], &b"a/b/cd"[..]), (&b"uid"[..], &b"123"[..])]);
+        for bad in [&b"99 path=x\n"[..], b"5 a=b\n", b"x path=y\n", b"11 pathxyz\n", b"10 path=x!"] {
+            assert!(pax_records(bad, b"x").is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 }

@@ -1,13 +1,17 @@
-//! Unpacking a file set into a directory, through the strict reader.
+//! Unpacking a file set into a directory, through the strict reader and
+//! the race-free directory handles of [`crate::safe_fs`].
 
-use std::fs::{self, OpenOptions};
+use std::collections::HashMap;
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use crate::entry::EntryKind;
-use crate::error::FilesetError;
+use crate::error::{EntryProblem, FilesetError};
+use crate::path;
 use crate::read::{Limits, read_entries};
+use crate::safe_fs::{self, Dir, Identity};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnpackOptions {
@@ -17,101 +21,189 @@ pub struct UnpackOptions {
 
 /// Unpacks the tar from `reader` into `dest`, which must not exist or be an
 /// empty directory. Nothing is ever written outside `dest`: the strict
-/// reader refuses traversal and writes through links, and no path that
-/// already exists is overwritten or followed. On error, `dest` is removed if
-/// this call created it.
+/// reader refuses traversal and writes through links, every path is
+/// resolved beneath `dest` without following links, and each directory
+/// bale made is checked to be the same inode whenever it is used again, so
+/// one renamed or replaced by another user mid-way stops the unpack with
+/// the path named. Owners are set before modes, so setuid and setgid bits
+/// survive. On error, `dest` is removed if this call created it.
 pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits, options: UnpackOptions) -> Result<u64, FilesetError> {
-    let created = match fs::symlink_metadata(dest) {
+    let (root, created) = match fs::symlink_metadata(dest) {
         Ok(md) if md.is_dir() => {
-            let mut listing = fs::read_dir(dest).map_err(|e| FilesetError::io(dest, e))?;
-            if listing.next().is_some() {
+            let root = Dir::open_nofollow(dest).map_err(|e| FilesetError::io(dest, e))?;
+            if !root.names().map_err(|e| FilesetError::io(dest, e))?.is_empty() {
                 return Err(FilesetError::DestinationNotEmpty { path: dest.to_path_buf() });
             }
-            false
+            (root, false)
         }
         Ok(_) => return Err(FilesetError::DestinationNotEmpty { path: dest.to_path_buf() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir(dest).map_err(|e| FilesetError::io(dest, e))?;
-            true
+            (Dir::create_new(dest, 0o700).map_err(|e| FilesetError::io(dest, e))?, true)
         }
         Err(e) => return Err(FilesetError::io(dest, e)),
     };
-    let result = unpack_into(reader, dest, limits, options);
+    let result = Unpacker { root: &root, options, made: HashMap::new() }.run(reader, limits);
     if result.is_err() && created {
-        let _ = make_writable_and_remove(dest);
+        let _ = root.remove_contents();
+        let _ = fs::set_permissions(dest, fs::Permissions::from_mode(0o700));
+        let _ = fs::remove_dir(dest);
     }
     result
 }
 
-fn unpack_into(reader: impl Read, dest: &Path, limits: &Limits, options: UnpackOptions) -> Result<u64, FilesetError> {
-    let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
-    let mut count = 0u64;
-    read_entries(reader, limits, |entry, data| {
-        let target = dest.join(&entry.path);
-        let io_err = |e| FilesetError::io(&target, e);
-        // Parents the archive did not list are created as plain directories;
-        // the reader guarantees no listed ancestor is anything else.
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(|e| FilesetError::io(parent, e))?;
-        }
-        match &entry.kind {
-            EntryKind::Directory => {
-                match fs::create_dir(&target) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        let md = fs::symlink_metadata(&target).map_err(io_err)?;
-                        if !md.is_dir() {
-                            return Err(io_err(io::Error::new(
-                                io::ErrorKind::AlreadyExists,
-                                "exists and is not a directory",
-                            )));
-                        }
-                    }
-                    Err(e) => return Err(io_err(e)),
-                }
-                // Owner-writable until the end, so its children can be made.
-                fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
-                dir_modes.push((target.clone(), entry.mode));
-            }
-            EntryKind::File { .. } => {
-                let mut file =
-                    OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(io_err)?;
-                io::copy(data, &mut file).map_err(io_err)?;
-                file.set_permissions(fs::Permissions::from_mode(entry.mode)).map_err(io_err)?;
-            }
-            EntryKind::Symlink { target: link } => {
-                std::os::unix::fs::symlink(link, &target).map_err(io_err)?;
-            }
-            EntryKind::Hardlink { target: original } => {
-                fs::hard_link(dest.join(original), &target).map_err(io_err)?;
-            }
-        }
-        if options.owners {
-            std::os::unix::fs::lchown(&target, u32::try_from(entry.uid).ok(), u32::try_from(entry.gid).ok())
-                .map_err(io_err)?;
-        }
-        count += 1;
-        Ok(())
-    })?;
-    // Deepest first, so a read-only directory is closed after its children.
-    dir_modes.sort_by(|a, b| b.0.cmp(&a.0));
-    for (path, mode) in dir_modes {
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(|e| FilesetError::io(&path, e))?;
-    }
-    Ok(count)
+struct Unpacker<'a> {
+    root: &'a Dir,
+    options: UnpackOptions,
+    /// Every directory and regular file this unpack made, by path: what
+    /// it must still be when bale goes back to it.
+    made: HashMap<String, Made>,
 }
 
-fn make_writable_and_remove(dir: &Path) -> io::Result<()> {
-    fn walk(dir: &Path) -> io::Result<()> {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-        for item in fs::read_dir(dir)? {
-            let item = item?;
-            if item.file_type()?.is_dir() {
-                walk(&item.path())?;
+#[derive(Clone, Copy)]
+struct Made {
+    identity: Identity,
+    /// For directories: the mode to give it once its children are in.
+    final_mode: Option<u32>,
+}
+
+fn replaced(path: &str, detail: impl Into<String>) -> FilesetError {
+    FilesetError::entry(path.as_bytes(), EntryProblem::Replaced { detail: detail.into() })
+}
+
+impl Unpacker<'_> {
+    fn run(mut self, reader: impl Read, limits: &Limits) -> Result<u64, FilesetError> {
+        let mut count = 0u64;
+        read_entries(reader, limits, |entry, data| {
+            crate::hook::pause_point("unpack-entry");
+            let path = entry.path.as_str();
+            for ancestor in path::ancestors(path) {
+                if !self.made.contains_key(ancestor) {
+                    // Parents the archive did not list are plain directories.
+                    self.make_dir(ancestor, 0o755, None)?;
+                }
             }
+            let owner = self.options.owners.then(|| owner_ids(entry.uid, entry.gid)).flatten();
+            if self.options.owners && owner.is_none() {
+                return Err(self.io(path, io::Error::other("the owner id does not fit in 32 bits")));
+            }
+            let (parent, name) = self.parent_of(path)?;
+            let here = parent.as_ref().unwrap_or(self.root);
+            match &entry.kind {
+                EntryKind::Directory => match self.made.get_mut(path) {
+                    // Made earlier as a parent; the archive now gives its mode.
+                    Some(made) => {
+                        made.final_mode = Some(entry.mode);
+                        if let Some((uid, gid)) = owner {
+                            let dir = self.open_made_dir(path)?;
+                            dir.set_owner(uid, gid).map_err(|e| self.io(path, e))?;
+                        }
+                    }
+                    None => self.make_dir(path, entry.mode, owner)?,
+                },
+                EntryKind::File { .. } => {
+                    let mut file = here.create_file(name, 0o600).map_err(|e| self.io(path, e))?;
+                    io::copy(data, &mut file).map_err(|e| self.io(path, e))?;
+                    // chown clears setuid and setgid, so it goes first.
+                    if let Some((uid, gid)) = owner {
+                        rustix::fs::fchown(
+                            &file,
+                            Some(rustix::fs::Uid::from_raw(uid)),
+                            Some(rustix::fs::Gid::from_raw(gid)),
+                        )
+                        .map_err(|e| self.io(path, e.into()))?;
+                    }
+                    file.set_permissions(fs::Permissions::from_mode(entry.mode)).map_err(|e| self.io(path, e))?;
+                    let identity = safe_fs::fstat(&file).map_err(|e| self.io(path, e))?.identity;
+                    self.made.insert(path.to_string(), Made { identity, final_mode: None });
+                }
+                EntryKind::Symlink { target } => {
+                    here.symlink(target, name).map_err(|e| self.io(path, e))?;
+                    if let Some((uid, gid)) = owner {
+                        here.chown_entry(name, uid, gid).map_err(|e| self.io(path, e))?;
+                    }
+                }
+                EntryKind::Hardlink { target } => {
+                    let Some(original) = self.made.get(target.as_str()).map(|m| m.identity) else {
+                        return Err(replaced(path, format!("its target {target:?} was not unpacked")));
+                    };
+                    let (target_parent, target_name) = self.parent_of(target)?;
+                    let there = target_parent.as_ref().unwrap_or(self.root);
+                    there.hard_link_to(target_name, here, name).map_err(|e| self.io(path, e))?;
+                    // The link shares the target's inode, owner and mode; make
+                    // sure that inode is still the one this unpack wrote.
+                    let linked = here.entry_meta(name).map_err(|e| self.io(path, e))?;
+                    if linked.identity != original {
+                        let _ = here.remove_file(name);
+                        return Err(replaced(path, format!("{target:?} was swapped for another file")));
+                    }
+                }
+            }
+            count += 1;
+            Ok(())
+        })?;
+        // Deepest first, so a read-only directory is closed after its children.
+        let mut dirs: Vec<(String, Made)> =
+            self.made.iter().filter(|(_, m)| m.final_mode.is_some()).map(|(p, m)| (p.clone(), *m)).collect();
+        dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        for (path, made) in dirs {
+            let dir = self.open_made_dir(&path)?;
+            dir.set_mode(made.final_mode.unwrap_or(0o755)).map_err(|e| self.io(&path, e))?;
         }
+        Ok(count)
+    }
+
+    fn io(&self, path: &str, error: io::Error) -> FilesetError {
+        if error.kind() == io::ErrorKind::InvalidData {
+            return replaced(path, error.to_string());
+        }
+        FilesetError::io(self.root.display(path), error)
+    }
+
+    /// Creates a directory, owner-writable until the end so its children
+    /// can be made, and remembers its inode.
+    fn make_dir(&mut self, path: &str, final_mode: u32, owner: Option<(u32, u32)>) -> Result<(), FilesetError> {
+        let (parent, name) = self.parent_of(path)?;
+        let here = parent.as_ref().unwrap_or(self.root);
+        here.create_dir(name, 0o700).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => replaced(path, "something else was put there"),
+            _ => self.io(path, e),
+        })?;
+        let dir = here.open_dir(name).map_err(|e| self.io(path, e))?;
+        let meta = dir.meta().map_err(|e| self.io(path, e))?;
+        if let Some((uid, gid)) = owner {
+            dir.set_owner(uid, gid).map_err(|e| self.io(path, e))?;
+        }
+        if meta.mode != 0o700 {
+            dir.set_mode(0o700).map_err(|e| self.io(path, e))?;
+        }
+        self.made.insert(path.to_string(), Made { identity: meta.identity, final_mode: Some(final_mode) });
         Ok(())
     }
-    walk(dir)?;
-    fs::remove_dir_all(dir)
+
+    /// The parent directory of `path`, opened and checked to be the one
+    /// this unpack made (`None` for the destination itself), and the name
+    /// of `path` in it. Everything is then created through that handle, so
+    /// no swap after the check can redirect it.
+    fn parent_of<'p>(&self, path: &'p str) -> Result<(Option<Dir>, &'p str), FilesetError> {
+        match path.rsplit_once('/') {
+            Some((parent, name)) => Ok((Some(self.open_made_dir(parent)?), name)),
+            None => Ok((None, path)),
+        }
+    }
+
+    fn open_made_dir(&self, path: &str) -> Result<Dir, FilesetError> {
+        let dir = self.root.open_dir(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => replaced(path, "a directory bale made is gone"),
+            _ => self.io(path, e),
+        })?;
+        let meta = dir.meta().map_err(|e| self.io(path, e))?;
+        match self.made.get(path) {
+            Some(made) if made.identity == meta.identity => Ok(dir),
+            _ => Err(replaced(path, "a directory bale made was replaced by another")),
+        }
+    }
+}
+
+fn owner_ids(uid: u64, gid: u64) -> Option<(u32, u32)> {
+    Some((u32::try_from(uid).ok()?, u32::try_from(gid).ok()?))
 }

@@ -84,7 +84,7 @@ pub fn write_canonical(
         if let EntryKind::File { size } = entry.kind {
             let reader = plan.open_content(entry, content)?;
             let digest = copy_exact(reader, size, out, &mut buf, progress)
-                .map_err(|e| e.with_entry(&entry.path, matches!(content, Content::Path(_))))?;
+                .map_err(|e| e.with_entry(&entry.path, matches!(content, Content::Path(_) | Content::Tree { .. })))?;
             let pad = tarfmt::padding(size);
             out.write_all(&[0u8; tarfmt::BLOCK][..pad]).map_err(FilesetError::Write)?;
             record.size = Some(size);

@@ -55,13 +55,12 @@ fn build_deb(dir: &Path, compression: &str) -> std::path::PathBuf {
 }
 
 fn have_dpkg_deb() -> bool {
-    Command::new("dpkg-deb").arg("--version").output().is_ok_and(|o| o.status.success())
+    bale_testkit::require_tool("dpkg-deb").is_some()
 }
 
 #[test]
 fn a_deb_becomes_a_merged_usr_package_without_docs() {
     if !have_dpkg_deb() {
-        eprintln!("skipping: dpkg-deb not installed");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -11,8 +11,7 @@ use bale_debian::archive::{ArchiveConfig, open};
 
 #[test]
 fn live_index_versions_order_like_dpkg() {
-    if std::env::var_os("BALE_LIVE").is_none_or(|v| v != "1") {
-        eprintln!("skipping: set BALE_LIVE=1");
+    if !bale_testkit::require_live() {
         return;
     }
     let sources = bale_debian::sources::host_sources(Path::new("/")).unwrap();

@@ -60,13 +60,12 @@ impl Gpg {
 const RELEASE: &str = "Origin: Test\nCodename: testing\nSHA256:\n 0000000000000000000000000000000000000000000000000000000000000000 0 main/binary-amd64/Packages\n";
 
 fn have_gpg() -> bool {
-    Command::new("gpg").arg("--version").output().is_ok_and(|o| o.status.success())
+    bale_testkit::require_tool("gpg").is_some()
 }
 
 #[test]
 fn good_bad_unknown_and_unsigned() {
     if !have_gpg() {
-        eprintln!("skipping: gpg not installed");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -101,8 +100,7 @@ fn good_bad_unknown_and_unsigned() {
 #[test]
 fn the_host_debian_keyring_loads() {
     let path = Path::new("/usr/share/keyrings/debian-archive-keyring.gpg");
-    if !path.exists() {
-        eprintln!("skipping: no Debian archive keyring on this host");
+    if !bale_testkit::require_file(path, "Debian's archive keyring (debian-archive-keyring)") {
         return;
     }
     let keyring = Keyring::load(path).unwrap();

@@ -57,8 +57,7 @@ fn installed() -> Vec<String> {
 
 #[test]
 fn ordering_matches_dpkg() {
-    if Command::new("dpkg").arg("--version").output().is_err() {
-        eprintln!("skipping: dpkg is not installed");
+    if bale_testkit::require_tool("dpkg").is_none() {
         return;
     }
     let mut versions = generated(1500);

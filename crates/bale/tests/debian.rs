@@ -13,7 +13,7 @@ use common::archive::{Archive, DebSpec, FUTURE, ar, gzip};
 const SUITE: &str = "testsuite";
 
 fn have_tools() -> bool {
-    ["gpg", "dpkg-deb"].iter().all(|t| common::require_tool(t).is_some())
+    ["gpg", "dpkg-deb"].iter().all(|t| bale_testkit::require_tool(t).is_some())
 }
 
 /// app depends on libfoo (>= 1.0) | libbar; libfoo ships in /lib (merged

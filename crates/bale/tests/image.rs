@@ -18,14 +18,11 @@ const SUITE: &str = "imagesuite";
 /// Debian's busybox-static ships it (in /bin, moved under /usr on import).
 fn archive() -> Option<Archive> {
     for tool in ["gpg", "dpkg-deb"] {
-        common::require_tool(tool)?;
+        bale_testkit::require_tool(tool)?;
     }
     let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().map(PathBuf::from).find(|p| p.is_file());
     let Some(busybox) = busybox else {
-        if std::env::var_os("BALE_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
-            panic!("busybox-static is required (BALE_REQUIRE_TOOLS=1); run scripts/install-deps");
-        }
-        eprintln!("skipping: no static busybox on this machine");
+        bale_testkit::missing("a static busybox (Debian's busybox-static) is not on this machine");
         return None;
     };
     let mut a = Archive::new();
@@ -120,11 +117,10 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     assert!(config["process"]["env"].as_array().unwrap().iter().any(|e| e == "GREETING=hi"));
 
     // And it runs.
-    if !is_root() {
-        eprintln!("skipping runc: not root");
+    if !bale_testkit::require_root("running the image with runc") {
         return;
     }
-    let Some(runc) = common::require_tool("runc") else { return };
+    let Some(runc) = bale_testkit::require_tool("runc") else { return };
     let mut config = config;
     config["process"]["terminal"] = false.into();
     fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
@@ -135,7 +131,7 @@ fn an_image_runs_under_runc_with_the_right_layers() {
 
     // And a real engine pulls it from the layout and runs it, with a
     // throwaway store so no cached layer can hide a broken blob.
-    let Some(podman) = common::require_tool("podman") else { return };
+    let Some(podman) = bale_testkit::require_tool("podman") else { return };
     let state = env.path().join("podman");
     fs::create_dir_all(&state).unwrap();
     fs::write(
@@ -188,7 +184,7 @@ fn order_in_the_spec_never_changes_the_image_and_two_stores_agree() {
         ]);
     }
     assert_eq!(fs::read(archive_path(&one)).unwrap(), fs::read(archive_path(&two)).unwrap());
-    if let Some(skopeo) = common::require_tool("skopeo") {
+    if let Some(skopeo) = bale_testkit::require_tool("skopeo") {
         let out = Command::new(&skopeo)
             .args(["--insecure-policy", "copy"])
             .arg(format!("oci-archive:{}:latest", archive_path(&one).display()))
@@ -244,20 +240,15 @@ fn spec_errors_point_at_the_line() {
 /// Unpacks the layout's `latest` image with umoci, which checks every
 /// layer digest and diff_id; false when umoci is not installed.
 fn umoci_unpack(layout: &Path, bundle: &Path) -> bool {
-    let Some(umoci) = common::require_tool("umoci") else { return false };
+    let Some(umoci) = bale_testkit::require_tool("umoci") else { return false };
     let mut unpack = Command::new(umoci);
     unpack.arg("unpack");
-    if !is_root() {
+    if !bale_testkit::is_root() {
         unpack.arg("--rootless");
     }
     let out = unpack.arg("--image").arg(format!("{}:latest", layout.display())).arg(bundle).output().unwrap();
     assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
     true
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// SBOMs beside the output and inside the layout (as OCI referrers) pass
@@ -286,7 +277,7 @@ fn sboms_pass_the_reference_validators() {
         assert_eq!(out.as_bytes(), fs::read(path).unwrap(), "{format}");
     }
 
-    let Some(pyspdxtools) = common::require_tool("pyspdxtools") else { return };
+    let Some(pyspdxtools) = bale_testkit::require_tool("pyspdxtools") else { return };
     let validate_spdx = |path: &Path| {
         let out = Command::new(&pyspdxtools).arg("-i").arg(path).output().unwrap();
         (
@@ -323,7 +314,7 @@ fn sboms_pass_the_reference_validators() {
 #[test]
 fn the_generated_layer_holds_the_ca_bundle_and_alternatives() {
     for tool in ["gpg", "dpkg-deb"] {
-        if common::require_tool(tool).is_none() {
+        if bale_testkit::require_tool(tool).is_none() {
             return;
         }
     }
@@ -415,11 +406,11 @@ fn the_layer_cap_merges_the_lowest_packages() {
 #[test]
 fn an_unprivileged_user_can_build() {
     let Some(a) = archive() else { return };
-    if !is_root() {
-        // Already unprivileged: the other tests prove it.
+    // Dropping to another user takes root.
+    if !bale_testkit::require_root("building as another user") {
         return;
     }
-    let Some(setpriv) = common::require_tool("setpriv") else { return };
+    let Some(setpriv) = bale_testkit::require_tool("setpriv") else { return };
     let env = Env::new();
     let work = env.path().join("nobody");
     fs::create_dir_all(work.join("app/srv")).unwrap();

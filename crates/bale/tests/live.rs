@@ -8,11 +8,7 @@ mod common;
 use common::Env;
 
 fn live() -> bool {
-    let on = std::env::var_os("BALE_LIVE").is_some_and(|v| v == "1");
-    if !on {
-        eprintln!("skipping: set BALE_LIVE=1 to import from the real archive");
-    }
-    on
+    bale_testkit::require_live()
 }
 
 #[test]
@@ -61,11 +57,9 @@ fn the_examples_build_and_run() {
         let spec = root.join("examples").join(example).join("bale.toml");
         let out = env.path().join("image");
         env.ok(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
-        let Some(umoci) = common::require_tool("umoci") else { return };
-        let Some(runc) = common::require_tool("runc") else { return };
-        use std::os::unix::fs::MetadataExt;
-        if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() != 0) {
-            eprintln!("skipping runc: not root");
+        let Some(umoci) = bale_testkit::require_tool("umoci") else { return };
+        let Some(runc) = bale_testkit::require_tool("runc") else { return };
+        if !bale_testkit::require_root("running the examples with runc") {
             return;
         }
         let bundle = env.path().join("bundle");

@@ -16,7 +16,7 @@ const SUITE: &str = "locksuite";
 
 fn archive() -> Option<Archive> {
     for tool in ["gpg", "dpkg-deb"] {
-        common::require_tool(tool)?;
+        bale_testkit::require_tool(tool)?;
     }
     let mut a = Archive::new();
     a.add(&DebSpec::new("libfoo", "1.0"));

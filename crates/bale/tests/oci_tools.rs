@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use bale_fileset::sha256_bytes;
-use common::{Env, require_tool};
+use bale_testkit::require_tool;
+use common::Env;
 use serde_json::json;
 
 /// Writes an OCI layout at `layout` holding one image whose single layer is

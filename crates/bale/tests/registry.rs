@@ -55,7 +55,7 @@ fn push_pull_round_trip_and_incremental_pushes() {
     let again = other.path().join("pulled-again");
     let repeat = other.json(&["pull", &reference, "--output", again.to_str().unwrap()]);
     assert_eq!(repeat["manifest"], built["manifest"]["digest"]);
-    if let Some(skopeo) = common::require_tool("skopeo") {
+    if let Some(skopeo) = bale_testkit::require_tool("skopeo") {
         let copy = std::process::Command::new(skopeo)
             .args(["--insecure-policy", "copy"])
             .arg(format!("oci:{}:v1", pulled_dir.display()))

@@ -234,22 +234,3 @@ fn octal(field: &mut [u8], value: u64) {
     field[..digits].copy_from_slice(&text.as_bytes()[text.len() - digits..]);
     field[digits] = 0;
 }
-
-pub fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
-}
-
-/// Real-tool tests run when the tool is installed; with
-/// `BALE_REQUIRE_TOOLS=1` (as `.ci/run` sets) a missing tool is a failure.
-pub fn require_tool(tool: &str) -> Option<PathBuf> {
-    match which(tool) {
-        Some(path) => Some(path),
-        None if std::env::var_os("BALE_REQUIRE_TOOLS").is_some_and(|v| v == "1") => {
-            panic!("{tool} is required (BALE_REQUIRE_TOOLS=1) but not on PATH; run scripts/install-deps")
-        }
-        None => {
-            eprintln!("skipping: {tool} not installed (scripts/install-deps installs it)");
-            None
-        }
-    }
-}

@@ -16,7 +16,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Option<Self> {
-        let binary = super::require_tool("docker-registry")?;
+        let binary = bale_testkit::require_tool("docker-registry")?;
         let dir = tempfile::tempdir().unwrap();
         // A free port: bind, read it, release it.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

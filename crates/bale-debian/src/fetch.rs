@@ -3,7 +3,7 @@
 //! store, and anything already stored under that digest is not fetched
 //! again.
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::time::Duration;
 
 use bale_fileset::Digest;
@@ -17,6 +17,8 @@ pub enum FetchError {
     Status { url: String, status: u16 },
     #[error("{url} is larger than the {limit} bytes allowed")]
     TooLarge { url: String, limit: u64 },
+    #[error("{url}: {source}; nothing was stored")]
+    Download { url: String, source: bale_http::DownloadError },
     #[error(
         "{url}: expected sha256 {expected} ({expected_size} bytes), got {actual} ({actual_size} bytes); nothing was stored"
     )]
@@ -35,6 +37,7 @@ type Body = (Box<dyn Read + Send>, Option<u64>);
 pub struct Mirror {
     base: String,
     agent: ureq::Agent,
+    limits: bale_http::NetLimits,
 }
 
 impl Mirror {
@@ -46,13 +49,8 @@ impl Mirror {
                 reason: "only http:// and https:// mirrors are supported",
             });
         }
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(20)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .user_agent(concat!("bale/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Ok(Self { base, agent: config.into() })
+        let limits = bale_http::NetLimits::from_env();
+        Ok(Self { base, agent: bale_http::agent(&limits), limits })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -87,7 +85,7 @@ impl Mirror {
                         .and_then(|v| v.parse().ok());
                     return Ok(Some((Box::new(response.into_body().into_reader()), length)));
                 }
-                Err(e) => last = e.to_string(),
+                Err(e) => last = bale_http::describe(&e, &self.limits),
             }
         }
         Err(FetchError::Network { url, reason: last })
@@ -98,14 +96,11 @@ impl Mirror {
         let url = self.url(path);
         let Some((reader, _)) = self.open(path)? else { return Ok(None) };
         let mut out = Vec::new();
-        reader
-            .take(limit + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| FetchError::Network { url: url.clone(), reason: e.to_string() })?;
-        if out.len() as u64 > limit {
-            return Err(FetchError::TooLarge { url, limit });
+        match bale_http::copy_declared(reader, limit, &mut out, &self.limits) {
+            Ok(_) => Ok(Some(out)),
+            Err(bale_http::DownloadError::Overlong { .. }) => Err(FetchError::TooLarge { url, limit }),
+            Err(source) => Err(FetchError::Download { url, source }),
         }
-        Ok(Some(out))
     }
 
     /// Makes sure the blob `expected` (of `size` bytes, at `path` on the
@@ -120,8 +115,8 @@ impl Mirror {
             return Err(FetchError::Status { url, status: 404 });
         };
         let mut writer = store.blob_writer()?;
-        let copied = io::copy(&mut reader.take(size + 1), &mut writer)
-            .map_err(|e| FetchError::Network { url: url.clone(), reason: e.to_string() })?;
+        let copied = bale_http::copy_declared(reader, size, &mut writer, &self.limits)
+            .map_err(|source| FetchError::Download { url: url.clone(), source })?;
         match writer.commit(Some(expected)) {
             // Same digest means same bytes, so the size matched too.
             Ok(_) => Ok(true),

@@ -308,6 +308,33 @@ impl Dir {
         Ok(rustix::fs::renameat(self.at(&from_parent), from_name, self.at(&to_parent), to_name)?)
     }
 
+    /// Renames the directory `from` to `to`, failing if `to` exists. Where
+    /// the filesystem cannot refuse atomically, a plain rename, which can
+    /// replace nothing but an empty directory.
+    pub fn rename_noreplace(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from_parent, from_name) = self.parent(from)?;
+        let (to_parent, to_name) = self.parent(to)?;
+        match rustix::fs::renameat_with(
+            self.at(&from_parent),
+            from_name,
+            self.at(&to_parent),
+            to_name,
+            RenameFlags::NOREPLACE,
+        ) {
+            Err(rustix::io::Errno::INVAL) => {
+                Ok(rustix::fs::renameat(self.at(&from_parent), from_name, self.at(&to_parent), to_name)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Hard-links a file bale keeps elsewhere (a store blob, by its path)
+    /// to the new name `name` in this directory.
+    pub fn link_from(&self, existing: &Path, name: &str) -> io::Result<()> {
+        let (parent, name) = self.parent(name)?;
+        Ok(rustix::fs::linkat(rustix::fs::CWD, existing, self.at(&parent), name, AtFlags::empty())?)
+    }
+
     /// Swaps `a` and `b` atomically (both must exist).
     pub fn exchange(&self, a: &str, b: &str) -> io::Result<()> {
         let (a_parent, a_name) = self.parent(a)?;

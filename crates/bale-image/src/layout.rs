@@ -5,6 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use bale_fileset::safe_fs;
 use bale_store::oci::{self, Descriptor, Index};
 use bale_store::{REF_NAME_ANNOTATION, Store};
 
@@ -25,39 +26,63 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> LayoutError + '_ {
 }
 
 /// Writes `image` to `dir` as an OCI layout tagged `tag`. The layout is
-/// built next to `dir` and renamed into place, so `dir` is never half
-/// written; an existing OCI layout there is replaced.
+/// built in a new directory with an unguessable name beside `dir` and
+/// swapped into place, so `dir` is never half written and nothing planted
+/// beside it is written through; an existing OCI layout there is replaced.
 pub fn write_layout(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), LayoutError> {
-    if dir.exists() {
-        let is_layout = dir.join("oci-layout").is_file();
-        let empty = fs::read_dir(dir).map_err(io_err(dir))?.next().is_none();
-        if !is_layout && !empty {
+    let (parent, name) = safe_fs::open_parent(dir).map_err(io_err(dir))?;
+    let replace = match parent.entry_meta(&name) {
+        Ok(_) if replaceable(&parent, &name) => true,
+        Ok(_) => return Err(LayoutError::Occupied { path: dir.to_path_buf() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(LayoutError::Io { path: dir.to_path_buf(), source: e }),
+    };
+    let (staging, stage) = parent.create_temp_dir(&name, 0o755).map_err(io_err(parent.path()))?;
+    let result = fill(store, image, &stage, tag).and_then(|()| {
+        if !replace {
+            return parent.rename_noreplace(&staging, &name).map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => LayoutError::Occupied { path: dir.to_path_buf() },
+                _ => LayoutError::Io { path: dir.to_path_buf(), source: e },
+            });
+        }
+        if let Err(e) = parent.exchange(&staging, &name) {
+            // Filesystems without RENAME_EXCHANGE: move the old layout
+            // aside first; `dir` is missing for a moment, never half written.
+            if e.kind() != io::ErrorKind::InvalidInput {
+                return Err(LayoutError::Io { path: dir.to_path_buf(), source: e });
+            }
+            let (aside, _) = parent.create_temp_dir(&name, 0o700).map_err(io_err(parent.path()))?;
+            parent.rename(&name, &aside).map_err(io_err(dir))?;
+            parent.rename_noreplace(&staging, &name).map_err(io_err(dir))?;
+            parent.rename(&aside, &staging).map_err(io_err(dir))?;
+        }
+        // What was swapped out must still be what was checked; if another
+        // process put something else there meanwhile, put it back.
+        if !replaceable(&parent, &staging) {
+            let _ = parent.exchange(&staging, &name);
             return Err(LayoutError::Occupied { path: dir.to_path_buf() });
         }
-    }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-    let staging = parent.join(format!(".{name}.bale-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    let result = fill(store, image, &staging, tag).and_then(|()| {
-        if dir.exists() {
-            fs::remove_dir_all(dir).map_err(io_err(dir))?;
-        }
-        fs::rename(&staging, dir).map_err(io_err(dir))
+        Ok(())
     });
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
+    let _ = parent.remove_tree(&staging);
     result
+}
+
+/// Is `name` an empty directory or an OCI layout (not a link, not a file)?
+fn replaceable(parent: &safe_fs::Dir, name: &str) -> bool {
+    let Ok(dir) = parent.open_dir(name) else { return false };
+    let Ok(names) = dir.names() else { return false };
+    names.is_empty() || dir.entry_meta("oci-layout").is_ok_and(|m| m.kind == safe_fs::Kind::File)
 }
 
 /// Writes `image` as an oci-archive: the same layout, as one tar file
 /// (canonical, uncompressed, so the archive is byte-for-byte reproducible).
-/// Written to a temp file beside `path` and renamed into place.
+/// Written to a new file with an unguessable name beside `path` and renamed
+/// into place (a link at `path` is replaced, never written through).
 pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Result<(), LayoutError> {
     use bale_fileset::{Content, Entry, EntryKind, Limits, Normalize, Plan};
-    if path.is_dir() {
+    let (parent, name) = safe_fs::open_parent(path).map_err(io_err(path))?;
+    if parent.entry_meta(&name).is_ok_and(|m| m.kind == safe_fs::Kind::Directory) {
         return Err(LayoutError::Occupied { path: path.to_path_buf() });
     }
     let mut plan = Plan::new(Normalize::default(), Limits::default());
@@ -68,7 +93,7 @@ pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Re
         entry
     };
     let index = index_json(image, tag);
-    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec();
+    let layout = OCI_LAYOUT.to_vec();
     let fileset_err =
         |e: bale_fileset::FilesetError| LayoutError::Io { path: path.to_path_buf(), source: io::Error::other(e) };
     plan.insert(file("oci-layout", layout.len() as u64), Content::Bytes(layout)).map_err(fileset_err)?;
@@ -82,20 +107,18 @@ pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Re
         }
     }
     let plan = plan.seal().map_err(fileset_err)?;
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image.tar".into());
-    let temp = parent.join(format!(".{name}.bale-{}", std::process::id()));
+    let (temp, file) = parent.create_temp(&name, 0o644).map_err(io_err(parent.path()))?;
     let write = || -> Result<(), LayoutError> {
-        let mut out = io::BufWriter::new(fs::File::create(&temp).map_err(io_err(&temp))?);
+        let mut out = io::BufWriter::new(file);
         bale_fileset::write_canonical(&plan, &mut out, &bale_progress::NoProgress).map_err(fileset_err)?;
-        let file = out.into_inner().map_err(|e| LayoutError::Io { path: temp.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(io_err(&temp))?;
-        fs::rename(&temp, path).map_err(io_err(path))
+        let file =
+            out.into_inner().map_err(|e| LayoutError::Io { path: path.to_path_buf(), source: e.into_error() })?;
+        file.sync_all().map_err(io_err(path))?;
+        parent.rename(&temp, &name).map_err(io_err(path))
     };
     let result = write();
     if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        let _ = parent.remove_file(&temp);
     }
     result
 }
@@ -152,30 +175,21 @@ pub fn write_pulled_layout(
 /// returns its content.
 pub fn read_referrer(dir: &Path, tag: &str, artifact_type: &str) -> Result<Vec<u8>, LayoutError> {
     use bale_store::oci::Manifest;
-    let read_json = |path: PathBuf| -> Result<serde_json::Value, LayoutError> {
-        let bytes = fs::read(&path).map_err(io_err(&path))?;
-        serde_json::from_slice(&bytes).map_err(|e| LayoutError::Io { path, source: io::Error::other(e) })
-    };
-    let blob = |digest: &bale_fileset::Digest| dir.join("blobs/sha256").join(digest.hex());
-    let index: Index = serde_json::from_value(read_json(dir.join("index.json"))?)
-        .map_err(|e| LayoutError::Io { path: dir.join("index.json"), source: io::Error::other(e) })?;
+    let store_err =
+        |e: bale_store::StoreError| LayoutError::Io { path: dir.to_path_buf(), source: io::Error::other(e) };
+    let layout = bale_store::LayoutReader::open(dir).map_err(store_err)?;
+    let index: Index = layout.index().map_err(store_err)?;
     let image = index
         .manifests
         .iter()
         .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
         .ok_or_else(|| LayoutError::Missing { path: dir.to_path_buf(), what: format!("an image tagged {tag:?}") })?;
     for candidate in index.manifests.iter().filter(|d| d.artifact_type.as_deref() == Some(artifact_type)) {
-        let manifest: Manifest = serde_json::from_value(read_json(blob(&candidate.digest))?)
-            .map_err(|e| LayoutError::Io { path: blob(&candidate.digest), source: io::Error::other(e) })?;
+        let (manifest, _): (Manifest, _) = layout.read_json(&candidate.digest).map_err(store_err)?;
         if manifest.subject.as_ref().is_some_and(|s| s.digest == image.digest)
             && let Some(layer) = manifest.layers.first()
         {
-            let path = blob(&layer.digest);
-            let bytes = fs::read(&path).map_err(io_err(&path))?;
-            if bale_fileset::sha256_bytes(&bytes) != layer.digest {
-                return Err(LayoutError::Missing { path, what: "an intact blob (its digest does not match)".into() });
-            }
-            return Ok(bytes);
+            return layout.read_blob(&layer.digest, MAX_SBOM_SIZE).map_err(store_err);
         }
     }
     Err(LayoutError::Missing {
@@ -184,20 +198,33 @@ pub fn read_referrer(dir: &Path, tag: &str, artifact_type: &str) -> Result<Vec<u
     })
 }
 
-fn fill(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), LayoutError> {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+fn fill(store: &Store, image: &Image, stage: &safe_fs::Dir, tag: &str) -> Result<(), LayoutError> {
+    let err = |rel: &str| {
+        let path = stage.display(rel);
+        move |source| LayoutError::Io { path: path.clone(), source }
+    };
+    stage.create_dir("blobs", 0o755).map_err(err("blobs"))?;
+    stage.create_dir("blobs/sha256", 0o755).map_err(err("blobs/sha256"))?;
+    let blobs = stage.open_dir("blobs/sha256").map_err(err("blobs/sha256"))?;
+    let mut done = std::collections::HashSet::new();
     for digest in blob_digests(image) {
-        let from = store.blob_path(&digest);
-        let to = blobs.join(digest.hex());
-        if to.exists() {
+        if !done.insert(digest) {
             continue;
         }
-        if fs::hard_link(&from, &to).is_err() {
-            fs::copy(&from, &to).map_err(io_err(&from))?;
+        let from = store.blob_path(&digest);
+        let name = digest.hex();
+        if blobs.link_from(&from, &name).is_err() {
+            let (mut source, _) = safe_fs::open_regular(&from, u64::MAX).map_err(io_err(&from))?;
+            let mut target = blobs.create_file(&name, 0o644).map_err(err(&format!("blobs/sha256/{name}")))?;
+            io::copy(&mut source, &mut target).map_err(io_err(&from))?;
         }
     }
-    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io_err(dir))?;
-    fs::write(dir.join("index.json"), index_json(image, tag)).map_err(io_err(dir))?;
+    stage.write_atomic("oci-layout", OCI_LAYOUT, 0o644).map_err(err("oci-layout"))?;
+    stage.write_atomic("index.json", &index_json(image, tag), 0o644).map_err(err("index.json"))?;
     Ok(())
 }
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The largest SBOM bale reads back from a layout.
+const MAX_SBOM_SIZE: u64 = 256 << 20;

@@ -15,4 +15,6 @@ pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedDebian, LockedPa
 pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
 };
-pub use spec::{DebianSource, LocalPackage, RuntimeConfig, Spec, SpecError, SpecFile};
+pub use spec::{
+    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, RuntimeConfig, Spec, SpecError, SpecFile,
+};

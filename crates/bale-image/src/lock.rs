@@ -98,16 +98,21 @@ pub fn inputs_digest(spec: &Spec) -> Digest {
     sha256_bytes(serde_json::json!({ "debian": debian }).to_string().as_bytes())
 }
 
+/// The largest lock bale reads (one for a thousand packages is ~500 kB).
+pub const MAX_LOCK_SIZE: u64 = 64 << 20;
+
 impl Lock {
     pub fn load(path: &Path) -> Result<Option<Self>, LockError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let bytes = match bale_fileset::safe_fs::read_regular(path, MAX_LOCK_SIZE) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LockError::Io { path: path.to_path_buf(), source }),
         };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| LockError::Parse { path: path.to_path_buf(), message: "it is not UTF-8 text".into() })?;
         let lock: Lock = toml::from_str(&text).map_err(|e| LockError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: crate::spec::bounded_message(&e.to_string()),
         })?;
         if lock.version > LOCK_VERSION {
             return Err(LockError::Version { path: path.to_path_buf(), found: lock.version });
@@ -120,8 +125,8 @@ impl Lock {
         let body =
             toml::to_string(self).map_err(|e| LockError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
         let text = format!("# Written by bale: every package of the image, pinned. Do not edit by hand.\n{body}");
-        let temp = path.with_extension(format!("lock.{}.tmp", std::process::id()));
-        std::fs::write(&temp, text).map_err(|source| LockError::Io { path: temp.clone(), source })?;
-        std::fs::rename(&temp, path).map_err(|source| LockError::Io { path: path.to_path_buf(), source })
+        let io = |source| LockError::Io { path: path.to_path_buf(), source };
+        let (dir, name) = bale_fileset::safe_fs::open_parent(path).map_err(io)?;
+        dir.write_atomic(&name, text.as_bytes(), 0o644).map_err(io)
     }
 }

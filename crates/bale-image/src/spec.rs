@@ -132,20 +132,25 @@ pub enum SpecError {
     Invalid { path: PathBuf, field: String, reason: String },
 }
 
+/// The largest spec bale reads; a typical one is under a kilobyte.
+pub const MAX_SPEC_SIZE: u64 = 4 << 20;
+/// The largest file a spec's `[files]` may read from `source`.
+pub const MAX_SPEC_FILE_SIZE: u64 = 64 << 20;
+
 impl Spec {
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
+        let io = |source| SpecError::Io { path: path.to_path_buf(), source };
+        let bytes = bale_fileset::safe_fs::read_regular(path, MAX_SPEC_SIZE).map_err(io)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| io(std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")))?;
         Self::parse(&text, path)
     }
 
     /// Parses and checks a spec; errors point at the line (toml's messages
     /// quote it).
     pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
-        let spec: Spec = toml::from_str(text).map_err(|e| SpecError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let spec: Spec = toml::from_str(text)
+            .map_err(|e| SpecError::Parse { path: path.to_path_buf(), message: bounded_message(&e.to_string()) })?;
         let invalid =
             |field: &str, reason: String| SpecError::Invalid { path: path.to_path_buf(), field: field.into(), reason };
         if spec.name.is_empty() || spec.name.contains(char::is_whitespace) {
@@ -165,7 +170,7 @@ impl Spec {
                 .map_err(|e| invalid(&format!("local[{i}].license"), e.to_string()))?;
         }
         for (path, file) in &spec.files {
-            let field = format!("files.{path:?}");
+            let field = format!("files.{}", bale_fileset::display_path(path.as_bytes()));
             let relative = path.strip_prefix('/').unwrap_or("");
             if relative.is_empty()
                 || relative.split('/').any(|c| c.is_empty() || c == "." || c == "..")
@@ -173,8 +178,23 @@ impl Spec {
             {
                 return Err(invalid(&field, "give an absolute, normalised file path such as \"/etc/app.conf\"".into()));
             }
+            // The same rules as every path of a package: no NUL (which
+            // would let one key name another file), components and paths
+            // within Linux's limits.
+            if let Err(problem) = bale_fileset::normalize_path(relative.as_bytes()) {
+                return Err(invalid(&field, problem.to_string()));
+            }
             if file.content.is_some() == file.source.is_some() {
                 return Err(invalid(&field, "give exactly one of `content` or `source`".into()));
+            }
+            if let Some(source) = &file.source {
+                let plain = source.to_str().and_then(|s| bale_fileset::normalize_path(s.as_bytes()).ok().flatten());
+                if plain.is_none() || source.is_absolute() {
+                    return Err(invalid(
+                        &field,
+                        "`source` is a path below the spec's directory, such as \"files/app.conf\"".into(),
+                    ));
+                }
             }
             if let Some(mode) = &file.mode
                 && u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777)
@@ -190,6 +210,29 @@ impl Spec {
         }
         Ok(spec)
     }
+}
+
+/// A parser's message with each line cut to a few hundred bytes: toml
+/// quotes the offending line, which may be megabytes of hostile input.
+pub(crate) fn bounded_message(message: &str) -> String {
+    const LINE_LIMIT: usize = 200;
+    let mut out = String::new();
+    for line in message.trim_end().lines().take(20) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        if line.len() > LINE_LIMIT {
+            let mut end = LINE_LIMIT;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push_str(&line[..end]);
+            out.push_str(&format!("… ({} bytes)", line.len()));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -232,5 +275,29 @@ ports = ["8080/tcp"]
         let err =
             Spec::parse("name = \"x\"\n[config]\nports = [\"http\"]\n", Path::new("b.toml")).unwrap_err().to_string();
         assert!(err.contains("config.ports"), "{err}");
+    }
+
+    #[test]
+    fn file_keys_follow_the_path_rules() {
+        let parse =
+            |key: &str| Spec::parse(&format!("name = \"x\"\n[files.{key}]\ncontent = \"\"\n"), Path::new("s.toml"));
+        assert!(parse("\"/etc/app.conf\"").is_ok());
+        for (key, why) in [
+            ("\"/etc/passwd\\u0000x\"", "NUL"),
+            (&format!("\"/etc/{}\"", "n".repeat(256)), "component is 256 bytes"),
+            (&format!("\"/{}\"", vec!["d".repeat(200); 21].join("/")), "4219 bytes long"),
+        ] {
+            let err = parse(key).unwrap_err().to_string();
+            assert!(err.contains(why) && err.len() < 600, "{key}: {err}");
+        }
+        let err = Spec::parse("name = \"x\"\n[files.\"/a\"]\nsource = \"../secret\"\n", Path::new("s.toml"));
+        assert!(err.unwrap_err().to_string().contains("below the spec's directory"));
+    }
+
+    #[test]
+    fn a_huge_wrong_value_gives_a_short_error() {
+        let text = format!("name = \"x\"\ntag = [\"{}\"]\n", "v".repeat(10 << 20));
+        let err = Spec::parse(&text, Path::new("s.toml")).unwrap_err().to_string();
+        assert!(err.len() < 2000 && err.contains("line 2"), "{} bytes: {}", err.len(), &err[..err.len().min(500)]);
     }
 }

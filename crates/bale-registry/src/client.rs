@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bale_fileset::{Digest, sha256_bytes};
 use bale_progress::Progress;
@@ -18,6 +17,8 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, applic
 pub enum RegistryError {
     #[error("{url}: {reason}")]
     Network { url: String, reason: String },
+    #[error("{url}: {source}; nothing was stored")]
+    Download { url: String, source: bale_http::DownloadError },
     #[error("{method} {url}: the registry answered {status}: {body}")]
     Status { method: &'static str, url: String, status: u16, body: String },
     #[error("{url}: the registry sent content hashing to {actual}, not {expected}; nothing was stored")]
@@ -34,6 +35,7 @@ pub enum RegistryError {
 #[derive(Debug)]
 pub struct Registry {
     agent: ureq::Agent,
+    limits: bale_http::NetLimits,
     reference: Reference,
     authorization: Option<String>,
 }
@@ -44,13 +46,9 @@ type MakeRequest<'a> = &'a dyn Fn(&ureq::Agent, Option<&str>) -> Result<Response
 
 impl Registry {
     pub fn new(reference: &Reference) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(20)))
-            .user_agent(concat!("bale/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let limits = bale_http::NetLimits::from_env();
         let authorization = crate::auth::basic_auth(&reference.registry).map(|a| format!("Basic {a}"));
-        Self { agent: config.into(), reference: reference.clone(), authorization }
+        Self { agent: bale_http::agent(&limits), limits, reference: reference.clone(), authorization }
     }
 
     fn url(&self, tail: &str) -> String {
@@ -59,6 +57,10 @@ impl Registry {
 
     fn network(url: &str, e: impl std::fmt::Display) -> RegistryError {
         RegistryError::Network { url: url.to_string(), reason: e.to_string() }
+    }
+
+    fn request_failed(&self, url: &str, e: &ureq::Error) -> RegistryError {
+        Self::network(url, bale_http::describe(e, &self.limits))
     }
 
     fn status(method: &'static str, url: &str, mut response: Response) -> RegistryError {
@@ -74,7 +76,7 @@ impl Registry {
     /// Sends a request, answering a Bearer challenge once if the registry
     /// asks for a token.
     fn send(&mut self, make: MakeRequest<'_>, url: &str) -> Result<Response, RegistryError> {
-        let response = make(&self.agent, self.authorization.as_deref()).map_err(|e| Self::network(url, e))?;
+        let response = make(&self.agent, self.authorization.as_deref()).map_err(|e| self.request_failed(url, &e))?;
         if response.status().as_u16() != 401 {
             return Ok(response);
         }
@@ -82,7 +84,7 @@ impl Registry {
             response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let Some(token) = self.token(&challenge)? else { return Ok(response) };
         self.authorization = Some(format!("Bearer {token}"));
-        make(&self.agent, self.authorization.as_deref()).map_err(|e| Self::network(url, e))
+        make(&self.agent, self.authorization.as_deref()).map_err(|e| self.request_failed(url, &e))
     }
 
     /// The token-server dance of `WWW-Authenticate: Bearer realm=…`.
@@ -122,8 +124,14 @@ impl Registry {
         }
     }
 
-    /// Uploads one blob in a single request.
-    pub fn put_blob(&mut self, digest: &Digest, path: &Path, size: u64) -> Result<(), RegistryError> {
+    /// Uploads one blob in a single request; `open` gives its bytes (it is
+    /// called again if the registry asks for credentials first).
+    pub fn put_blob(
+        &mut self,
+        digest: &Digest,
+        open: &dyn Fn() -> Result<File, StoreError>,
+        size: u64,
+    ) -> Result<(), RegistryError> {
         let start = self.url("blobs/uploads/");
         let response = self.send(&|agent, auth| with_auth(agent.post(&start), auth).send_empty(), &start)?;
         if response.status().as_u16() != 202 {
@@ -136,7 +144,7 @@ impl Registry {
         let url = format!("{location}{separator}digest={digest}");
         let response = self.send(
             &|agent, auth| {
-                let file = File::open(path).map_err(ureq::Error::Io)?;
+                let file = open().map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
                 with_auth(agent.put(&url), auth)
                     .header("Content-Type", "application/octet-stream")
                     .header("Content-Length", size.to_string())
@@ -188,8 +196,10 @@ impl Registry {
         Ok((bytes, actual, media_type))
     }
 
-    /// Streams a blob into the store; it lands only if it hashes right.
-    pub fn get_blob(&mut self, digest: &Digest, store: &Store) -> Result<u64, RegistryError> {
+    /// Streams a blob of the `size` its descriptor declares into the store;
+    /// it lands only if it hashes right. A registry that sends more, or
+    /// stalls, is cut off and the partial file removed.
+    pub fn get_blob(&mut self, digest: &Digest, size: u64, store: &Store) -> Result<u64, RegistryError> {
         if store.has_blob(digest) {
             return Ok(0);
         }
@@ -199,8 +209,8 @@ impl Registry {
             return Err(Self::status("GET", &url, response));
         }
         let mut writer = store.blob_writer()?;
-        let copied =
-            std::io::copy(&mut response.into_body().into_reader(), &mut writer).map_err(|e| Self::network(&url, e))?;
+        let copied = bale_http::copy_declared(response.into_body().into_reader(), size, &mut writer, &self.limits)
+            .map_err(|source| RegistryError::Download { url: url.clone(), source })?;
         match writer.commit(Some(*digest)) {
             Ok(_) => Ok(copied),
             Err(StoreError::DigestMismatch { actual, .. }) => {
@@ -285,12 +295,6 @@ fn layout_err(path: &Path, reason: impl std::fmt::Display) -> RegistryError {
     RegistryError::Layout { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, Vec<u8>), RegistryError> {
-    let bytes = std::fs::read(path).map_err(|e| layout_err(path, e))?;
-    let value = serde_json::from_slice(&bytes).map_err(|e| layout_err(path, e))?;
-    Ok((value, bytes))
-}
-
 /// Pushes the image tagged `tag` in the OCI layout `dir`, with the
 /// artifacts that refer to it (its SBOMs), to `target`. Blobs the registry
 /// already has are not sent.
@@ -300,21 +304,21 @@ pub fn push_layout(
     target: &Reference,
     progress: &dyn Progress,
 ) -> Result<PushReport, RegistryError> {
-    let (index, _): (Index, _) = read_json(&dir.join("index.json"))?;
+    let layout = bale_store::LayoutReader::open(dir)?;
+    let index: Index = layout.index()?;
     let image = index
         .manifests
         .iter()
         .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
         .ok_or_else(|| layout_err(dir, format!("no image tagged {tag:?}")))?;
-    let blob_path = |digest: &Digest| dir.join("blobs/sha256").join(digest.hex());
     let referrers: Vec<_> = index
         .manifests
         .iter()
         .filter(|d| d.artifact_type.is_some())
-        .filter_map(|d| read_json::<Manifest>(&blob_path(&d.digest)).ok().map(|(m, bytes)| (d.clone(), m, bytes)))
+        .filter_map(|d| layout.read_json::<Manifest>(&d.digest).ok().map(|(m, bytes)| (d.clone(), m, bytes)))
         .filter(|(_, m, _)| m.subject.as_ref().is_some_and(|s| s.digest == image.digest))
         .collect();
-    let (manifest, manifest_bytes): (Manifest, _) = read_json(&blob_path(&image.digest))?;
+    let (manifest, manifest_bytes): (Manifest, _) = layout.read_json(&image.digest)?;
     let mut blobs = vec![manifest.config.clone()];
     blobs.extend(manifest.layers.iter().cloned());
     for (_, m, _) in &referrers {
@@ -331,7 +335,7 @@ pub fn push_layout(
         if registry.has_blob(&blob.digest)? {
             report.blobs_present += 1;
         } else {
-            registry.put_blob(&blob.digest, &blob_path(&blob.digest), blob.size)?;
+            registry.put_blob(&blob.digest, &|| layout.open_blob(&blob.digest, blob.size), blob.size)?;
             report.blobs_sent += 1;
             report.bytes_sent += blob.size;
         }
@@ -375,7 +379,7 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
     let mut received = 0;
     progress.phase("pulling", Some(manifest.layers.iter().map(|l| l.size).sum::<u64>() + manifest.config.size));
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        received += registry.get_blob(&blob.digest, store)?;
+        received += registry.get_blob(&blob.digest, blob.size, store)?;
         progress.advance(blob.size);
     }
     progress.finish_phase();

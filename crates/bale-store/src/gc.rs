@@ -57,7 +57,7 @@ impl Store {
             report.blobs_removed += 1;
             report.bytes_removed += item.metadata().map(|m| m.len()).unwrap_or(0);
             if !dry_run {
-                fs::remove_file(item.path()).map_err(|e| StoreError::io(item.path(), e))?;
+                remove_entry(&item)?;
             }
         }
         // Caches (resolutions, decompressed indexes) are derived data that
@@ -71,9 +71,18 @@ impl Store {
             let item = item.map_err(|e| StoreError::io(&tmp, e))?;
             report.temp_files_removed += 1;
             if !dry_run {
-                fs::remove_file(item.path()).map_err(|e| StoreError::io(item.path(), e))?;
+                remove_entry(&item)?;
             }
         }
         Ok(report)
     }
+}
+
+/// Removes whatever a store directory holds under a name: a file, a link
+/// (not what it names), or a stray directory and all below it.
+fn remove_entry(item: &fs::DirEntry) -> Result<(), StoreError> {
+    let path = item.path();
+    let is_dir = item.file_type().is_ok_and(|t| t.is_dir());
+    let result = if is_dir { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+    result.map_err(|e| StoreError::io(path, e))
 }

@@ -162,10 +162,30 @@ impl Store {
     pub fn write_cache(&self, namespace: &str, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = self.root.join("cache").join(namespace);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        let temp = self.tmp_dir().join(format!("cache-{}-{}.tmp", key.hex(), std::process::id()));
-        fs::write(&temp, bytes).map_err(|e| StoreError::io(&temp, e))?;
+        let temp = self.write_temp(&format!("cache-{}", key.hex()), bytes, false)?;
         let target = dir.join(key.hex());
         fs::rename(&temp, &target).map_err(|e| StoreError::io(&target, e))
+    }
+
+    /// Writes `bytes` to a new file under `tmp/` (created exclusively, with
+    /// an unguessable name) and returns its path, for a rename into place.
+    fn write_temp(&self, name: &str, bytes: &[u8], sync: bool) -> Result<PathBuf, StoreError> {
+        let tmp = self.tmp_dir();
+        let dir = bale_fileset::safe_fs::Dir::open(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        let (temp, mut file) = dir.create_temp(name, 0o644).map_err(|e| StoreError::io(&tmp, e))?;
+        let temp = tmp.join(temp);
+        let mut write = || -> io::Result<()> {
+            io::Write::write_all(&mut file, bytes)?;
+            if sync {
+                file.sync_all()?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&temp);
+            return Err(StoreError::io(&temp, e));
+        }
+        Ok(temp)
     }
 
     /// Removes a blob kept only as a download cache (a .deb, an index),
@@ -245,17 +265,7 @@ impl Store {
     }
 
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let temp = self.tmp_dir().join(format!(
-            "{}.{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-            std::process::id()
-        ));
-        let write = || -> io::Result<()> {
-            let mut file = fs::File::create(&temp)?;
-            io::Write::write_all(&mut file, bytes)?;
-            file.sync_all()
-        };
-        write().map_err(|e| StoreError::io(&temp, e))?;
+        let temp = self.write_temp(path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), bytes, true)?;
         fs::rename(&temp, path).map_err(|e| StoreError::io(path, e))?;
         sync_dir(&self.root)
     }

@@ -2,7 +2,7 @@
 //! image → OCI layout.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use bale_debian::archive::ArchiveConfig;
 use bale_debian::deb::DebOptions;
 use bale_debian::import::{ImportOptions, import, import_closure, merged_usr_base, parse_request};
 use bale_debian::packages::BinaryPackage;
-use bale_fileset::{Compression, Limits, Normalize};
+use bale_fileset::{Compression, Limits, Normalize, safe_fs};
 use bale_image::{
     ComposeOptions, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat, SbomInput, Spec, SpecFileContent,
     attach_sboms, compose, inputs_digest, lock_path, render_sbom, write_archive, write_layout,
@@ -33,6 +33,26 @@ fn compression_of(arg: CompressionArg) -> Compression {
 
 fn spec_dir(spec: &Path) -> &Path {
     spec.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// A `[files]` source: a regular file below the spec's directory, reached
+/// without following links, of at most `MAX_SPEC_FILE_SIZE` bytes (a FIFO
+/// or a device there is refused at once, never read or waited on).
+fn read_spec_source(spec: &Path, source: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let rel = source.to_str().context("the path is not UTF-8")?;
+    let dir = safe_fs::Dir::open(spec_dir(spec))?;
+    let (file, meta) = dir.open_file(rel)?;
+    anyhow::ensure!(
+        meta.size <= bale_image::MAX_SPEC_FILE_SIZE,
+        "it is {} bytes; a [files] source may be at most {} (use a [[local]] package for large content)",
+        meta.size,
+        bale_image::MAX_SPEC_FILE_SIZE
+    );
+    let mut out = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+    file.take(bale_image::MAX_SPEC_FILE_SIZE + 1).read_to_end(&mut out)?;
+    anyhow::ensure!(out.len() as u64 <= bale_image::MAX_SPEC_FILE_SIZE, "it grew past the limit while being read");
+    Ok(out)
 }
 
 fn archive_config(spec: &Spec, spec_path: &Path) -> anyhow::Result<Option<ArchiveConfig>> {
@@ -295,11 +315,8 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
     for (path, file) in &spec.files {
         let content = match (&file.content, &file.source) {
             (Some(text), _) => text.clone().into_bytes(),
-            (None, Some(source)) => {
-                let source = spec_dir(&args.spec).join(source);
-                std::fs::read(&source)
-                    .with_context(|| format!("{}: files.{path:?}: reading {}", args.spec.display(), source.display()))?
-            }
+            (None, Some(source)) => read_spec_source(&args.spec, source)
+                .with_context(|| format!("{}: files.{path:?}: reading {}", args.spec.display(), source.display()))?,
             (None, None) => Vec::new(),
         };
         files.push(SpecFileContent { path: path.trim_start_matches('/').to_string(), mode: file.mode_bits(), content });
@@ -311,11 +328,15 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         ImageFormat::Oci => write_layout(store, &image, &args.output, &spec.tag)?,
         ImageFormat::OciArchive => write_archive(store, &image, &args.output, &spec.tag)?,
     }
-    // The SBOMs also beside the output, for people and scanners.
+    // The SBOMs also beside the output, for people and scanners; replaced
+    // atomically, so a link planted at either name is never written through.
     for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
         let mut path = args.output.clone().into_os_string();
         path.push(format!(".{}", format.extension()));
-        std::fs::write(&path, render_sbom(&sbom, format)).with_context(|| format!("writing {}", path.display()))?;
+        let path = PathBuf::from(path);
+        let (dir, name) = safe_fs::open_parent(&path).with_context(|| format!("writing {}", path.display()))?;
+        dir.write_atomic(&name, &render_sbom(&sbom, format), 0o644)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if json {
         print_json(&json!({

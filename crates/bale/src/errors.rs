@@ -34,6 +34,9 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<FilesetError>() {
             return fileset_help(e);
         }
+        if let Some(bale_registry::RegistryError::Download { source, .. }) = cause.downcast_ref() {
+            return Some(source.help().into());
+        }
     }
     None
 }
@@ -116,6 +119,7 @@ fn fetch_help(error: &bale_debian::fetch::FetchError) -> Option<String> {
         ),
         FetchError::Network { .. } => Some("check the mirror URL (--mirror, or the host's apt sources) and the network".into()),
         FetchError::Store(e) => store_help(e),
+        FetchError::Download { source, .. } => Some(source.help().into()),
         _ => None,
     }
 }
@@ -152,6 +156,9 @@ fn fileset_help(error: &FilesetError) -> Option<String> {
             EntryProblem::Changed { .. } => {
                 "something modified the file during packing; pack again when it is stable".into()
             }
+            EntryProblem::Replaced { .. } => "another process changed the tree while bale worked on it; nothing \
+                 was read or written outside it. Make sure no one else can write there, then run bale again"
+                .into(),
             EntryProblem::UnsupportedType { .. } => {
                 "remove that entry from the source: packages hold only files, directories, symlinks and hard links"
                     .into()

@@ -19,6 +19,8 @@ pub enum FetchError {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: {source}; nothing was stored")]
     Download { url: String, source: bale_http::DownloadError },
+    #[error("{url}: expected sha256 {expected} ({expected_size} bytes), but the server sent more; nothing was stored")]
+    Overlong { url: String, expected: Digest, expected_size: u64 },
     #[error(
         "{url}: expected sha256 {expected} ({expected_size} bytes), got {actual} ({actual_size} bytes); nothing was stored"
     )]
@@ -115,8 +117,13 @@ impl Mirror {
             return Err(FetchError::Status { url, status: 404 });
         };
         let mut writer = store.blob_writer()?;
-        let copied = bale_http::copy_declared(reader, size, &mut writer, &self.limits)
-            .map_err(|source| FetchError::Download { url: url.clone(), source })?;
+        let copied =
+            bale_http::copy_declared(reader, size, &mut writer, &self.limits).map_err(|source| match source {
+                bale_http::DownloadError::Overlong { .. } => {
+                    FetchError::Overlong { url: url.clone(), expected, expected_size: size }
+                }
+                source => FetchError::Download { url: url.clone(), source },
+            })?;
         match writer.commit(Some(expected)) {
             // Same digest means same bytes, so the size matched too.
             Ok(_) => Ok(true),

@@ -164,7 +164,12 @@ impl Dir {
     /// Resolves `rel` (a relative path of plain components) beneath this
     /// directory, following no symlink at all.
     fn resolve(&self, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
-        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+        // openat2 refuses O_PATH with any flag but these three.
+        let flags = if flags.contains(OFlags::PATH) {
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC
+        } else {
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY
+        };
         if rel.is_empty() || rel.starts_with('/') || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
             if rel.is_empty() {
                 return Ok(rustix::fs::openat(&self.fd, c".", flags, Mode::empty())?);
@@ -176,8 +181,10 @@ impl Dir {
             match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve) {
                 Ok(fd) => return Ok(fd),
                 Err(rustix::io::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-                // Interrupted by a concurrent rename anywhere on the system.
-                Err(rustix::io::Errno::AGAIN) => return self.walk(rel, flags),
+                // Interrupted by a concurrent rename anywhere on the system;
+                // or a link opened itself (O_PATH | O_NOFOLLOW) where a
+                // directory was wanted, which the walk names as a link.
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::NOTDIR) => return self.walk(rel, flags),
                 Err(e) => return Err(explain(e)),
             }
         }
@@ -589,7 +596,13 @@ mod tests {
         let victim = tmp.path().join("victim");
         std::fs::write(&victim, "keep").unwrap();
         symlink(&victim, tmp.path().join("a/out")).unwrap();
-        assert!(root.create_file("a/out", 0o644).is_err());
+        let err = root.create_file("a/out", 0o644).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        root.create_file("a/b/new", 0o644).unwrap().write_all(b"nested").unwrap();
+        root.create_dir("a/b/sub", 0o755).unwrap();
+        root.open_dir("a/b/sub").unwrap().write_atomic("f", b"deep", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(tmp.path().join("a/b/sub/f")).unwrap(), "deep");
+        assert!(root.create_file("a/link/x", 0o644).unwrap_err().to_string().contains("symbolic link"));
         root.write_atomic("out-link", b"new", 0o644).unwrap();
         let a = root.open_dir("a").unwrap();
         a.write_atomic("out", b"new", 0o644).unwrap();

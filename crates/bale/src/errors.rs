@@ -113,7 +113,7 @@ fn trust_help(error: &bale_debian::trust::TrustError) -> &'static str {
 fn fetch_help(error: &bale_debian::fetch::FetchError) -> Option<String> {
     use bale_debian::fetch::FetchError;
     match error {
-        FetchError::Mismatch { .. } => Some(
+        FetchError::Mismatch { .. } | FetchError::Overlong { .. } => Some(
             "nothing from that file was stored: the mirror is mid-update or serving altered files; retry later or use another mirror"
                 .into(),
         ),

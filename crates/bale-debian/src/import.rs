@@ -36,6 +36,10 @@ pub enum ImportError {
     Deb(#[from] Box<DebError>),
     #[error("{package}: {error}")]
     Store { package: String, error: Box<StoreError> },
+    #[error(
+        "{package}: the suite's Release lists no Packages index for component {component:?}, so where the package came from cannot be recorded"
+    )]
+    NoIndex { package: String, component: String },
 }
 
 /// One package as imported.
@@ -46,7 +50,9 @@ pub struct Imported {
     pub name: String,
     pub version: String,
     pub content_digest: Digest,
-    pub deb_sha256: Digest,
+    /// The .deb it was made from; none for the generated base package.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deb_sha256: Option<Digest>,
     /// False when the store already had exactly this package.
     pub new: bool,
 }
@@ -124,7 +130,7 @@ fn import_one(
             name: package.name.clone(),
             version: package.version.to_string(),
             content_digest: metadata.content.digest,
-            deb_sha256: package.sha256,
+            deb_sha256: Some(package.sha256),
             new: false,
         });
     }
@@ -177,7 +183,14 @@ fn import_one(
         component: package.component.clone(),
         filename: package.filename.clone(),
         deb_sha256: package.sha256,
-        packages_sha256: source.indexes.get(&package.component).map_or(package.sha256, |f| f.digest),
+        packages_sha256: source
+            .indexes
+            .get(&package.component)
+            .ok_or_else(|| ImportError::NoIndex {
+                package: package.name.clone(),
+                component: package.component.clone(),
+            })?
+            .digest,
         release_sha256: source.release_sha256,
         signers: source.signers.clone(),
     };
@@ -190,7 +203,7 @@ fn import_one(
         name: package.name.clone(),
         version: package.version.to_string(),
         content_digest: outcome.metadata.content.digest,
-        deb_sha256: package.sha256,
+        deb_sha256: Some(package.sha256),
         new: outcome.new,
     })
 }
@@ -220,7 +233,7 @@ pub fn merged_usr_base(archive: &Suite, store: &Store, options: ImportOptions) -
     metadata.architecture = Some(archive.config.architecture.clone());
     metadata.license = "CC0-1.0".into();
     metadata.purl = bale_store::generic_purl(&format!("bale/{name}"), "1");
-    metadata.provenance = Provenance::Directory;
+    metadata.provenance = Provenance::Generated { generator: "bale".into() };
     let _session = store.lock_shared().map_err(store_err)?;
     let outcome =
         store_plan(store, &plan, metadata, options.compression, true, &bale_progress::NoProgress).map_err(store_err)?;
@@ -229,7 +242,7 @@ pub fn merged_usr_base(archive: &Suite, store: &Store, options: ImportOptions) -
         name: name.into(),
         version: "1".into(),
         content_digest: outcome.metadata.content.digest,
-        deb_sha256: outcome.metadata.content.digest,
+        deb_sha256: None,
         new: outcome.new,
     })
 }
@@ -252,6 +265,13 @@ pub fn deb_purl(name: &str, version: &str, arch: &str) -> String {
 
 /// Store cache namespace: resolutions keyed by signed Release and request.
 const RESOLUTION_CACHE: &str = "debian-resolutions";
+
+/// A resolution as cached: the request it answers, and its answer.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedResolution {
+    key: String,
+    selected: Vec<BinaryPackage>,
+}
 
 /// What [`import_closure`] did.
 #[derive(Debug)]
@@ -313,6 +333,8 @@ pub fn import_closure<E: std::error::Error + 'static>(
     let suite = crate::archive::open_release(config, progress).map_err(archive_error)?;
     let mut request_key: Vec<String> = roots.iter().map(ToString::to_string).collect();
     request_key.sort();
+    // The key's text goes into the entry too, and must read back equal: the
+    // entry is bound to the signed Releases and index digests it came from.
     let key_text = serde_json::json!({
         "releases": suite.all().map(|s| (&s.config.suite, s.release_sha256)).collect::<Vec<_>>(),
         "indexes": suite.all().flat_map(|s| s.indexes.values().map(|f| f.digest)).collect::<Vec<_>>(),
@@ -323,8 +345,23 @@ pub fn import_closure<E: std::error::Error + 'static>(
     })
     .to_string();
     let key = bale_fileset::sha256_bytes(key_text.as_bytes());
-    let cached: Option<Vec<BinaryPackage>> =
-        store.read_cache(RESOLUTION_CACHE, &key).and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let cached = match store.read_sealed_cache(RESOLUTION_CACHE, &key) {
+        bale_store::CacheRead::Hit(bytes) => serde_json::from_slice::<CachedResolution>(&bytes)
+            .ok()
+            .filter(|entry| entry.key == key_text)
+            .map(|entry| entry.selected)
+            .or_else(|| {
+                progress.warn(&format!("the cached resolution {key} does not match its request; resolving again"));
+                store.discard_cache(RESOLUTION_CACHE, &key);
+                None
+            }),
+        bale_store::CacheRead::Damaged(path) => {
+            progress.warn(&format!("{} failed its integrity check; resolving again", path.display()));
+            store.discard_cache(RESOLUTION_CACHE, &key);
+            None
+        }
+        bale_store::CacheRead::Miss => None,
+    };
     let (suite, selected, index_size) = match cached {
         Some(selected) => (suite, selected, None),
         None => {
@@ -336,8 +373,8 @@ pub fn import_closure<E: std::error::Error + 'static>(
                 .collect::<Result<Vec<BinaryPackage>, _>>()
                 .map_err(|e| archive_error(crate::archive::ArchiveError::Packages(e)))?;
             // Best effort: without the cache the next import is just slower.
-            if let Ok(bytes) = serde_json::to_vec(&selected) {
-                let _ = store.write_cache(RESOLUTION_CACHE, &key, &bytes);
+            if let Ok(bytes) = serde_json::to_vec(&CachedResolution { key: key_text, selected: selected.clone() }) {
+                let _ = store.write_sealed_cache(RESOLUTION_CACHE, &key, &bytes);
             }
             let size = archive.index.len();
             (archive.suite, selected, Some(size))

@@ -248,16 +248,28 @@ fn merged_layer(
         descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), ids.join(","));
         ImageLayer { package: None, merged: ids.clone(), descriptor, diff_id }
     };
-    if let Some(cached) =
-        store.read_cache(MERGED_CACHE, &key).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-    {
-        let blob = cached["blob"].as_str().and_then(|d| d.parse::<Digest>().ok());
-        let diff_id = cached["diffId"].as_str().and_then(|d| d.parse::<Digest>().ok());
-        if let (Some(blob), Some(diff_id), Some(size)) = (blob, diff_id, cached["size"].as_u64())
-            && store.has_blob(&blob)
-        {
-            return Ok(describe(blob, size, diff_id));
+    match store.read_sealed_cache(MERGED_CACHE, &key) {
+        bale_store::CacheRead::Hit(bytes) => {
+            let cached = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+            let blob = cached["blob"].as_str().and_then(|d| d.parse::<Digest>().ok());
+            let diff_id = cached["diffId"].as_str().and_then(|d| d.parse::<Digest>().ok());
+            if let (Some(blob), Some(diff_id), Some(size)) = (blob, diff_id, cached["size"].as_u64()) {
+                // The layer must still be what the entry says: its blob
+                // decompresses to exactly the recorded diff_id.
+                match layer_diff_id(store, &blob, size, compression) {
+                    Some(actual) if actual == diff_id => return Ok(describe(blob, size, diff_id)),
+                    Some(_) => progress.warn(&format!(
+                        "the cached merged layer {blob} does not match its recorded diff_id; merging again"
+                    )),
+                    None => {}
+                }
+            }
         }
+        bale_store::CacheRead::Damaged(path) => {
+            progress.warn(&format!("{} failed its integrity check; merging again", path.display()));
+            store.discard_cache(MERGED_CACHE, &key);
+        }
+        bale_store::CacheRead::Miss => {}
     }
     let mut readers = Vec::new();
     let mut limits = Limits { max_total_size: 0, max_entry_size: 0, max_entries: 0 };
@@ -283,8 +295,15 @@ fn merged_layer(
         "diffId": summary.content_digest,
     });
     // Best effort: without it the next build merges again.
-    let _ = store.write_cache(MERGED_CACHE, &key, record.to_string().as_bytes());
+    let _ = store.write_sealed_cache(MERGED_CACHE, &key, record.to_string().as_bytes());
     Ok(describe(summary.blob_digest, summary.blob_size, summary.content_digest))
+}
+
+/// The diff_id of a stored layer blob, by decompressing and hashing it;
+/// `None` if the blob is missing or damaged.
+fn layer_diff_id(store: &Store, blob: &Digest, size: u64, compression: Compression) -> Option<Digest> {
+    let reader = store.open_layer(&Descriptor::new(compression.media_type(), *blob, size)).ok()?;
+    bale_fileset::sha256_reader(reader).ok().map(|(digest, _)| digest)
 }
 
 /// Two packages may both ship a path only if they agree on everything

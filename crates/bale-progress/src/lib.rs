@@ -16,6 +16,10 @@ pub trait Progress: Send + Sync {
     fn advance(&self, amount: u64);
     /// The current phase is done.
     fn finish_phase(&self);
+    /// Something the user should know that does not stop the work (a
+    /// damaged cache entry that is being rebuilt). Shown even where no
+    /// bars are drawn; ignored by default.
+    fn warn(&self, _message: &str) {}
 }
 
 /// Reports nothing. The default for scripts, tests and non-terminals.

@@ -31,5 +31,5 @@ pub use package::{
     AlternativeLink, BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE,
     PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, generic_purl, purl_version, utc_time,
 };
-pub use store::{PackageRecord, Store};
+pub use store::{CacheRead, PackageRecord, Store};
 pub use verify::{VerifyProblem, VerifyReport};

@@ -124,6 +124,9 @@ pub struct Provide {
 pub enum Provenance {
     /// `bale pack` of a directory.
     Directory,
+    /// Made by `generator` itself from nothing but its own rules (the
+    /// merged-/usr links), not from any input.
+    Generated { generator: String },
     /// `bale pack` of a tar file, whose bytes hashed to `sha256`.
     Tar { sha256: Digest },
     /// A .deb from a Debian archive, verified along the signature chain:

@@ -19,6 +19,26 @@ pub(crate) const CONTENT_DIGEST_ANNOTATION: &str = "vnd.bale.content.digest";
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
+/// The largest cache entry bale reads back.
+const MAX_CACHE_ENTRY: u64 = 256 << 20;
+const SEAL_PREFIX: &[u8] = b"bale-sealed-v1 ";
+
+/// What a sealed cache lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheRead {
+    Miss,
+    Hit(Vec<u8>),
+    /// An entry is there but its seal does not verify: the caller reports
+    /// it, discards it and computes the result again.
+    Damaged(PathBuf),
+}
+
+fn seal_input(namespace: &str, key: &Digest, body: &[u8]) -> Vec<u8> {
+    let mut input = format!("{namespace}\0{}\0", key.hex()).into_bytes();
+    input.extend_from_slice(body);
+    input
+}
+
 /// A package as the index lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageRecord {
@@ -186,6 +206,78 @@ impl Store {
             return Err(StoreError::io(&temp, e));
         }
         Ok(temp)
+    }
+
+    /// A cache entry that could change what bale builds (a resolution, a
+    /// merged layer), sealed with an HMAC under a secret only this store
+    /// holds (`cache-secret`, mode 0600), so an entry that was damaged or
+    /// edited is told apart from one bale wrote. See [`CacheRead`].
+    pub fn read_sealed_cache(&self, namespace: &str, key: &Digest) -> CacheRead {
+        let path = self.root.join("cache").join(namespace).join(key.hex());
+        let bytes = match bale_fileset::safe_fs::read_regular(&path, MAX_CACHE_ENTRY) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return CacheRead::Miss,
+            Err(_) => return CacheRead::Damaged(path),
+        };
+        let Ok(secret) = self.cache_secret() else { return CacheRead::Miss };
+        let body = bytes
+            .strip_prefix(SEAL_PREFIX)
+            .and_then(|rest| rest.get(64..).map(|body| (&rest[..64], body)))
+            .and_then(|(tag, body)| Some((hex::decode(tag).ok()?, body.strip_prefix(b"\n")?)));
+        match body {
+            Some((tag, body)) if ring::hmac::verify(&secret, &seal_input(namespace, key, body), &tag).is_ok() => {
+                CacheRead::Hit(body.to_vec())
+            }
+            _ => CacheRead::Damaged(path),
+        }
+    }
+
+    /// Writes a sealed cache entry (see [`Store::read_sealed_cache`]).
+    pub fn write_sealed_cache(&self, namespace: &str, key: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        let secret = self.cache_secret()?;
+        let tag = ring::hmac::sign(&secret, &seal_input(namespace, key, bytes));
+        let mut sealed = SEAL_PREFIX.to_vec();
+        sealed.extend_from_slice(hex::encode(tag.as_ref()).as_bytes());
+        sealed.push(b'\n');
+        sealed.extend_from_slice(bytes);
+        self.write_cache(namespace, key, &sealed)
+    }
+
+    /// Drops a cache entry (one found damaged, so it is rebuilt).
+    pub fn discard_cache(&self, namespace: &str, key: &Digest) {
+        let _ = fs::remove_file(self.root.join("cache").join(namespace).join(key.hex()));
+    }
+
+    /// The store's cache secret, made on first use: 32 random bytes,
+    /// published with a hard link so two processes agree on one.
+    fn cache_secret(&self) -> Result<ring::hmac::Key, StoreError> {
+        let path = self.root.join("cache-secret");
+        let read = || bale_fileset::safe_fs::read_regular(&path, 64);
+        let bytes = match read() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut secret = [0u8; 32];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+                    .map_err(|_| StoreError::io(&path, io::Error::other("no randomness for the cache secret")))?;
+                let tmp = self.tmp_dir();
+                let dir = bale_fileset::safe_fs::Dir::open(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+                let (name, mut file) = dir.create_temp("cache-secret", 0o600).map_err(|e| StoreError::io(&tmp, e))?;
+                let temp = tmp.join(name);
+                let written = io::Write::write_all(&mut file, &secret).and_then(|()| file.sync_all());
+                let linked = written.and_then(|()| match fs::hard_link(&temp, &path) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                    other => other,
+                });
+                let _ = fs::remove_file(&temp);
+                linked.map_err(|e| StoreError::io(&path, e))?;
+                read().map_err(|e| StoreError::io(&path, e))?
+            }
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        if bytes.len() != 32 {
+            return Err(StoreError::io(&path, io::Error::other("the cache secret is damaged; delete it")));
+        }
+        Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
     }
 
     /// Removes a blob kept only as a download cache (a .deb, an index),

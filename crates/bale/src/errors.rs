@@ -83,6 +83,9 @@ fn debian_help(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
                 _ => "nothing from this .deb was stored: it is damaged or not a .deb".into(),
             }),
             ImportError::Store { error, .. } => store_help(error),
+            ImportError::NoIndex { .. } => {
+                Some("nothing was imported: the archive is inconsistent; retry later or use another mirror".into())
+            }
         };
     }
     if let Some(e) = cause.downcast_ref::<bale_resolve::ResolveError>() {

@@ -3,23 +3,38 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use bale_progress::{NoProgress, Progress};
+use bale_progress::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Bars on a terminal (unless `--json` or `--quiet`); warnings always, on
+/// stderr, as a JSON line with `--json`.
 pub fn for_terminal(json: bool, quiet: bool) -> Box<dyn Progress> {
-    if json || quiet || !std::io::stderr().is_terminal() {
-        Box::new(NoProgress)
-    } else {
-        Box::new(Bars { current: Mutex::new(None) })
-    }
+    let bars = !(json || quiet || !std::io::stderr().is_terminal());
+    Box::new(Bars { current: Mutex::new(None), draw: bars, json })
 }
 
 struct Bars {
     current: Mutex<Option<ProgressBar>>,
+    draw: bool,
+    json: bool,
 }
 
 impl Progress for Bars {
+    fn warn(&self, message: &str) {
+        if self.json {
+            eprintln!("{}", serde_json::json!({ "warning": message }));
+            return;
+        }
+        match self.current.lock().ok().as_ref().and_then(|c| c.as_ref()) {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        }
+    }
+
     fn phase(&self, name: &str, total: Option<u64>) {
+        if !self.draw {
+            return;
+        }
         let bar = match total {
             Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(
                 ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")

@@ -130,6 +130,52 @@ fn imports_the_closure_converted_and_verified() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("resolution cached") && stdout.contains("(already stored)"), "{stdout}");
     env.ok(&["store", "verify", "--deep"]);
+
+    // The generated base package says so, and invents no .deb.
+    let base = env.json(&["inspect", "debian:testsuite/bale-merged-usr"]);
+    assert_eq!(base["metadata"]["provenance"], serde_json::json!({"type": "generated", "generator": "bale"}));
+    assert!(doc["base"].get("debSha256").is_none(), "{}", doc["base"]);
+    assert_eq!(provenance["packagesSha256"].as_str().unwrap().len(), 71);
+    assert_ne!(provenance["packagesSha256"], provenance["debSha256"]);
+}
+
+/// A cached resolution decides which .debs (and which sha256s) an import
+/// trusts: an entry edited behind bale's back is detected, reported,
+/// dropped and computed again, and the import is the same.
+#[test]
+fn a_tampered_resolution_cache_entry_is_detected_and_rebuilt() {
+    if !have_tools() {
+        return;
+    }
+    let a = sample_archive();
+    let env = Env::new();
+    let first = ok_json(&env, &import_args(&a, &["app"]));
+    let cache = env.store().join("cache/debian-resolutions");
+    let entry = fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    // Point libfoo at another .deb digest, as an attacker would.
+    let text = fs::read_to_string(&entry).unwrap();
+    let forged = text.replacen(&first["packages"][1]["debSha256"].as_str().unwrap()[7..], &"0".repeat(64), 1);
+    assert_ne!(forged, text, "the entry does not hold the .deb digest");
+    fs::write(&entry, forged).unwrap();
+    let out = run(&env, &import_args(&a, &["app"])[1..]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed its integrity check"), "not reported:\n{stderr}");
+    assert!(!stdout.contains("resolution cached"), "the forged entry was used:\n{stdout}");
+    // Rebuilt: the next import uses the cache again, silently.
+    let out = run(&env, &import_args(&a, &["app"])[1..]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resolution cached"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+    let digests = |doc: &serde_json::Value| {
+        doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["id"].clone(), p["debSha256"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(digests(&ok_json(&env, &import_args(&a, &["app"]))), digests(&first));
 }
 
 #[test]

@@ -81,6 +81,7 @@ impl BlobWriter {
         drop(file);
         fs::rename(&self.temp, &target).map_err(|e| StoreError::io(&target, e))?;
         sync_dir(&self.blobs_dir)?;
+        bale_fileset::hook::pause_point("store-blob-committed");
         Ok((digest, size))
     }
 }

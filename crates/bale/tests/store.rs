@@ -56,6 +56,63 @@ fn two_processes_packing_the_same_tree_store_one_blob() {
     env.ok(&["store", "verify"]);
 }
 
+/// Four writers packing different packages while gc runs over and over:
+/// no index entry and no blob may be lost.
+#[test]
+fn concurrent_packs_of_different_packages_and_gc_lose_nothing() {
+    let env = Env::new();
+    let trees: Vec<_> = (0..4)
+        .map(|i| {
+            let tree = env.path().join(format!("tree{i}"));
+            big_tree(&tree, 40, 256 * 1024 + i);
+            tree
+        })
+        .collect();
+    let packs: Vec<_> = trees
+        .iter()
+        .enumerate()
+        .map(|(i, tree)| {
+            env.bale()
+                .args(["--json", "pack", tree.to_str().unwrap(), "--name", &format!("p{i}"), "--version", "1"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut gcs = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut children = packs;
+    let mut outputs = Vec::new();
+    while !children.is_empty() {
+        let out = env.run(&["store", "gc"]);
+        assert!(out.status.success(), "gc: {}", String::from_utf8_lossy(&out.stderr));
+        gcs += 1;
+        let mut i = 0;
+        while i < children.len() {
+            if children[i].try_wait().unwrap().is_some() {
+                outputs.push(children.swap_remove(i).wait_with_output().unwrap());
+            } else {
+                i += 1;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "packs did not finish");
+    }
+    assert!(gcs >= 2, "gc ran only {gcs} times: no overlap was tested");
+    for out in &outputs {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    env.ok(&["store", "gc"]);
+    env.ok(&["store", "verify", "--deep"]);
+    let list = env.json(&["list"]);
+    let ids: Vec<_> = list["packages"].as_array().unwrap().iter().map(|p| p["id"].clone()).collect();
+    assert_eq!(ids, ["p0@1", "p1@1", "p2@1", "p3@1"], "{list}");
+    for i in 0..4 {
+        let dest = env.path().join(format!("out{i}"));
+        env.ok(&["unpack", &format!("p{i}"), dest.to_str().unwrap()]);
+    }
+}
+
 #[test]
 fn a_pack_killed_midway_leaves_a_valid_store() {
     let env = Env::new();
@@ -65,28 +122,30 @@ fn a_pack_killed_midway_leaves_a_valid_store() {
     let before = env.store_state();
     let tree = env.path().join("tree");
     big_tree(&tree, 100, 1 << 20);
-    for delay_ms in [50, 250, 600] {
-        let mut child = env
-            .bale()
-            .args(["pack", tree.to_str().unwrap(), "--name", "big", "--version", "1"])
+    // Killed while paused at each phase: after the scan, after the layer
+    // blob is stored, and after the file index too (the index is not yet
+    // written). A child paused there cannot have finished.
+    for (point, nth) in [("pack-scanned", 1), ("store-blob-committed", 1), ("store-blob-committed", 2)] {
+        let at = format!("{point}@{nth}");
+        let pause = bale_testkit::Pause::at(point, nth);
+        let mut cmd = env.bale();
+        cmd.args(["pack", tree.to_str().unwrap(), "--name", "big", "--version", "1"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+            .stderr(std::process::Stdio::null());
+        pause.arm(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        pause.wait(&mut child);
         child.kill().unwrap();
         let status = child.wait().unwrap();
-        if status.success() {
-            // The machine was fast enough to finish: nothing to check here.
-            continue;
-        }
+        assert!(!status.success(), "the pack killed at {at} finished anyway");
         let out = env.run(&["store", "verify"]);
-        assert!(out.status.success(), "verify after kill at {delay_ms} ms:\n{}", String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "verify after kill at {at}:\n{}", String::from_utf8_lossy(&out.stdout));
         // Only blobs and temp files of the killed pack may differ.
         let after = env.store_state();
         for (key, value) in &before {
-            assert_eq!(after.get(key), Some(value), "kill at {delay_ms} ms changed {key}");
+            assert_eq!(after.get(key), Some(value), "kill at {at} changed {key}");
         }
+        assert!(!env.json(&["list"]).to_string().contains("\"big\""), "a killed pack is listed");
     }
     let gc = env.json(&["store", "gc"]);
     assert!(gc["blobsKept"].as_u64().unwrap() >= 4, "{gc}");

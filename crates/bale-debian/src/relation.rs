@@ -122,7 +122,10 @@ fn parse_atom(text: &str) -> Result<Atom, String> {
     let clean = clean.trim();
     let (head, constraint) = match clean.find('(') {
         Some(open) => {
-            let close = clean.rfind(')').ok_or("an opening `(` without `)`")?;
+            let close = clean[open..].find(')').map(|i| open + i).ok_or("an opening `(` without `)`")?;
+            if !clean[close + 1..].trim().is_empty() {
+                return Err("text after the version constraint's `)`".into());
+            }
             (clean[..open].trim(), Some(clean[open + 1..close].trim()))
         }
         None => (clean, None),
@@ -182,5 +185,15 @@ mod tests {
         assert!(parse_relations("libc6 (>= )").is_err());
         assert!(parse_relations("Libc6").is_err());
         assert!(parse_relations("a (~= 1)").is_err());
+    }
+
+    /// Found by fuzzing (deb822 target): a `)` before the `(` panicked on
+    /// a reversed slice.
+    #[test]
+    fn a_close_before_the_open_is_an_error_not_a_panic() {
+        assert!(parse_relations("a ) (>= 1").is_err());
+        assert!(parse_relations("a (>= 1) (<< 2)").is_err());
+        assert!(parse_relations("a (>= 1) junk").is_err());
+        assert!(parse_relations("a (>= 1)").is_ok());
     }
 }

@@ -110,14 +110,19 @@ impl Lock {
         };
         let text = String::from_utf8(bytes)
             .map_err(|_| LockError::Parse { path: path.to_path_buf(), message: "it is not UTF-8 text".into() })?;
-        let lock: Lock = toml::from_str(&text).map_err(|e| LockError::Parse {
+        Self::parse(&text, path).map(Some)
+    }
+
+    /// Parses a lock's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, LockError> {
+        let lock: Lock = toml::from_str(text).map_err(|e| LockError::Parse {
             path: path.to_path_buf(),
             message: crate::spec::bounded_message(&e.to_string()),
         })?;
         if lock.version > LOCK_VERSION {
             return Err(LockError::Version { path: path.to_path_buf(), found: lock.version });
         }
-        Ok(Some(lock))
+        Ok(lock)
     }
 
     /// Writes the lock atomically (temp file, then rename).

@@ -318,10 +318,19 @@ fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, Arch
     }
     let blob = store.read_blob(&file.digest)?;
     let mut text = String::new();
+    // Decompress no more than the Release says the text holds (plus one
+    // byte, to notice more), so a compressed bomb cannot fill memory.
+    let cap = expected_len.map_or(u64::MAX, |len| len + 1);
     if file.path.ends_with(".xz") {
-        liblzma::read::XzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(|e| decode(e.to_string()))?;
+        liblzma::read::XzDecoder::new(blob.as_slice())
+            .take(cap)
+            .read_to_string(&mut text)
+            .map_err(|e| decode(e.to_string()))?;
     } else if file.path.ends_with(".gz") {
-        flate2::read::GzDecoder::new(blob.as_slice()).read_to_string(&mut text).map_err(|e| decode(e.to_string()))?;
+        flate2::read::GzDecoder::new(blob.as_slice())
+            .take(cap)
+            .read_to_string(&mut text)
+            .map_err(|e| decode(e.to_string()))?;
     } else {
         text = String::from_utf8(blob).map_err(|e| decode(e.to_string()))?;
     }

@@ -1,7 +1,6 @@
 //! The first link of the chain: an `InRelease` file is believed only if a
 //! key in the keyring signed it. Pure Rust OpenPGP (rPGP); no gpg.
 
-use std::fs;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +34,9 @@ impl Keyring {
     /// Reads a keyring in binary (`.gpg`) or ASCII-armored (`.asc`) form,
     /// holding any number of keys.
     pub fn load(path: &Path) -> Result<Self, TrustError> {
-        let bytes = fs::read(path).map_err(|source| TrustError::KeyringIo { path: path.to_path_buf(), source })?;
+        // A keyring a spec names may be anything: a regular file, bounded.
+        let bytes = bale_fileset::safe_fs::read_regular(path, 64 << 20)
+            .map_err(|source| TrustError::KeyringIo { path: path.to_path_buf(), source })?;
         Self::from_bytes(&bytes, path)
     }
 

@@ -29,6 +29,12 @@ fn as_other(script: &str) {
     assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Runs `cmd` to the end within `limit`: a hang is a failure, not a stuck CI.
+fn run_with_deadline(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_with_deadline(&mut child, limit)
+}
+
 /// Waits for a child with a deadline: a hang is a failure, not a stuck CI.
 fn wait_with_deadline(child: &mut std::process::Child, limit: Duration) -> std::process::Output {
     let deadline = Instant::now() + limit;
@@ -224,9 +230,7 @@ fn pull_stops_at_the_declared_size_and_removes_the_partial_blob() {
     let registry = HostileRegistry::start(1000, endless);
     let env = Env::new();
     let reference = format!("127.0.0.1:{}/hostile/image:latest", registry.port);
-    let mut child =
-        env.bale().args(["pull", &reference]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let out = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let out = run_with_deadline(env.bale().args(["pull", &reference]), Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an endless blob was accepted");
     assert!(stderr.contains("more than the 1000 bytes"), "{stderr}");
@@ -238,15 +242,10 @@ fn a_stalled_pull_fails_after_the_stall_timeout() {
     let registry = HostileRegistry::start(1000, stalling);
     let env = Env::new();
     let reference = format!("127.0.0.1:{}/hostile/image:latest", registry.port);
-    let mut child = env
-        .bale()
-        .env("BALE_STALL_TIMEOUT", "2")
-        .args(["pull", &reference])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let out = run_with_deadline(
+        env.bale().env("BALE_STALL_TIMEOUT", "2").args(["pull", &reference]),
+        Duration::from_secs(60),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a stalled pull succeeded");
     assert!(stderr.contains("no data arrived for 2 s"), "{stderr}");
@@ -294,14 +293,8 @@ fn spec_file_sources_must_be_small_regular_files_below_the_spec() {
     big.set_len(bale_image::MAX_SPEC_FILE_SIZE + 1).unwrap();
     for (source, why) in [("zero", "symbolic link"), ("fifo", "fifo"), ("big", "at most 67108864")] {
         let spec = local_spec(&env, &format!("\n[files.\"/etc/x\"]\nsource = \"{source}\"\n"));
-        let mut child = env
-            .bale()
-            .args(["build", spec.to_str().unwrap(), "--output", "out"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = wait_with_deadline(&mut child, Duration::from_secs(60));
+        let build = ["build", spec.to_str().unwrap(), "--output", "out"];
+        let out = run_with_deadline(env.bale().args(build), Duration::from_secs(60));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{source}: built");
         assert!(stderr.contains(source) && stderr.contains(why), "{source}: {stderr}");

@@ -29,7 +29,10 @@ impl Env {
 
     /// `bale` with this environment's store and no terminal.
     pub fn bale(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bale"));
+        // BALE_TEST_BINARY runs the tests against another build, such as an
+        // older one, to show a regression test fails there.
+        let binary = std::env::var_os("BALE_TEST_BINARY").unwrap_or_else(|| env!("CARGO_BIN_EXE_bale").into());
+        let mut cmd = Command::new(binary);
         cmd.env("BALE_HOME", self.store()).env_remove("XDG_DATA_HOME").env_remove("COLUMNS").current_dir(self.path());
         cmd
     }

@@ -56,8 +56,9 @@ fn two_processes_packing_the_same_tree_store_one_blob() {
     env.ok(&["store", "verify"]);
 }
 
-/// Four writers packing different packages while gc runs over and over:
-/// no index entry and no blob may be lost.
+/// Four writers packing different packages while three gcs wait on them
+/// (one writer paused mid-way, its blob stored and not yet indexed): no
+/// index entry and no blob may be lost.
 #[test]
 fn concurrent_packs_of_different_packages_and_gc_lose_nothing() {
     let env = Env::new();
@@ -68,38 +69,32 @@ fn concurrent_packs_of_different_packages_and_gc_lose_nothing() {
             tree
         })
         .collect();
-    let packs: Vec<_> = trees
-        .iter()
-        .enumerate()
-        .map(|(i, tree)| {
-            env.bale()
-                .args(["--json", "pack", tree.to_str().unwrap(), "--name", &format!("p{i}"), "--version", "1"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+    let pack = |i: usize| {
+        let mut cmd = env.bale();
+        cmd.args(["--json", "pack", trees[i].to_str().unwrap(), "--name", &format!("p{i}"), "--version", "1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // p0 stops with its layer blob stored but not yet in the index: the
+    // moment a gc that did not wait for writers would delete it.
+    let pause = bale_testkit::Pause::at("store-blob-committed", 1);
+    let mut first = pack(0);
+    pause.arm(&mut first);
+    let mut first = first.spawn().unwrap();
+    pause.wait(&mut first);
+    let mut children: Vec<_> = (1..4).map(|i| pack(i).spawn().unwrap()).collect();
+    let mut gcs: Vec<_> = (0..3)
+        .map(|_| env.bale().args(["store", "gc"]).stderr(std::process::Stdio::piped()).spawn().unwrap())
         .collect();
-    let mut gcs = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let mut children = packs;
-    let mut outputs = Vec::new();
-    while !children.is_empty() {
-        let out = env.run(&["store", "gc"]);
-        assert!(out.status.success(), "gc: {}", String::from_utf8_lossy(&out.stderr));
-        gcs += 1;
-        let mut i = 0;
-        while i < children.len() {
-            if children[i].try_wait().unwrap().is_some() {
-                outputs.push(children.swap_remove(i).wait_with_output().unwrap());
-            } else {
-                i += 1;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "packs did not finish");
+    std::thread::sleep(Duration::from_millis(300));
+    for gc in &mut gcs {
+        assert!(gc.try_wait().unwrap().is_none(), "gc ran while a writer was mid-way");
     }
-    assert!(gcs >= 2, "gc ran only {gcs} times: no overlap was tested");
-    for out in &outputs {
+    pause.resume();
+    children.insert(0, first);
+    for child in children.into_iter().chain(gcs) {
+        let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     env.ok(&["store", "gc"]);

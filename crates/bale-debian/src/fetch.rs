@@ -98,7 +98,10 @@ impl Mirror {
         let url = self.url(path);
         let Some((reader, _)) = self.open(path)? else { return Ok(None) };
         let mut out = Vec::new();
-        match bale_http::copy_declared(reader, limit, &mut out, &self.limits) {
+        // `limit` is bale's own bound for this kind of file, not a size the
+        // server declared, so BALE_MAX_BLOB_SIZE does not apply to it.
+        let limits = bale_http::NetLimits { max_blob: limit, ..self.limits };
+        match bale_http::copy_declared(reader, limit, &mut out, &limits) {
             Ok(_) => Ok(Some(out)),
             Err(bale_http::DownloadError::Overlong { .. }) => Err(FetchError::TooLarge { url, limit }),
             Err(source) => Err(FetchError::Download { url, source }),

@@ -94,6 +94,13 @@ impl Plan {
         if self.entries.contains_key(&entry.path) {
             return Err(problem(EntryProblem::Duplicate));
         }
+        // Written as one PAX header, which must stay readable by bale's own
+        // reader, whose cap on extended headers is MAX_EXTENSION_SIZE.
+        let xattr_bytes: usize = entry.xattrs.iter().map(|(k, v)| k.len() + v.len() + 32).sum();
+        if self.normalize.keep_xattrs && xattr_bytes as u64 > crate::read::MAX_EXTENSION_SIZE / 2 {
+            let size = xattr_bytes as u64;
+            return Err(problem(EntryProblem::ExtensionTooLarge { size, limit: crate::read::MAX_EXTENSION_SIZE / 2 }));
+        }
         if self.entries.len() as u64 >= self.limits.max_entries {
             return Err(problem(EntryProblem::TooManyEntries { limit: self.limits.max_entries }));
         }
@@ -341,8 +348,19 @@ impl Plan {
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         Some(
             self.open_content(entry, content)
-                .and_then(|mut r| r.read_to_end(&mut out).map_err(|e| FilesetError::io(path, e)))
-                .map(|_| out),
+                .and_then(|r| {
+                    r.take(max.saturating_add(1)).read_to_end(&mut out).map_err(|e| FilesetError::io(path, e))
+                })
+                .and_then(|n| {
+                    if n as u64 > max {
+                        Err(FilesetError::entry(
+                            path.as_bytes(),
+                            EntryProblem::Changed { expected: size, actual: n as u64 },
+                        ))
+                    } else {
+                        Ok(out)
+                    }
+                }),
         )
     }
 

@@ -75,12 +75,57 @@ pub fn read_entries<R: Read>(
                     EntryProblem::ExtensionTooLarge { size: header.size, limit: MAX_EXTENSION_SIZE },
                 ));
             }
+            // One header of each kind per entry, within one budget: stacked
+            // headers would pile up extended data without a bound, and
+            // tools disagree on which of two names wins.
+            if header.flag != b'g' {
+                let stacked = match header.flag {
+                    b'x' => std::mem::replace(&mut pending.had_pax, true),
+                    b'L' => std::mem::replace(&mut pending.had_long_name, true),
+                    _ => std::mem::replace(&mut pending.had_long_link, true),
+                };
+                pending.bytes += header.size;
+                if stacked {
+                    return Err(FilesetError::entry(
+                        &header.name,
+                        EntryProblem::BadHeader { reason: "a second extended header of one kind for one entry".into() },
+                    ));
+                }
+                if pending.bytes > MAX_EXTENSION_SIZE {
+                    return Err(FilesetError::entry(
+                        &header.name,
+                        EntryProblem::ExtensionTooLarge { size: pending.bytes, limit: MAX_EXTENSION_SIZE },
+                    ));
+                }
+            }
             let data = read_block_data(&mut input, header.size, &header.name)?;
+            let conflict = |what: &str| {
+                FilesetError::entry(
+                    &header.name,
+                    EntryProblem::BadHeader { reason: format!("both a PAX and a GNU header give the {what}") },
+                )
+            };
             match header.flag {
                 b'x' => pending.absorb_pax(&data, &header.name)?,
                 b'g' => check_global_header(&data, &header.name)?,
-                b'L' => pending.path = Some(until_nul(&data).to_vec()),
-                _ => pending.link = Some(until_nul(&data).to_vec()),
+                b'L' => {
+                    if pending.path.is_some() {
+                        return Err(conflict("path"));
+                    }
+                    pending.path = Some(until_nul(&data).to_vec());
+                }
+                _ => {
+                    if pending.link.is_some() {
+                        return Err(conflict("link target"));
+                    }
+                    pending.link = Some(until_nul(&data).to_vec());
+                }
+            }
+            if pending.had_pax && pending.had_long_name && pending.pax_path {
+                return Err(conflict("path"));
+            }
+            if pending.had_pax && pending.had_long_link && pending.pax_link {
+                return Err(conflict("link target"));
             }
             continue;
         }
@@ -259,20 +304,22 @@ fn until_nul(bytes: &[u8]) -> &[u8] {
     bytes.iter().position(|&b| b == 0).map_or(bytes, |end| &bytes[..end])
 }
 
-/// An octal field: optional leading spaces, digits, then NUL or space.
+/// An octal field: optional leading spaces, digits, then only NULs and
+/// spaces. An all-NUL field is zero (some writers leave unused fields empty).
 fn parse_octal(field: &[u8]) -> Option<u64> {
-    let text = field.iter().skip_while(|&&b| b == b' ').take_while(|&&b| b != 0 && b != b' ');
+    let start = field.iter().position(|&b| b != b' ').unwrap_or(field.len());
+    let digits = &field[start..];
+    let end = digits.iter().position(|&b| b == 0 || b == b' ').unwrap_or(digits.len());
+    if !digits[end..].iter().all(|&b| b == 0 || b == b' ') {
+        return None;
+    }
     let mut value: u64 = 0;
-    let mut digits = 0;
-    for &b in text {
+    for &b in &digits[..end] {
         if !(b'0'..=b'7').contains(&b) {
             return None;
         }
         value = value.checked_mul(8)?.checked_add(u64::from(b - b'0'))?;
-        digits += 1;
     }
-    // An all-NUL field is zero (some writers leave unused fields empty).
-    let _ = digits;
     Some(value)
 }
 
@@ -280,8 +327,8 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 fn parse_number(field: &[u8]) -> Option<u64> {
     match field.first() {
         Some(&first) if first & 0x80 != 0 => {
-            // Negative base-256 values (0xff lead) mean nothing for bale.
-            if first == 0xff {
+            // The next bit is the sign: negative values mean nothing here.
+            if first & 0x40 != 0 {
                 return None;
             }
             let mut value = u64::from(first & 0x7f);
@@ -304,6 +351,14 @@ struct Extensions {
     gid: Option<u64>,
     xattrs: BTreeMap<String, Vec<u8>>,
     any: bool,
+    had_pax: bool,
+    had_long_name: bool,
+    had_long_link: bool,
+    /// The PAX header set `path` / `linkpath`.
+    pax_path: bool,
+    pax_link: bool,
+    /// Extended data read for this entry so far.
+    bytes: u64,
 }
 
 impl Extensions {
@@ -317,8 +372,14 @@ impl Extensions {
             let fail = |problem| FilesetError::entry(raw_path, problem);
             let key = std::str::from_utf8(key).map_err(|_| fail(EntryProblem::NotUtf8))?;
             match key {
-                "path" => self.path = Some(value.to_vec()),
-                "linkpath" => self.link = Some(value.to_vec()),
+                "path" => {
+                    self.path = Some(value.to_vec());
+                    self.pax_path = true;
+                }
+                "linkpath" => {
+                    self.link = Some(value.to_vec());
+                    self.pax_link = true;
+                }
                 "size" | "uid" | "gid" => {
                     let number = std::str::from_utf8(value)
                         .ok()
@@ -353,7 +414,11 @@ fn pax_records<'a>(mut data: &'a [u8], raw_path: &[u8]) -> Result<Vec<PaxRecord<
             break;
         }
         let space = data.iter().take(20).position(|&b| b == b' ').ok_or_else(bad)?;
-        let len: usize = std::str::from_utf8(&data[..space]).ok().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+        let digits = &data[..space];
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        let len: usize = std::str::from_utf8(digits).ok().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
         if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
             return Err(bad());
         }
@@ -455,13 +520,15 @@ mod tests {
         assert_eq!(parse_number(&[0xff; 12]), None);
         assert_eq!(parse_number(b"0009"), None);
         assert_eq!(parse_number(b"77777777777777777777777"), None);
+        assert_eq!(parse_number(b"644 zz\0"), None);
+        assert_eq!(parse_number(&[0xc0, 0, 0, 1]), None);
     }
 
     #[test]
     fn pax_records_are_parsed_strictly() {
         let records = pax_records(b"15 path=a/b/cd\n11 uid=123\n", b"x").unwrap();
         assert_eq!(records, vec![(&b"path"[..], &b"a/b/cd"[..]), (&b"uid"[..], &b"123"[..])]);
-        for bad in [&b"99 path=x\n"[..], b"5 a=b\n", b"x path=y\n", b"11 pathxyz\n", b"10 path=x!"] {
+        for bad in [&b"99 path=x\n"[..], b"5 a=b\n", b"x path=y\n", b"11 pathxyz\n", b"10 path=x!", b"+9 path=x\n"] {
             assert!(pax_records(bad, b"x").is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }

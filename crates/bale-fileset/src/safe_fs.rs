@@ -180,7 +180,10 @@ impl Dir {
             let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
             match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve) {
                 Ok(fd) => return Ok(fd),
-                Err(rustix::io::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                // No openat2 (old kernels), or a seccomp filter that refuses
+                // it (older container runtimes answer EPERM): the walk is as
+                // strict, one component at a time.
+                Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
                 // Interrupted by a concurrent rename anywhere on the system;
                 // or a link opened itself (O_PATH | O_NOFOLLOW) where a
                 // directory was wanted, which the walk names as a link.
@@ -222,6 +225,7 @@ impl Dir {
     /// The directory holding `rel` and the last component's name.
     fn parent<'a>(&self, rel: &'a str) -> io::Result<(Option<OwnedFd>, &'a str)> {
         match rel.rsplit_once('/') {
+            Some((_, "" | "." | "..")) => Err(unexpected(format!("{rel:?} is not a plain relative path"))),
             Some((dir, name)) => Ok((Some(self.resolve(dir, OFlags::PATH | OFlags::DIRECTORY)?), name)),
             None if rel.is_empty() || rel == "." || rel == ".." => {
                 Err(unexpected(format!("{rel:?} is not a plain relative path")))
@@ -365,6 +369,16 @@ impl Dir {
         let dir = self.open_dir(rel)?;
         dir.remove_contents()?;
         let (parent, name) = self.parent(rel)?;
+        Ok(rustix::fs::unlinkat(self.at(&parent), name, AtFlags::REMOVEDIR)?)
+    }
+
+    /// Removes the empty directory `rel` if it is still the inode `identity`.
+    pub fn remove_empty_dir(&self, rel: &str, identity: Identity) -> io::Result<()> {
+        let (parent, name) = self.parent(rel)?;
+        let stat = rustix::fs::statat(self.at(&parent), name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if meta_of(&stat).identity != identity {
+            return Err(unexpected("it is no longer the directory bale made"));
+        }
         Ok(rustix::fs::unlinkat(self.at(&parent), name, AtFlags::REMOVEDIR)?)
     }
 
@@ -516,7 +530,7 @@ pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let (file, meta) = open_regular(path, max)?;
     let mut out = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
     // It may grow after the check: read one byte past the limit to notice.
-    file.take(max + 1).read_to_end(&mut out)?;
+    file.take(max.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > max {
         return Err(unexpected(format!("it grew past the limit of {max} bytes while being read")));
     }

@@ -38,17 +38,39 @@ pub fn unpack(reader: impl Read, dest: &Path, limits: &Limits, options: UnpackOp
         }
         Ok(_) => return Err(FilesetError::DestinationNotEmpty { path: dest.to_path_buf() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            (Dir::create_new(dest, 0o700).map_err(|e| FilesetError::io(dest, e))?, true)
+            let root = Dir::create_new(dest, 0o700).map_err(|e| FilesetError::io(dest, e))?;
+            ours_and_empty(&root).map_err(|e| FilesetError::io(dest, e))?;
+            (root, true)
         }
         Err(e) => return Err(FilesetError::io(dest, e)),
     };
     let result = Unpacker { root: &root, options, made: HashMap::new() }.run(reader, limits);
-    if result.is_err() && created {
-        let _ = root.remove_contents();
-        let _ = fs::set_permissions(dest, fs::Permissions::from_mode(0o700));
-        let _ = fs::remove_dir(dest);
+    match (&result, created) {
+        (Ok(_), true) => root.set_mode(0o755).map_err(|e| FilesetError::io(dest, e))?,
+        (Err(_), true) => {
+            // Emptied through the handle; then only the directory that
+            // handle names is removed, if it is still at `dest`.
+            let _ = root.remove_contents();
+            if let (Ok((parent, name)), Ok(meta)) = (safe_fs::open_parent(dest), root.meta()) {
+                let _ = parent.remove_empty_dir(&name, meta.identity);
+            }
+        }
+        _ => {}
     }
     result
+}
+
+/// A directory bale just made must be its own and empty: another user who
+/// can write the parent could have swapped in one of theirs.
+fn ours_and_empty(dir: &Dir) -> io::Result<()> {
+    let meta = dir.meta()?;
+    if meta.kind != safe_fs::Kind::Directory || meta.uid != rustix::process::geteuid().as_raw() {
+        return Err(safe_fs::unexpected("a directory bale made was replaced by another user's"));
+    }
+    if !dir.names()?.is_empty() {
+        return Err(safe_fs::unexpected("a directory bale made is not empty"));
+    }
+    Ok(())
 }
 
 struct Unpacker<'a> {
@@ -82,10 +104,8 @@ impl Unpacker<'_> {
                     self.make_dir(ancestor, 0o755, None)?;
                 }
             }
+            // Ids over 32 bits cannot be set: such entries keep bale's own.
             let owner = self.options.owners.then(|| owner_ids(entry.uid, entry.gid)).flatten();
-            if self.options.owners && owner.is_none() {
-                return Err(self.io(path, io::Error::other("the owner id does not fit in 32 bits")));
-            }
             let (parent, name) = self.parent_of(path)?;
             let here = parent.as_ref().unwrap_or(self.root);
             match &entry.kind {
@@ -169,6 +189,7 @@ impl Unpacker<'_> {
             _ => self.io(path, e),
         })?;
         let dir = here.open_dir(name).map_err(|e| self.io(path, e))?;
+        ours_and_empty(&dir).map_err(|e| self.io(path, e))?;
         let meta = dir.meta().map_err(|e| self.io(path, e))?;
         if let Some((uid, gid)) = owner {
             dir.set_owner(uid, gid).map_err(|e| self.io(path, e))?;
@@ -206,4 +227,30 @@ impl Unpacker<'_> {
 
 fn owner_ids(uid: u64, gid: u64) -> Option<(u32, u32)> {
     Some((u32::try_from(uid).ok()?, u32::try_from(gid).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::entry::{Entry, Normalize};
+    use crate::plan::{Content, Plan};
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_destination_it_creates_ends_up_0755() {
+        let mut plan = Plan::new(Normalize::default(), Limits::default());
+        let mut file = Entry::directory("d/f");
+        file.kind = EntryKind::File { size: 2 };
+        file.mode = 0o644;
+        plan.insert(file, Content::Bytes(b"hi".to_vec())).unwrap();
+        let plan = plan.seal().unwrap();
+        let mut tar = Vec::new();
+        crate::write_canonical(&plan, &mut tar, &bale_progress::NoProgress).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("dest");
+        unpack(tar.as_slice(), &dest, &Limits::default(), UnpackOptions { owners: false }).unwrap();
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(fs::read_to_string(dest.join("d/f")).unwrap(), "hi");
+    }
 }

@@ -32,45 +32,70 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> LayoutError + '_ {
 pub fn write_layout(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), LayoutError> {
     let (parent, name) = safe_fs::open_parent(dir).map_err(io_err(dir))?;
     let replace = match parent.entry_meta(&name) {
-        Ok(_) if replaceable(&parent, &name) => true,
+        Ok(_) if parent.open_dir(&name).is_ok_and(|d| replaceable(&d)) => true,
         Ok(_) => return Err(LayoutError::Occupied { path: dir.to_path_buf() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(LayoutError::Io { path: dir.to_path_buf(), source: e }),
     };
     let (staging, stage) = parent.create_temp_dir(&name, 0o755).map_err(io_err(parent.path()))?;
-    let result = fill(store, image, &stage, tag).and_then(|()| {
-        if !replace {
-            return parent.rename_noreplace(&staging, &name).map_err(|e| match e.kind() {
+    let stage_id = stage.meta().map_err(io_err(dir))?.identity;
+    // Removes a directory bale wrote or checked, through its handle, and
+    // then its name only if that still names the same directory: the
+    // parent may be another user's, who can rename things into place.
+    let discard = |handle: &safe_fs::Dir, identity| {
+        let _ = handle.remove_contents();
+        let _ = parent.remove_empty_dir(&staging, identity);
+    };
+    if let Err(e) = fill(store, image, &stage, tag) {
+        discard(&stage, stage_id);
+        return Err(e);
+    }
+    if !replace {
+        return parent.rename_noreplace(&staging, &name).map_err(|e| {
+            discard(&stage, stage_id);
+            match e.kind() {
                 io::ErrorKind::AlreadyExists => LayoutError::Occupied { path: dir.to_path_buf() },
                 _ => LayoutError::Io { path: dir.to_path_buf(), source: e },
-            });
-        }
-        if let Err(e) = parent.exchange(&staging, &name) {
-            // Filesystems without RENAME_EXCHANGE: move the old layout
-            // aside first; `dir` is missing for a moment, never half written.
-            if e.kind() != io::ErrorKind::InvalidInput {
-                return Err(LayoutError::Io { path: dir.to_path_buf(), source: e });
             }
-            let (aside, _) = parent.create_temp_dir(&name, 0o700).map_err(io_err(parent.path()))?;
-            parent.rename(&name, &aside).map_err(io_err(dir))?;
-            parent.rename_noreplace(&staging, &name).map_err(io_err(dir))?;
-            parent.rename(&aside, &staging).map_err(io_err(dir))?;
+        });
+    }
+    if let Err(e) = parent.exchange(&staging, &name) {
+        // Filesystems without RENAME_EXCHANGE: move the old layout aside
+        // first; `dir` is missing for a moment, never half written.
+        let fallback = (|| {
+            if e.kind() != io::ErrorKind::InvalidInput {
+                return Err(e);
+            }
+            let (aside, _) = parent.create_temp_dir(&name, 0o700)?;
+            parent.rename(&name, &aside)?;
+            parent.rename_noreplace(&staging, &name)?;
+            parent.rename(&aside, &staging)
+        })();
+        if let Err(e) = fallback {
+            discard(&stage, stage_id);
+            return Err(LayoutError::Io { path: dir.to_path_buf(), source: e });
         }
-        // What was swapped out must still be what was checked; if another
-        // process put something else there meanwhile, put it back.
-        if !replaceable(&parent, &staging) {
+    }
+    // What was swapped out must still be what was checked; if another
+    // process put something else there meanwhile, put it back.
+    let old = parent.open_dir(&staging).ok().filter(|d| d.meta().is_ok_and(|m| m.identity != stage_id));
+    match old {
+        Some(old) if replaceable(&old) => {
+            if let Ok(meta) = old.meta() {
+                discard(&old, meta.identity);
+            }
+            Ok(())
+        }
+        _ => {
             let _ = parent.exchange(&staging, &name);
-            return Err(LayoutError::Occupied { path: dir.to_path_buf() });
+            discard(&stage, stage_id);
+            Err(LayoutError::Occupied { path: dir.to_path_buf() })
         }
-        Ok(())
-    });
-    let _ = parent.remove_tree(&staging);
-    result
+    }
 }
 
-/// Is `name` an empty directory or an OCI layout (not a link, not a file)?
-fn replaceable(parent: &safe_fs::Dir, name: &str) -> bool {
-    let Ok(dir) = parent.open_dir(name) else { return false };
+/// Is `dir` an empty directory or an OCI layout?
+fn replaceable(dir: &safe_fs::Dir) -> bool {
     let Ok(names) = dir.names() else { return false };
     names.is_empty() || dir.entry_meta("oci-layout").is_ok_and(|m| m.kind == safe_fs::Kind::File)
 }

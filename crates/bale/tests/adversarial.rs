@@ -158,6 +158,18 @@ fn corpus() -> Vec<Case> {
             extra_args: &[],
         },
         Case {
+            name: "stacked PAX headers (extended data without a bound)",
+            tar: raw_tar(&[pax("SCHILY.xattr.a", b"1"), pax("SCHILY.xattr.b", b"2"), RawEntry::file(b"x", b"x")]),
+            expect: &["\"././@PaxHeader\"", "a second extended header"],
+            extra_args: &[],
+        },
+        Case {
+            name: "a PAX path and a GNU long name for one entry",
+            tar: raw_tar(&[pax("path", b"one"), gnu_long_name(b"two"), RawEntry::file(b"x", b"x")]),
+            expect: &["\"././@LongLink\"", "both a PAX and a GNU header give the path"],
+            extra_args: &[],
+        },
+        Case {
             name: "GNU sparse file",
             tar: raw_tar(&[RawEntry::special(b"sparse", b'S')]),
             expect: &["\"sparse\"", "sparse"],

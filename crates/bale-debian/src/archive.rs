@@ -85,6 +85,25 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
 }
 
+impl ArchiveError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Trust(e) => Some(e.help()),
+            Self::Fetch(e) => e.help(),
+            Self::Store(e) => e.help(),
+            Self::WrongSuite { .. } => {
+                Some("nothing was imported: check the suite name (--suite, or the apt source), or use another mirror")
+            }
+            Self::Update { error, .. } => error.help(),
+            Self::Decompress { .. } => Some(
+                "nothing from that index was kept: it does not match the signed Release; retry later or use another mirror",
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// One component's `Packages` file as the Release lists it.
 #[derive(Debug, Clone)]
 pub struct IndexFile {

@@ -31,6 +31,21 @@ pub enum FetchError {
     Store(#[from] StoreError),
 }
 
+impl FetchError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Mismatch { .. } | Self::Overlong { .. } => Some(
+                "nothing from that file was stored: the mirror is mid-update or serving altered files; retry later or use another mirror",
+            ),
+            Self::Network { .. } => Some("check the mirror URL (--mirror, or the host's apt sources) and the network"),
+            Self::Store(e) => e.help(),
+            Self::Download { source, .. } => Some(source.help()),
+            _ => None,
+        }
+    }
+}
+
 /// A response body being read, and its announced length.
 type Body = (Box<dyn Read + Send>, Option<u64>);
 

@@ -42,6 +42,25 @@ pub enum ImportError {
     NoIndex { package: String, component: String },
 }
 
+impl ImportError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Fetch { error, .. } => error.help(),
+            Self::Deb(e) => Some(match **e {
+                DebError::Data { .. } | DebError::MergedUsrClash { .. } => {
+                    "nothing from this .deb was stored: it cannot become a bale package; report it to the archive"
+                }
+                _ => "nothing from this .deb was stored: it is damaged or not a .deb",
+            }),
+            Self::Store { error, .. } => error.help(),
+            Self::NoIndex { .. } => {
+                Some("nothing was imported: the archive is inconsistent; retry later or use another mirror")
+            }
+        }
+    }
+}
+
 /// One package as imported.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -294,6 +313,18 @@ pub enum ClosureError<E: std::error::Error + 'static> {
     Resolve(#[source] E),
     #[error(transparent)]
     Import(#[from] ImportError),
+}
+
+impl<E: std::error::Error + 'static> ClosureError<E> {
+    /// What to do about it, for people; for the resolver's own errors, the
+    /// resolver's `help` (the cause after this one) says it.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Archive { error, .. } => error.help(),
+            Self::Import(e) => e.help(),
+            Self::Resolve(_) => None,
+        }
+    }
 }
 
 /// Parses one package request: a name, optionally with a version

@@ -23,6 +23,22 @@ pub enum TrustError {
     BadSignature { what: String, key: String },
 }
 
+impl TrustError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Self::BadSignature { .. } => {
+                "nothing was imported: the mirror served data altered after signing; try again later or another mirror"
+            }
+            Self::UnknownSigner { .. } => {
+                "nothing was imported: pass --keyring with the archive's signing key (for Debian, debian-archive-keyring)"
+            }
+            Self::NotSigned { .. } => "nothing was imported: use a mirror that publishes a signed InRelease",
+            _ => "check the keyring given with --keyring (or the Signed-By of the apt source)",
+        }
+    }
+}
+
 /// The keys an archive may be signed with.
 #[derive(Debug)]
 pub struct Keyring {

@@ -71,6 +71,33 @@ pub enum FilesetError {
 }
 
 impl FilesetError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Entry { problem, .. } => match problem {
+                EntryProblem::EntryTooLarge { .. }
+                | EntryProblem::TotalTooLarge { .. }
+                | EntryProblem::TooManyEntries { .. } => {
+                    "when packing a trusted input this large, raise `bale pack --max-size` or `--max-entries`; \
+                     when unpacking, the package is damaged"
+                }
+                EntryProblem::Changed { .. } => {
+                    "something modified the file during packing; pack again when it is stable"
+                }
+                EntryProblem::Replaced { .. } => {
+                    "another process changed the tree while bale worked on it; nothing was read or written outside \
+                     it. Make sure no one else can write there, then run bale again"
+                }
+                EntryProblem::UnsupportedType { .. } => {
+                    "remove that entry from the source: packages hold only files, directories, symlinks and hard links"
+                }
+                _ => "nothing was stored; fix or remove that entry in the source and try again",
+            },
+            Self::DestinationNotEmpty { .. } => "unpack into a new or empty directory",
+            _ => return None,
+        })
+    }
+
     pub(crate) fn entry(raw_path: &[u8], problem: EntryProblem) -> Self {
         Self::Entry { entry: display_path(raw_path), problem }
     }

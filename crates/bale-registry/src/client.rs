@@ -31,6 +31,17 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+impl RegistryError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Download { source, .. } => Some(source.help()),
+            Self::Store(e) => e.help(),
+            _ => None,
+        }
+    }
+}
+
 /// A client for one repository of one registry.
 #[derive(Debug)]
 pub struct Registry {

@@ -75,6 +75,16 @@ pub enum ResolveError {
 ///
 /// The result depends only on the index and the request, and not on the
 /// order of `roots`: the same inputs always give the same packages.
+impl ResolveError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Index(_) => "the archive's index is damaged at that stanza: retry later or use another mirror",
+            _ => "`bale debian show NAME` shows the versions and dependencies the archive has",
+        })
+    }
+}
+
 pub fn resolve(request: &Request<'_>) -> Result<Resolution, ResolveError> {
     let index = request.index;
     // The request is a set: solve it in one canonical order, so the order in

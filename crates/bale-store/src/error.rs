@@ -41,6 +41,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Fileset(e) => return e.help(),
+            Self::NotFound { .. } => "`bale list` shows the packages in the store",
+            Self::CorruptBlob { .. } | Self::MissingBlob { .. } => {
+                "run `bale store verify` to see every damaged blob; pack or import the affected packages again"
+            }
+            Self::GcRefused { .. } => {
+                "`bale store verify` names the damaged package; `bale remove` it (then pack or import it again) and rerun gc"
+            }
+            Self::NoHome => "for example: export BALE_HOME=$PWD/.bale",
+            Self::InvalidName { .. } => "names look like `hello` or `example.com/tools/app`",
+            Self::InvalidVersion { .. } => "versions look like `1.2.0` or `2:1.0-3~rc1`",
+            Self::InvalidLicense { .. } => "use an SPDX expression, or NOASSERTION when unknown",
+            _ => return None,
+        })
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io { path: path.into(), source }
     }

@@ -1,115 +1,30 @@
 //! `bale import debian` and `bale debian show`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use bale_debian::archive::{self, ArchiveConfig, OpenedArchive, UpdateSource};
+use bale_build::{ArchiveRequest, BuildError};
 use bale_debian::deb::DebOptions;
-use bale_debian::import::{ImportOptions, import_closure, parse_request};
-use bale_fileset::Compression;
+use bale_debian::import::ImportOptions;
 use bale_progress::Progress;
 use bale_store::Store;
 use serde_json::json;
 
-use crate::cli::{ArchiveArgs, CompressionArg, DebianImportArgs};
+use crate::cli::{ArchiveArgs, DebianImportArgs};
 use crate::output::print_json;
 
-const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
-
-/// Fills in what the user did not say from the host's apt configuration.
-pub(crate) fn archive_config(args: &ArchiveArgs) -> anyhow::Result<ArchiveConfig> {
-    // Tests point this at a fake root; everyone else reads the real one.
-    let apt_root = std::env::var_os("BALE_APT_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let needs_host = args.mirror.is_none() || args.suite.is_none() || args.components.is_empty();
-    let host = if needs_host {
-        bale_debian::sources::host_sources(&apt_root).context("reading the host's apt sources")?
-    } else {
-        Vec::new()
-    };
-    let chosen = match &args.suite {
-        Some(suite) => host.iter().find(|s| s.suites.iter().any(|x| x == suite)).or(host.first()),
-        None => host.first(),
-    };
-    let Some(mirror) = args.mirror.clone().or_else(|| chosen.map(|s| s.uri.clone())) else {
-        bail!(
-            "no mirror: the host's apt sources ({}) list no `deb` source; pass --mirror URL",
-            apt_root.join("etc/apt").display()
-        );
-    };
-    let suite = match (&args.suite, chosen) {
-        (Some(s), _) => s.clone(),
-        (None, Some(source)) => source.suites.first().cloned().context("the host's apt source names no suite")?,
-        (None, None) => bail!("no suite: pass --suite, for example --suite bookworm"),
-    };
-    let components = if !args.components.is_empty() {
-        args.components.clone()
-    } else {
-        chosen.filter(|s| !s.components.is_empty()).map_or_else(|| vec!["main".to_string()], |s| s.components.clone())
-    };
-    let keyring = args
-        .keyring
-        .clone()
-        .or_else(|| chosen.and_then(|s| s.signed_by.clone()))
-        .unwrap_or_else(|| PathBuf::from(DEBIAN_KEYRING));
-    if !keyring.exists() {
-        bail!("the keyring {} does not exist; pass --keyring FILE", keyring.display());
-    }
-    // As apt does, the host's SUITE-updates and SUITE-security sources are
-    // layered over the main suite (backports are not: apt never prefers
-    // them). A mirror given explicitly means that mirror alone.
-    let mut updates: Vec<UpdateSource> = Vec::new();
-    if !args.no_updates && args.mirror.is_none() {
-        for source in &host {
-            for name in &source.suites {
-                let is_update = [format!("{suite}-updates"), format!("{suite}-security"), format!("{suite}/updates")]
-                    .contains(name);
-                let update = UpdateSource {
-                    mirror: source.uri.clone(),
-                    suite: name.clone(),
-                    keyring: source.signed_by.clone().unwrap_or_else(|| keyring.clone()),
-                };
-                // One source per suite name: packages are traced back to
-                // their suite by name.
-                if is_update && !updates.iter().any(|u| u.suite == update.suite) {
-                    updates.push(update);
-                }
-            }
+impl From<&ArchiveArgs> for ArchiveRequest {
+    fn from(args: &ArchiveArgs) -> Self {
+        Self {
+            suite: args.suite.clone(),
+            mirror: args.mirror.clone(),
+            components: args.components.clone(),
+            architecture: args.architecture.clone(),
+            keyring: args.keyring.clone(),
+            allow_expired: args.allow_expired,
+            no_updates: args.no_updates,
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    Ok(ArchiveConfig {
-        mirror,
-        suite,
-        components,
-        architecture: args.architecture.clone().unwrap_or_else(host_architecture),
-        keyring,
-        allow_expired: args.allow_expired,
-        now,
-        updates,
-    })
-}
-
-/// Debian's name for this machine's architecture.
-pub(crate) fn host_architecture() -> String {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "arm" => "armhf",
-        "powerpc64" => "ppc64el",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    }
-    .to_string()
-}
-
-fn open(store: &Store, args: &ArchiveArgs, progress: &dyn Progress) -> anyhow::Result<OpenedArchive> {
-    let config = archive_config(args)?;
-    archive::open(&config, store, progress)
-        .with_context(|| format!("opening {} {} ({})", config.mirror, config.suite, config.components.join(", ")))
 }
 
 pub fn import_debian(
@@ -119,28 +34,12 @@ pub fn import_debian(
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let config = archive_config(&args.archive)?;
-    let roots = args
-        .packages
-        .iter()
-        .map(|text| parse_request(text).with_context(|| format!("reading the package request {text:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let config = bale_build::archive_config(&ArchiveRequest::from(&args.archive))?;
     let options = ImportOptions {
         deb: DebOptions { keep_docs: args.keep_docs },
-        compression: match args.compression {
-            CompressionArg::Gzip => Compression::Gzip,
-            CompressionArg::Zstd => Compression::Zstd,
-        },
+        compression: crate::build::compression_of(args.compression),
     };
-    let report = import_closure(store, &config, roots, "", options, progress, |index, roots| {
-        let request = bale_resolve::Request {
-            index,
-            architecture: config.architecture.clone(),
-            roots,
-            locked: Default::default(),
-        };
-        bale_resolve::resolve(&request).map(|r| r.packages)
-    })?;
+    let report = bale_build::import_debian(store, &config, &args.packages, options, progress)?;
     let (suite, imported, base, index_size) = (report.suite, report.packages, report.base, report.index_size);
     if json {
         let updates: Vec<serde_json::Value> = suite
@@ -202,7 +101,7 @@ pub fn show(
     json: bool,
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
-    let archive = open(store, args, progress)?;
+    let archive = bale_build::open_archive(store, &ArchiveRequest::from(args), progress)?;
     let versions = archive.index.versions(name)?;
     let providers: Vec<String> = archive
         .index
@@ -214,7 +113,12 @@ pub fn show(
         })
         .collect();
     if versions.is_empty() && providers.is_empty() {
-        bail!("{name}: no package of that name in {} ({})", archive.codename(), archive.config.components.join(", "));
+        return Err(BuildError::NoSuchPackage {
+            name: name.to_string(),
+            suite: archive.codename().to_string(),
+            components: archive.config.components.join(", "),
+        }
+        .into());
     }
     let describe = |i: usize| {
         let p = archive.index.get(i);

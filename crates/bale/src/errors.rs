@@ -22,22 +22,11 @@ pub fn render(error: &anyhow::Error, json: bool) {
 }
 
 /// The help of the first error in the chain that has one. Each error type
-/// carries its own help next to its definition; this only knows which
-/// types the commands can return.
+/// carries its own help next to its definition (wrapping errors delegate
+/// to what they wrap); this only knows which types the commands return.
 fn help_for(error: &anyhow::Error) -> Option<String> {
-    use bale_debian::import::{ClosureError, ImportError};
     error.chain().find_map(|cause| {
-        let help = if let Some(e) = cause.downcast_ref::<ClosureError<bale_resolve::ResolveError>>() {
-            e.help()
-        } else if let Some(e) = cause.downcast_ref::<ImportError>() {
-            e.help()
-        } else if let Some(e) = cause.downcast_ref::<bale_debian::archive::ArchiveError>() {
-            e.help()
-        } else if let Some(e) = cause.downcast_ref::<bale_debian::fetch::FetchError>() {
-            e.help()
-        } else if let Some(e) = cause.downcast_ref::<bale_debian::trust::TrustError>() {
-            Some(e.help())
-        } else if let Some(e) = cause.downcast_ref::<bale_resolve::ResolveError>() {
+        let help = if let Some(e) = cause.downcast_ref::<bale_build::BuildError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_registry::RegistryError>() {
             e.help()

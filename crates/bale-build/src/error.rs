@@ -1,0 +1,102 @@
+use std::io;
+use std::path::PathBuf;
+
+use bale_debian::archive::ArchiveError;
+use bale_debian::import::{ClosureError, ImportError};
+use bale_debian::packages::PackagesError;
+use bale_debian::relation::RelationError;
+use bale_debian::sources::SourcesError;
+use bale_fileset::Digest;
+use bale_image::{ComposeError, LayoutError, LockError, SpecError};
+use bale_resolve::ResolveError;
+use bale_store::StoreError;
+
+/// Everything the pipeline can fail with. The message says what failed and
+/// where; [`BuildError::help`] says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("reading the host's apt sources")]
+    HostSources(#[source] SourcesError),
+    #[error("no mirror: the host's apt sources ({}) list no `deb` source; pass --mirror URL", apt_dir.display())]
+    NoMirror { apt_dir: PathBuf },
+    #[error("the host's apt source names no suite")]
+    SourceWithoutSuite,
+    #[error("no suite: pass --suite, for example --suite bookworm")]
+    NoSuite,
+    #[error("the keyring {} does not exist; pass --keyring FILE", path.display())]
+    NoKeyring { path: PathBuf },
+    #[error("debian.packages: {text:?}")]
+    SpecRequest { text: String, source: RelationError },
+    #[error("reading the package request {text:?}")]
+    Request { text: String, source: RelationError },
+    #[error(transparent)]
+    Closure(#[from] ClosureError<ResolveError>),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] PackagesError),
+    #[error("opening {mirror} {suite}")]
+    OpenRelease { mirror: String, suite: String, source: ArchiveError },
+    #[error("opening {mirror} {suite} ({components})")]
+    OpenArchive { mirror: String, suite: String, components: String, source: ArchiveError },
+    #[error(
+        "bale.lock takes {id} from the suite {suite}, which is not read now (the host's apt sources, --mirror or \
+         `updates = false` decide which suites are); read that suite again, or run `bale lock` to re-pin"
+    )]
+    LockedSuiteNotRead { id: String, suite: String },
+    #[error(
+        "{id} converted to {got}, but bale.lock pins {want}; this bale converts .debs differently from the one that \
+         wrote the lock (run `bale lock` to re-pin)"
+    )]
+    ConvertedDifferently { id: String, got: Digest, want: Digest },
+    #[error("{id} came out as {got}, but bale.lock pins {want}")]
+    BaseDifferently { id: String, got: Digest, want: Digest },
+    #[error("{}: no [debian] section, so there is nothing to lock", spec.display())]
+    NothingToLock { spec: PathBuf },
+    #[error("{} does not exist yet; run `bale lock` first", path.display())]
+    NoLockYet { path: PathBuf },
+    #[error("{name} is not in {}; `bale update` takes the name of a locked package", path.display())]
+    NotLocked { name: String, path: PathBuf },
+    #[error(
+        "{} is missing, or was written for a different spec (its [debian] section changed) or another \
+         architecture; run `bale lock`, or build without --locked",
+        path.display()
+    )]
+    LockStale { path: PathBuf },
+    #[error("packing {} (local {local:?} of {})", dir.display(), spec.display())]
+    Pack { dir: PathBuf, local: String, spec: PathBuf, source: StoreError },
+    #[error("{}: files.{key:?}: reading {}", spec.display(), file.display())]
+    FileSource { spec: PathBuf, key: String, file: PathBuf, source: io::Error },
+    #[error("composing the image")]
+    Compose(#[source] ComposeError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("writing {}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("{name}: no package of that name in {suite} ({components})")]
+    NoSuchPackage { name: String, suite: String, components: String },
+}
+
+impl BuildError {
+    /// What to do about it, for people: this error's own advice, or that of
+    /// the error it wraps.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Closure(e) => e.help().or(match e {
+                ClosureError::Resolve(e) => e.help(),
+                _ => None,
+            }),
+            Self::Import(e) => e.help(),
+            Self::Store(e) | Self::Pack { source: e, .. } => e.help(),
+            Self::OpenRelease { source, .. } | Self::OpenArchive { source, .. } => source.help(),
+            Self::NoSuchPackage { .. } => Some("check the name, the suite and the components (--component)"),
+            _ => None,
+        }
+    }
+}

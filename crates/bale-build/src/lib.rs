@@ -1,0 +1,14 @@
+//! bale's pipeline as a library, for every front end (the CLI now, a
+//! registry server and tests too): where a spec's Debian content comes
+//! from ([`archive_config`]), importing it ([`import_debian`]), pinning it
+//! ([`lock`], [`update`]) and building the image ([`build`]). Everything
+//! returns a typed report or a [`BuildError`] that carries its own help;
+//! nothing here prints.
+
+mod error;
+mod host;
+mod pipeline;
+
+pub use error::BuildError;
+pub use host::{ArchiveRequest, archive_config, host_architecture, import_debian, open_archive};
+pub use pipeline::{BuildReport, BuildRequest, LockReport, OutputFormat, build, lock, update};

@@ -42,9 +42,9 @@ pub enum BuildError {
     #[error(transparent)]
     Index(#[from] PackagesError),
     #[error("opening {mirror} {suite}")]
-    OpenRelease { mirror: String, suite: String, source: ArchiveError },
+    OpenRelease { mirror: String, suite: String, source: Box<ArchiveError> },
     #[error("opening {mirror} {suite} ({components})")]
-    OpenArchive { mirror: String, suite: String, components: String, source: ArchiveError },
+    OpenArchive { mirror: String, suite: String, components: String, source: Box<ArchiveError> },
     #[error(
         "bale.lock takes {id} from the suite {suite}, which is not read now (the host's apt sources, --mirror or \
          `updates = false` decide which suites are); read that suite again, or run `bale lock` to re-pin"

@@ -121,7 +121,7 @@ pub fn open_archive(
         mirror: config.mirror.clone(),
         suite: config.suite.clone(),
         components: config.components.join(", "),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -108,7 +108,7 @@ fn ids_from_lock(
         let suite = bale_debian::archive::open_release(config, progress).map_err(|source| BuildError::OpenRelease {
             mirror: config.mirror.clone(),
             suite: config.suite.clone(),
-            source,
+            source: Box::new(source),
         })?;
         // A .deb is fetched from the suite that listed it; another suite's
         // mirror may not have it, and would not have vouched for it.

@@ -1,0 +1,238 @@
+//! Composing an image from packages in the store: one layer per package,
+//! dependencies first ([`order`]), a conflict check over every path
+//! ([`conflicts`]), the lowest packages merged above the layer cap
+//! ([`merge`]), one generated layer on top ([`generated`]) and the image
+//! config ([`config`]). Order in the request never matters.
+
+mod config;
+mod conflicts;
+mod generated;
+mod merge;
+mod order;
+
+use std::collections::{BTreeSet, HashMap};
+
+use bale_fileset::{Compression, Digest, FileIndex, FileIndexEntry};
+use bale_progress::Progress;
+use bale_store::oci::{self, Descriptor, MANIFEST_MEDIA_TYPE, Manifest};
+use bale_store::{PackageMetadata, PackageRecord, Store, StoreError, store_layer};
+
+use crate::spec::RuntimeConfig;
+pub(crate) use config::rfc3339;
+use config::{ContainerConfig, History, ImageConfig, RootFs};
+use conflicts::{describe, same};
+pub use generated::SpecFileContent;
+use generated::{GENERATED, ca_bundle, generated_layer};
+use merge::merged_layer;
+use order::dependency_order;
+
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// Annotation on each layer descriptor naming the package it is.
+pub const PACKAGE_ANNOTATION: &str = "vnd.bale.package";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{path:?} is {first_says} in {first} but {second_says} in {second}; packages in one image may not disagree about a path"
+    )]
+    Conflict { path: String, first: String, first_says: String, second: String, second_says: String },
+    #[error(
+        "{package} ships {path:?}, which bale writes itself (for every image, or from the spec's [files]); \
+         drop that package, its file, or the spec's file"
+    )]
+    Generated { package: String, path: String },
+    #[error("building the generated layer: {0}")]
+    Layer(#[from] bale_fileset::FilesetError),
+    #[error("no packages to compose")]
+    Empty,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComposeOptions {
+    pub architecture: String,
+    /// Seconds since the epoch for `created` (SOURCE_DATE_EPOCH, else 0).
+    pub created: i64,
+    pub layer_cap: usize,
+    pub compression: Compression,
+}
+
+/// A composed image, all of whose blobs are in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    /// Package layers in order, then the generated layer (`package` None).
+    pub layers: Vec<ImageLayer>,
+    /// Artifacts that refer to the image (its SBOMs): their manifests, and
+    /// every blob they need.
+    pub referrers: Vec<Descriptor>,
+    pub referrer_blobs: Vec<Digest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    /// The package this layer is, or None for the generated layer and a
+    /// merged one.
+    pub package: Option<String>,
+    /// The packages sharing this layer, when the layer cap merged them.
+    pub merged: Vec<String>,
+    pub descriptor: Descriptor,
+    pub diff_id: Digest,
+}
+
+struct Member {
+    record: PackageRecord,
+    manifest: Manifest,
+    metadata: PackageMetadata,
+}
+
+/// Composes the packages `ids` (an unordered set) with `config`.
+pub fn compose(
+    store: &Store,
+    ids: &[String],
+    files: &[SpecFileContent],
+    config: &RuntimeConfig,
+    options: &ComposeOptions,
+    progress: &dyn Progress,
+) -> Result<Image, ComposeError> {
+    let _session = store.lock_shared()?;
+    let mut unique: Vec<&String> = ids.iter().collect();
+    unique.sort();
+    unique.dedup();
+    if unique.is_empty() {
+        return Err(ComposeError::Empty);
+    }
+    let records = store.packages_by_id()?;
+    let mut members = Vec::new();
+    for id in unique {
+        let record = match records.get(id.as_str()) {
+            Some(record) => record.clone(),
+            // Not an exact id: let resolve explain (or accept a name).
+            None => store.resolve(id)?,
+        };
+        let (manifest, metadata) = store.load_package(&record)?;
+        members.push(Member { record, manifest, metadata });
+    }
+    let order = dependency_order(&members);
+
+    // Every path, and which package put it there.
+    let mut owners: HashMap<String, (usize, FileIndexEntry)> = HashMap::new();
+    let mut all_paths: BTreeSet<String> = BTreeSet::new();
+    for &i in &order {
+        let member = &members[i];
+        let index: FileIndex =
+            store.read_json(&member.metadata.file_index.digest, &format!("the file index of {}", member.record.id))?;
+        for entry in index.entries {
+            if GENERATED.contains(&entry.path.as_str()) || files.iter().any(|f| f.path == entry.path) {
+                return Err(ComposeError::Generated {
+                    package: member.record.id.clone(),
+                    path: format!("/{}", entry.path),
+                });
+            }
+            match owners.get(&entry.path) {
+                Some((other, seen)) if !same(seen, &entry) => {
+                    return Err(ComposeError::Conflict {
+                        path: format!("/{}", entry.path),
+                        first: members[*other].record.id.clone(),
+                        first_says: describe(seen),
+                        second: member.record.id.clone(),
+                        second_says: describe(&entry),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    all_paths.insert(entry.path.clone());
+                    owners.insert(entry.path.clone(), (i, entry));
+                }
+            }
+        }
+    }
+
+    let bundle = ca_bundle(store, &members, &all_paths, &owners)?;
+    let generated = generated_layer(&members, &all_paths, bundle, files)?;
+    let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
+
+    // Above the cap, the lowest packages of the stack (the most stable:
+    // libraries everything else needs) share one layer, so that the
+    // packages above keep a layer each.
+    let own_layers = options.layer_cap.saturating_sub(1).max(1);
+    let merge_count = if order.len() > own_layers { order.len() - own_layers + 1 } else { 0 };
+    let mut layers: Vec<ImageLayer> = Vec::new();
+    if merge_count > 0 {
+        layers.push(merged_layer(store, &members, &order[..merge_count], options.compression, progress)?);
+    }
+    for &i in &order[merge_count..] {
+        let member = &members[i];
+        let Some(layer) = member.manifest.layers.first() else {
+            return Err(StoreError::MissingBlob {
+                digest: member.record.manifest.digest,
+                path: store.blob_path(&member.record.manifest.digest),
+            }
+            .into());
+        };
+        let mut descriptor = layer.clone();
+        descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), member.record.id.clone());
+        layers.push(ImageLayer {
+            package: Some(member.record.id.clone()),
+            merged: Vec::new(),
+            descriptor,
+            diff_id: member.metadata.content.digest,
+        });
+    }
+    let mut generated_descriptor =
+        Descriptor::new(options.compression.media_type(), generated_summary.blob_digest, generated_summary.blob_size);
+    generated_descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), "bale: generated".into());
+    layers.push(ImageLayer {
+        package: None,
+        merged: Vec::new(),
+        descriptor: generated_descriptor,
+        diff_id: generated_summary.content_digest,
+    });
+
+    let created = rfc3339(options.created);
+    let image_config = ImageConfig {
+        created: created.clone(),
+        architecture: options.architecture.clone(),
+        os: "linux".into(),
+        config: ContainerConfig::from(config),
+        rootfs: RootFs { kind: "layers".into(), diff_ids: layers.iter().map(|l| l.diff_id).collect() },
+        history: layers
+            .iter()
+            .map(|l| History {
+                created: created.clone(),
+                created_by: match &l.package {
+                    Some(id) => format!("bale: package {id}"),
+                    None if !l.merged.is_empty() => format!("bale: packages {}", l.merged.join(", ")),
+                    None => "bale: generated layer (/etc/passwd, /etc/group; alternatives, CA bundle and spec files when any)".into(),
+                },
+            })
+            .collect(),
+    };
+    let config_bytes = oci::to_json(&image_config);
+    let config_digest = store.put_bytes(&config_bytes)?;
+    let config_descriptor = Descriptor::new(CONFIG_MEDIA_TYPE, config_digest, config_bytes.len() as u64);
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: None,
+        config: config_descriptor.clone(),
+        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        subject: None,
+        annotations: {
+            let mut a = config.annotations.clone();
+            a.insert("org.opencontainers.image.created".into(), created);
+            a
+        },
+    };
+    let manifest_bytes = oci::to_json(&manifest);
+    let manifest_digest = store.put_bytes(&manifest_bytes)?;
+    Ok(Image {
+        manifest: Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64),
+        config: config_descriptor,
+        layers,
+        referrers: Vec::new(),
+        referrer_blobs: Vec::new(),
+    })
+}

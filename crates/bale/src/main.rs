@@ -1,10 +1,8 @@
 //! The `bale` command: argument parsing, progress and printing only. All
 //! the work is in the library crates.
 
-mod build;
 mod cli;
 mod commands;
-mod debian;
 mod errors;
 mod output;
 mod progress;

@@ -37,7 +37,7 @@ pub fn import_debian(
     let config = bale_build::archive_config(&ArchiveRequest::from(&args.archive))?;
     let options = ImportOptions {
         deb: DebOptions { keep_docs: args.keep_docs },
-        compression: crate::build::compression_of(args.compression),
+        compression: super::image::compression_of(args.compression),
     };
     let report = bale_build::import_debian(store, &config, &args.packages, options, progress)?;
     let (suite, imported, base, index_size) = (report.suite, report.packages, report.base, report.index_size);

@@ -1,6 +1,7 @@
-//! `bale build`, `bale lock`, `bale update`: printing what the pipeline
+//! `bale build`, `lock`, `update` and `sbom`: printing what the pipeline
 //! (`bale-build`) did.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use bale_progress::Progress;
 use bale_store::Store;
 use serde_json::json;
 
-use crate::cli::{BuildArgs, CompressionArg, ImageFormat};
+use crate::cli::{BuildArgs, CompressionArg, ImageFormat, SbomFormatArg};
 use crate::output::{human_bytes, print_json};
 
 pub(crate) fn compression_of(arg: CompressionArg) -> Compression {
@@ -90,5 +91,17 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         ImageFormat::OciArchive => "oci-archive",
     };
     println!("  written to {} ({format}, tag {})", args.output.display(), report.tag);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bale sbom DIR[:TAG]`: the SBOM attached to the image, as written.
+pub fn sbom(image: &str, format: SbomFormatArg) -> anyhow::Result<ExitCode> {
+    let (dir, tag) = super::split_image(image);
+    let media_type = match format {
+        SbomFormatArg::Spdx => bale_image::SPDX_MEDIA_TYPE,
+        SbomFormatArg::Cyclonedx => bale_image::CYCLONEDX_MEDIA_TYPE,
+    };
+    let bytes = bale_image::read_referrer(Path::new(&dir), &tag, media_type)?;
+    std::io::stdout().lock().write_all(&bytes)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,55 @@
+//! One file per command group; each prints what a library did.
+
+mod debian;
+mod image;
+mod package;
+mod registry;
+mod store;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bale_store::Store;
+
+use crate::cli::{Cli, Command, DebianCommand, ImportCommand, StoreCommand};
+use crate::progress;
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    let json = global.json;
+    let root = match global.store {
+        Some(dir) => dir,
+        None => Store::default_root()?,
+    };
+    let progress = progress::for_terminal(json, global.quiet);
+    let progress = progress.as_ref();
+    let open = || Store::open(&root).with_context(|| format!("opening the store at {}", root.display()));
+    match cli.command {
+        Command::Pack(args) => package::pack(&open()?, args, json, progress),
+        Command::Inspect { reference, files } => package::inspect(&open()?, &reference, files, json),
+        Command::List => package::list(&open()?, json),
+        Command::Unpack { reference, dest } => package::unpack(&open()?, &reference, &dest, json),
+        Command::Remove { reference } => package::remove(&open()?, &reference, json),
+        Command::Build(args) => image::build(&open()?, args, json, progress),
+        Command::Lock { spec } => image::lock(&open()?, &spec, None, json, progress),
+        Command::Update { package, spec } => image::lock(&open()?, &spec, Some(&package), json, progress),
+        Command::Sbom { image, format } => image::sbom(&image, format),
+        Command::Push { image, reference } => registry::push(&image, &reference, json, progress),
+        Command::Pull { reference, output } => registry::pull(&open()?, &reference, output, json, progress),
+        Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
+        Command::Debian(DebianCommand::Show { name, archive }) => {
+            debian::show(&open()?, &name, &archive, json, progress)
+        }
+        Command::Store(StoreCommand::Verify { deep }) => store::verify(&open()?, deep, json, progress),
+        Command::Store(StoreCommand::Gc { dry_run }) => store::gc(&open()?, dry_run, json),
+        Command::Store(StoreCommand::Path) => store::path(&root, json),
+    }
+}
+
+/// `DIR[:TAG]`, the tag defaulting to `latest`.
+fn split_image(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => (dir.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}

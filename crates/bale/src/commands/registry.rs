@@ -1,0 +1,52 @@
+//! `bale push` and `bale pull`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bale_progress::Progress;
+use bale_store::Store;
+
+use crate::output::print_json;
+
+pub fn push(image: &str, reference: &str, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
+    let (dir, tag) = super::split_image(image);
+    let target: bale_registry::Reference = reference.parse()?;
+    let report = bale_registry::push_layout(Path::new(&dir), &tag, &target, progress)
+        .with_context(|| format!("pushing {dir}:{tag} to {target}"))?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!("pushed {} {}", report.reference, report.manifest);
+        println!(
+            "  {} blobs sent ({} bytes in all, manifests included), {} already there; {} referrers (SBOMs)",
+            report.blobs_sent, report.bytes_sent, report.blobs_present, report.referrers
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pull(
+    store: &Store,
+    reference: &str,
+    output: Option<PathBuf>,
+    json: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<ExitCode> {
+    let source: bale_registry::Reference = reference.parse()?;
+    let report = bale_registry::pull(&source, store, progress).with_context(|| format!("pulling {source}"))?;
+    if let Some(dir) = &output {
+        let tag = if source.reference.starts_with("sha256:") { "latest" } else { source.reference.as_str() };
+        bale_image::write_pulled_layout(store, &report.manifest, report.manifest_size, dir, tag)?;
+    }
+    if json {
+        print_json(&report)?;
+    } else {
+        println!("pulled {} {}", report.reference, report.manifest);
+        println!("  {} layers, {} bytes received", report.layers.len(), report.bytes_received);
+        if let Some(dir) = output {
+            println!("  written to {} (OCI layout)", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -73,8 +73,8 @@ pub enum BuildError {
     Pack { dir: PathBuf, local: String, spec: PathBuf, source: StoreError },
     #[error("{}: files.{key:?}: reading {}", spec.display(), file.display())]
     FileSource { spec: PathBuf, key: String, file: PathBuf, source: io::Error },
-    #[error("composing the image")]
-    Compose(#[source] ComposeError),
+    #[error("composing the {architecture} image")]
+    Compose { architecture: String, source: ComposeError },
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error("writing {}", path.display())]
@@ -95,6 +95,11 @@ impl BuildError {
             Self::Import(e) => e.help(),
             Self::Store(e) | Self::Pack { source: e, .. } => e.help(),
             Self::OpenRelease { source, .. } | Self::OpenArchive { source, .. } => source.help(),
+            Self::Compose { source: ComposeError::WrongArchitecture { .. }, .. } => Some(
+                "a [[local]] package with binaries for one architecture says so (`architecture = \"arm64\"`) and \
+                 goes only into that image; one that runs anywhere is `all` (the default)",
+            ),
+            Self::Compose { source: ComposeError::Store(e), .. } => e.help(),
             Self::NoSuchPackage { .. } => Some("check the name, the suite and the components (--component)"),
             _ => None,
         }

@@ -11,11 +11,12 @@ use bale_debian::import::{ImportOptions, import, import_closure, merged_usr_base
 use bale_debian::packages::BinaryPackage;
 use bale_fileset::{Compression, Limits, Normalize, safe_fs};
 use bale_image::{
-    ComposeOptions, Image, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat, SbomInput, Spec, SpecFileContent,
-    attach_sboms, compose, inputs_digest, lock_path, render_sbom, write_archive, write_layout,
+    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat,
+    SbomInput, Spec, SpecFileContent, attach_sboms, compose, debian_inputs, lock_path, render_sbom, write_archive,
+    write_layout,
 };
 use bale_progress::Progress;
-use bale_store::{PackRequest, PackSource, Store};
+use bale_store::{Descriptor, PackRequest, PackSource, Store};
 
 use crate::{ArchiveRequest, BuildError, archive_config, host_architecture};
 
@@ -23,14 +24,21 @@ fn spec_dir(spec: &Path) -> &Path {
     spec.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
-/// The archive a spec's `[debian]` section names, filled in from the host.
-fn spec_archive(spec: &Spec, spec_path: &Path) -> Result<Option<ArchiveConfig>, BuildError> {
+/// The architectures a spec builds: the ones it declares, else the host's.
+pub fn spec_architectures(spec: &Spec) -> Vec<String> {
+    let declared = spec.declared_architectures();
+    if declared.is_empty() { vec![host_architecture()] } else { declared }
+}
+
+/// The archive a spec's `[debian]` section names for `architecture`,
+/// filled in from the host.
+fn spec_archive(spec: &Spec, spec_path: &Path, architecture: &str) -> Result<Option<ArchiveConfig>, BuildError> {
     let Some(debian) = &spec.debian else { return Ok(None) };
     let request = ArchiveRequest {
         suite: debian.suite.clone(),
         mirror: debian.mirror.clone(),
         components: debian.components.clone(),
-        architecture: debian.architecture.clone(),
+        architecture: Some(architecture.to_string()),
         keyring: debian.keyring.as_ref().map(|k| spec_dir(spec_path).join(k)),
         allow_expired: false,
         no_updates: !debian.updates,
@@ -38,8 +46,9 @@ fn spec_archive(spec: &Spec, spec_path: &Path) -> Result<Option<ArchiveConfig>, 
     archive_config(&request).map(Some)
 }
 
-/// Resolves the spec's Debian packages afresh (preferring `keep`'s versions),
-/// imports them, and returns the lock that pins the result.
+/// Resolves the spec's Debian packages for one architecture afresh
+/// (preferring `keep`'s versions), imports them, and returns the lock
+/// section that pins the result.
 fn resolve_and_lock(
     store: &Store,
     spec: &Spec,
@@ -48,7 +57,7 @@ fn resolve_and_lock(
     keep: HashMap<String, Version>,
     compression: Compression,
     progress: &dyn Progress,
-) -> Result<Lock, BuildError> {
+) -> Result<LockedDebian, BuildError> {
     let Some(debian) = &spec.debian else { return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() }) };
     let roots = debian
         .packages
@@ -75,16 +84,13 @@ fn resolve_and_lock(
             stanza: package.to_stanza(),
         })
         .collect();
-    Ok(Lock {
-        version: bale_image::LOCK_VERSION,
-        inputs: inputs_digest(spec),
-        debian: Some(LockedDebian {
-            codename: report.suite.codename().to_string(),
-            architecture: config.architecture.clone(),
-            release: report.suite.release_sha256,
-            base: LockedBase { id: report.base.id.clone(), content: report.base.content_digest },
-            packages,
-        }),
+    Ok(LockedDebian {
+        architecture: config.architecture.clone(),
+        inputs: debian_inputs(spec, &config.architecture),
+        codename: report.suite.codename().to_string(),
+        release: report.suite.release_sha256,
+        base: LockedBase { id: report.base.id.clone(), content: report.base.content_digest },
+        packages,
     })
 }
 
@@ -184,43 +190,52 @@ fn relock(
     progress: &dyn Progress,
 ) -> Result<LockReport, BuildError> {
     let spec = Spec::load(spec_path)?;
-    let Some(config) = spec_archive(&spec, spec_path)? else {
+    if spec.debian.is_none() {
         return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() });
-    };
+    }
     let path = lock_path(spec_path);
     let old = Lock::load(&path)?;
-    let mut keep = HashMap::new();
-    if let Some(name) = update {
-        let Some(old_debian) = old.as_ref().and_then(|l| l.debian.as_ref()) else {
-            return Err(BuildError::NoLockYet { path });
-        };
-        let mut found = false;
-        for package in &old_debian.packages {
-            let p = BinaryPackage::from_stanza(&package.stanza, &package.component, "bale.lock")?;
-            if p.name == name {
-                found = true;
-            } else {
-                keep.insert(p.name, p.version);
+    if update.is_some() && old.as_ref().is_none_or(|l| l.debian.is_empty()) {
+        return Err(BuildError::NoLockYet { path });
+    }
+    let mut found = false;
+    let mut sections = Vec::new();
+    for architecture in spec_architectures(&spec) {
+        let mut keep = HashMap::new();
+        if let Some(name) = update {
+            let old_section = old.as_ref().and_then(|l| l.debian.iter().find(|d| d.architecture == architecture));
+            for package in old_section.map(|d| d.packages.as_slice()).unwrap_or_default() {
+                let p = BinaryPackage::from_stanza(&package.stanza, &package.component, "bale.lock")?;
+                if p.name == name {
+                    found = true;
+                } else {
+                    keep.insert(p.name, p.version);
+                }
             }
         }
-        if !found {
-            return Err(BuildError::NotLocked { name: name.to_string(), path });
-        }
+        let Some(config) = spec_archive(&spec, spec_path, &architecture)? else { continue };
+        sections.push(resolve_and_lock(store, &spec, spec_path, &config, keep, Compression::Gzip, progress)?);
     }
-    let new = resolve_and_lock(store, &spec, spec_path, &config, keep, Compression::Gzip, progress)?;
+    if let Some(name) = update
+        && !found
+    {
+        return Err(BuildError::NotLocked { name: name.to_string(), path });
+    }
+    let new = Lock { version: bale_image::LOCK_VERSION, debian: sections };
     new.save(&path)?;
+    // By id without the version: `debian:bookworm/jq:arm64`.
     let versions = |lock: Option<&Lock>| -> HashMap<String, String> {
-        lock.and_then(|l| l.debian.as_ref())
-            .map(|d| {
-                d.packages
-                    .iter()
-                    .map(|p| {
-                        let (name, version) = p.id.rsplit_once('@').unwrap_or((&p.id, ""));
-                        (name.to_string(), version.to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        lock.map(|l| {
+            l.debian
+                .iter()
+                .flat_map(|d| &d.packages)
+                .map(|p| {
+                    let (name, version) = p.id.rsplit_once('@').unwrap_or((&p.id, ""));
+                    (name.to_string(), version.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
     };
     let (before, after) = (versions(old.as_ref()), versions(Some(&new)));
     let mut changes: Vec<String> = Vec::new();
@@ -265,14 +280,24 @@ pub struct BuildRequest {
 pub struct BuildReport {
     pub name: String,
     pub tag: String,
-    pub image: Image,
+    /// One image per architecture, in the spec's order.
+    pub images: Vec<Image>,
+    /// The image index over them, when the spec lists `architectures`.
+    pub index: Option<Descriptor>,
     /// The SBOMs written beside the output.
     pub sboms: Vec<PathBuf>,
 }
 
+/// A local package as packed, and what it runs on.
+struct PackedLocal {
+    id: String,
+    architecture: String,
+}
+
 /// `bale build`: the spec's packages from its lock (writing one if there is
-/// none), its local directories packed, composed into an image, written as
-/// a layout or an archive, with its SBOMs beside it.
+/// none or it is stale), its local directories packed, composed into one
+/// image per architecture, written as a layout or an archive (an image
+/// index when the spec lists `architectures`), with SBOMs beside it.
 pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let spec = Spec::load(&request.spec)?;
     // Held to the end: the image's own blobs (config, manifest, generated
@@ -280,36 +305,41 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     // before the layout links them.
     let _session = store.lock_shared()?;
     let compression = request.compression;
-    let mut ids: Vec<String> = Vec::new();
-    let mut architecture = host_architecture();
-    if let Some(config) = spec_archive(&spec, &request.spec)? {
-        architecture = config.architecture.clone();
-        let path = lock_path(&request.spec);
-        // A lock is for one architecture, which may have come from the host
-        // rather than the spec: a lock made elsewhere does not apply here.
-        let current = Lock::load(&path)?.filter(|l| {
-            l.inputs == inputs_digest(&spec) && l.debian.as_ref().is_none_or(|d| d.architecture == config.architecture)
-        });
-        let lock = match current {
-            Some(lock) => lock,
-            None if request.locked => return Err(BuildError::LockStale { path }),
-            None => {
-                let lock =
-                    resolve_and_lock(store, &spec, &request.spec, &config, HashMap::new(), compression, progress)?;
-                lock.save(&path)?;
-                lock
-            }
-        };
-        if let Some(debian) = &lock.debian {
+    let architectures = spec_architectures(&spec);
+    let path = lock_path(&request.spec);
+    let old = Lock::load(&path)?;
+    let mut sections = Vec::new();
+    let mut relocked = false;
+    let mut ids_by_architecture: Vec<Vec<String>> = Vec::new();
+    for architecture in &architectures {
+        let mut ids = Vec::new();
+        if let Some(config) = spec_archive(&spec, &request.spec, architecture)? {
+            // A section is for one architecture and one request; one made
+            // for another (or by another host's default) does not apply.
+            let section = match old.as_ref().and_then(|l| l.current_debian(&spec, architecture)) {
+                Some(section) => section.clone(),
+                None if request.locked => return Err(BuildError::LockStale { path }),
+                None => {
+                    relocked = true;
+                    resolve_and_lock(store, &spec, &request.spec, &config, HashMap::new(), compression, progress)?
+                }
+            };
             let keep_docs = spec.debian.as_ref().is_some_and(|d| d.keep_docs);
-            ids.extend(ids_from_lock(store, debian, &config, keep_docs, compression, progress)?);
+            ids.extend(ids_from_lock(store, &section, &config, keep_docs, compression, progress)?);
+            sections.push(section);
         }
+        ids_by_architecture.push(ids);
     }
+    if relocked {
+        Lock { version: bale_image::LOCK_VERSION, debian: sections }.save(&path)?;
+    }
+    let mut locals = Vec::new();
     for local in &spec.locals {
         let dir = spec_dir(&request.spec).join(&local.path);
         let pack = PackRequest {
             name: local.name.clone(),
             version: local.version.clone(),
+            architecture: local.architecture.clone(),
             license: local.license.clone(),
             compression,
             normalize: Normalize::default(),
@@ -322,10 +352,9 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
             bale_store::pack(store, &PackSource::Directory(dir.clone()), &pack, progress).map_err(|source| {
                 BuildError::Pack { dir, local: local.name.clone(), spec: request.spec.clone(), source }
             })?;
-        ids.push(outcome.id);
+        locals.push(PackedLocal { id: outcome.id, architecture: local.architecture.clone() });
     }
     let created = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    let options = ComposeOptions { architecture, created, layer_cap: spec.layer_cap, compression };
     let mut files = Vec::new();
     for (path, file) in &spec.files {
         let content = match (&file.content, &file.source) {
@@ -340,28 +369,54 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         };
         files.push(SpecFileContent { path: path.trim_start_matches('/').to_string(), mode: file.mode_bits(), content });
     }
-    let mut image = compose(store, &ids, &files, &spec.config, &options, progress).map_err(BuildError::Compose)?;
-    let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
-    attach_sboms(store, &mut image, &sbom)?;
-    match request.format {
-        OutputFormat::Layout => write_layout(store, &image, &request.output, &spec.tag)?,
-        OutputFormat::Archive => write_archive(store, &image, &request.output, &spec.tag)?,
-    }
-    // The SBOMs also beside the output, for people and scanners; replaced
-    // atomically, so a link planted at either name is never written through.
+    let multi = spec.is_multi_architecture();
+    let mut images = Vec::new();
     let mut sboms = Vec::new();
-    for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
-        let mut path = request.output.clone().into_os_string();
-        path.push(format!(".{}", format.extension()));
-        let path = PathBuf::from(path);
-        let write = || {
-            let (dir, name) = safe_fs::open_parent(&path)?;
-            dir.write_atomic(&name, &render_sbom(&sbom, format), 0o644)
-        };
-        write().map_err(|source| BuildError::Write { path: path.clone(), source })?;
-        sboms.push(path);
+    for (architecture, mut ids) in architectures.iter().zip(ids_by_architecture) {
+        // A local package for one architecture is only that image's; with
+        // one architecture, a mismatch is an error compose reports.
+        ids.extend(
+            locals
+                .iter()
+                .filter(|l| !multi || l.architecture == bale_store::ARCH_ALL || &l.architecture == architecture)
+                .map(|l| l.id.clone()),
+        );
+        let options =
+            ComposeOptions { architecture: architecture.clone(), created, layer_cap: spec.layer_cap, compression };
+        let mut image = compose(store, &ids, &files, &spec.config, &options, progress)
+            .map_err(|source| BuildError::Compose { architecture: architecture.clone(), source })?;
+        let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
+        attach_sboms(store, &mut image, &sbom)?;
+        // The SBOMs also beside the output, for people and scanners;
+        // replaced atomically, so a link planted at either name is never
+        // written through.
+        for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
+            let mut path = request.output.clone().into_os_string();
+            if multi {
+                path.push(format!(".{architecture}"));
+            }
+            path.push(format!(".{}", format.extension()));
+            let path = PathBuf::from(path);
+            let write = || {
+                let (dir, name) = safe_fs::open_parent(&path)?;
+                dir.write_atomic(&name, &render_sbom(&sbom, format), 0o644)
+            };
+            write().map_err(|source| BuildError::Write { path: path.clone(), source })?;
+            sboms.push(path);
+        }
+        images.push(image);
     }
-    Ok(BuildReport { name: spec.name, tag: spec.tag, image, sboms })
+    let (content, index) = if multi {
+        let index = ImageIndex::new(store, images.clone())?;
+        (index.content(), Some(index.descriptor))
+    } else {
+        (LayoutContent::from(&images[0]), None)
+    };
+    match request.format {
+        OutputFormat::Layout => write_layout(store, &content, &request.output, &spec.tag)?,
+        OutputFormat::Archive => write_archive(store, &content, &request.output, &spec.tag)?,
+    }
+    Ok(BuildReport { name: spec.name, tag: spec.tag, images, index, sboms })
 }
 
 /// A `[files]` source: a regular file below the spec's directory, reached

@@ -36,15 +36,15 @@ fn a_build_reports_its_image_and_sboms_and_is_the_same_as_a_layout_or_an_archive
     let (dir, store) = project("");
     let layout = build(&store, &request(&dir, OutputFormat::Layout), &NoProgress).unwrap();
     assert_eq!((layout.name.as_str(), layout.tag.as_str()), ("example.com/h", "latest"));
-    assert_eq!(layout.image.layers.len(), 2, "the app and the generated layer");
-    assert_eq!(layout.image.layers[0].package.as_deref(), Some("example.com/h/app@1"));
+    assert_eq!(layout.images[0].layers.len(), 2, "the app and the generated layer");
+    assert_eq!(layout.images[0].layers[0].package.as_deref(), Some("example.com/h/app:all@1"));
     for sbom in &layout.sboms {
         assert!(sbom.is_file(), "{}", sbom.display());
     }
     assert!(dir.path().join("out/oci-layout").is_file());
     fs::remove_dir_all(dir.path().join("out")).unwrap();
     let archive = build(&store, &request(&dir, OutputFormat::Archive), &NoProgress).unwrap();
-    assert_eq!(archive.image.manifest.digest, layout.image.manifest.digest);
+    assert_eq!(archive.images[0].manifest.digest, layout.images[0].manifest.digest);
     assert!(dir.path().join("out").is_file());
 }
 

@@ -137,7 +137,7 @@ fn import_one(
     package: &BinaryPackage,
     options: ImportOptions,
 ) -> Result<Imported, ImportError> {
-    let id = format!("{}/{}@{}", archive.origin(), package.name, package.version);
+    let id = format!("{}/{}:{}@{}", archive.origin(), package.name, package.architecture, package.version);
     let store_err = |source| ImportError::Store { package: id.clone(), error: Box::new(source) };
     // Already imported from this very .deb: nothing to do.
     if let Some(record) = records.get(&id)
@@ -237,7 +237,7 @@ pub fn merged_usr_base(archive: &Suite, store: &Store, options: ImportOptions) -
         _ => {}
     }
     let name = "bale-merged-usr";
-    let id = format!("{}/{name}@1", archive.origin());
+    let id = format!("{}/{name}:{}@1", archive.origin(), archive.config.architecture);
     let store_err = |source| ImportError::Store { package: id.clone(), error: Box::new(source) };
     let mut plan = Plan::new(Normalize::default(), Limits::default());
     for link in &links {

@@ -10,6 +10,63 @@ use bale_store::oci::{self, Descriptor, Index};
 use bale_store::{REF_NAME_ANNOTATION, Store};
 
 use crate::compose::Image;
+use crate::platform::Platform;
+
+/// What a layout holds at its tag: one image, or an image index of one
+/// image per platform; with every blob that needs and the referrers (SBOMs)
+/// of each image.
+#[derive(Debug, Clone)]
+pub struct LayoutContent {
+    /// The image manifest or the image index the tag names.
+    pub top: Descriptor,
+    pub blobs: Vec<bale_fileset::Digest>,
+    pub referrers: Vec<Descriptor>,
+}
+
+impl From<&Image> for LayoutContent {
+    fn from(image: &Image) -> Self {
+        let mut blobs = vec![image.manifest.digest, image.config.digest];
+        blobs.extend(image.layers.iter().map(|l| l.descriptor.digest));
+        blobs.extend(image.referrer_blobs.iter().copied());
+        Self { top: image.manifest.clone(), blobs, referrers: image.referrers.clone() }
+    }
+}
+
+/// An OCI image index in the store over `images`, one per platform, in
+/// the order given.
+#[derive(Debug, Clone)]
+pub struct ImageIndex {
+    pub descriptor: Descriptor,
+    pub images: Vec<Image>,
+}
+
+impl ImageIndex {
+    pub fn new(store: &Store, images: Vec<Image>) -> Result<Self, bale_store::StoreError> {
+        let manifests = images
+            .iter()
+            .map(|image| {
+                let mut descriptor = image.manifest.clone();
+                descriptor.platform = Some(image.platform.clone());
+                descriptor
+            })
+            .collect();
+        let bytes = oci::to_json(&Index { manifests, ..Index::default() });
+        let digest = store.put_bytes(&bytes)?;
+        let descriptor = Descriptor::new(bale_store::INDEX_MEDIA_TYPE, digest, bytes.len() as u64);
+        Ok(Self { descriptor, images })
+    }
+
+    pub fn content(&self) -> LayoutContent {
+        let mut content = LayoutContent { top: self.descriptor.clone(), blobs: Vec::new(), referrers: Vec::new() };
+        content.blobs.push(self.descriptor.digest);
+        for image in &self.images {
+            let one = LayoutContent::from(image);
+            content.blobs.extend(one.blobs);
+            content.referrers.extend(one.referrers);
+        }
+        content
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -29,7 +86,7 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> LayoutError + '_ {
 /// built in a new directory with an unguessable name beside `dir` and
 /// swapped into place, so `dir` is never half written and nothing planted
 /// beside it is written through; an existing OCI layout there is replaced.
-pub fn write_layout(store: &Store, image: &Image, dir: &Path, tag: &str) -> Result<(), LayoutError> {
+pub fn write_layout(store: &Store, image: &LayoutContent, dir: &Path, tag: &str) -> Result<(), LayoutError> {
     let (parent, name) = safe_fs::open_parent(dir).map_err(io_err(dir))?;
     let replace = match parent.entry_meta(&name) {
         Ok(_) if parent.open_dir(&name).is_ok_and(|d| replaceable(&d)) => true,
@@ -104,7 +161,7 @@ fn replaceable(dir: &safe_fs::Dir) -> bool {
 /// (canonical, uncompressed, so the archive is byte-for-byte reproducible).
 /// Written to a new file with an unguessable name beside `path` and renamed
 /// into place (a link at `path` is replaced, never written through).
-pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Result<(), LayoutError> {
+pub fn write_archive(store: &Store, image: &LayoutContent, path: &Path, tag: &str) -> Result<(), LayoutError> {
     use bale_fileset::{Content, Entry, EntryKind, Limits, Normalize, Plan};
     let (parent, name) = safe_fs::open_parent(path).map_err(io_err(path))?;
     if parent.entry_meta(&name).is_ok_and(|m| m.kind == safe_fs::Kind::Directory) {
@@ -148,67 +205,103 @@ pub fn write_archive(store: &Store, image: &Image, path: &Path, tag: &str) -> Re
     result
 }
 
-fn blob_digests(image: &Image) -> Vec<bale_fileset::Digest> {
-    let mut digests = vec![image.manifest.digest, image.config.digest];
-    digests.extend(image.layers.iter().map(|l| l.descriptor.digest));
-    digests.extend(image.referrer_blobs.iter().copied());
-    digests
+fn blob_digests(image: &LayoutContent) -> Vec<bale_fileset::Digest> {
+    image.blobs.clone()
 }
 
-fn index_json(image: &Image, tag: &str) -> Vec<u8> {
-    let mut descriptor: Descriptor = image.manifest.clone();
+fn index_json(image: &LayoutContent, tag: &str) -> Vec<u8> {
+    let mut descriptor: Descriptor = image.top.clone();
     descriptor.annotations.insert(REF_NAME_ANNOTATION.into(), tag.into());
     let mut manifests = vec![descriptor];
     manifests.extend(image.referrers.iter().cloned());
     oci::to_json(&Index { manifests, ..Index::default() })
 }
 
-/// Writes an image that is in the store (pulled) as an OCI layout: its
-/// manifest, config and layers, hard-linked from the store.
-pub fn write_pulled_layout(
-    store: &Store,
-    manifest_digest: &bale_fileset::Digest,
-    manifest_size: u64,
-    dir: &Path,
-    tag: &str,
-) -> Result<(), LayoutError> {
+/// Writes an image or image index that is in the store (pulled) as an
+/// OCI layout: its manifests, configs and layers, hard-linked from the
+/// store.
+pub fn write_pulled_layout(store: &Store, top: &Descriptor, dir: &Path, tag: &str) -> Result<(), LayoutError> {
     use bale_store::oci::Manifest;
-    let manifest: Manifest = store
-        .read_json(manifest_digest, "the pulled manifest")
-        .map_err(|e| LayoutError::Io { path: store.blob_path(manifest_digest), source: io::Error::other(e) })?;
-    let image = Image {
-        manifest: Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, *manifest_digest, manifest_size),
-        config: manifest.config.clone(),
-        layers: manifest
-            .layers
-            .iter()
-            .map(|l| crate::compose::ImageLayer {
-                package: None,
-                merged: Vec::new(),
-                descriptor: l.clone(),
-                diff_id: l.digest,
-            })
-            .collect(),
-        referrers: Vec::new(),
-        referrer_blobs: Vec::new(),
+    let read_err = |digest: &bale_fileset::Digest| {
+        let path = store.blob_path(digest);
+        move |e: bale_store::StoreError| LayoutError::Io { path, source: io::Error::other(e) }
     };
-    write_layout(store, &image, dir, tag)
+    let manifests: Vec<Descriptor> = if top.media_type == bale_store::INDEX_MEDIA_TYPE {
+        let index: Index = store.read_json(&top.digest, "the pulled image index").map_err(read_err(&top.digest))?;
+        index.manifests
+    } else {
+        vec![top.clone()]
+    };
+    let mut content = LayoutContent { top: top.clone(), blobs: vec![top.digest], referrers: Vec::new() };
+    for descriptor in &manifests {
+        let manifest: Manifest =
+            store.read_json(&descriptor.digest, "a pulled manifest").map_err(read_err(&descriptor.digest))?;
+        content.blobs.push(descriptor.digest);
+        content.blobs.push(manifest.config.digest);
+        content.blobs.extend(manifest.layers.iter().map(|l| l.digest));
+    }
+    content.blobs.sort();
+    content.blobs.dedup();
+    write_layout(store, &content, dir, tag)
 }
 
 /// Reads, from an OCI layout, the referrer of the image tagged `tag` whose
 /// artifact type is `artifact_type` (an SBOM written by `bale build`), and
 /// returns its content.
-pub fn read_referrer(dir: &Path, tag: &str, artifact_type: &str) -> Result<Vec<u8>, LayoutError> {
+pub fn read_referrer(
+    dir: &Path,
+    tag: &str,
+    architecture: Option<&str>,
+    artifact_type: &str,
+) -> Result<Vec<u8>, LayoutError> {
+    use crate::platform::DebianPlatform;
     use bale_store::oci::Manifest;
     let store_err =
         |e: bale_store::StoreError| LayoutError::Io { path: dir.to_path_buf(), source: io::Error::other(e) };
     let layout = bale_store::LayoutReader::open(dir).map_err(store_err)?;
     let index: Index = layout.index().map_err(store_err)?;
-    let image = index
+    let tagged = index
         .manifests
         .iter()
         .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
         .ok_or_else(|| LayoutError::Missing { path: dir.to_path_buf(), what: format!("an image tagged {tag:?}") })?;
+    // An image index: the SBOMs belong to its images, one per platform.
+    let chosen;
+    let image = if tagged.media_type == bale_store::INDEX_MEDIA_TYPE {
+        let (images, _): (Index, _) = layout.read_json(&tagged.digest).map_err(store_err)?;
+        let names: Vec<String> = images
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.as_ref())
+            .map(|p| match &p.variant {
+                Some(v) => format!("{}/{v}", p.architecture),
+                None => p.architecture.clone(),
+            })
+            .collect();
+        let Some(architecture) = architecture else {
+            return Err(LayoutError::Missing {
+                path: dir.to_path_buf(),
+                what: format!(
+                    "a single image tagged {tag:?}: it is an index of {}; name one with --architecture",
+                    names.join(", ")
+                ),
+            });
+        };
+        let wanted = Platform::of_debian(architecture);
+        chosen =
+            images.manifests.into_iter().find(|d| d.platform.is_some() && d.platform == wanted).ok_or_else(|| {
+                LayoutError::Missing {
+                    path: dir.to_path_buf(),
+                    what: format!(
+                        "an image for {architecture} in the index tagged {tag:?} (it has {})",
+                        names.join(", ")
+                    ),
+                }
+            })?;
+        &chosen
+    } else {
+        tagged
+    };
     for candidate in index.manifests.iter().filter(|d| d.artifact_type.as_deref() == Some(artifact_type)) {
         let (manifest, _): (Manifest, _) = layout.read_json(&candidate.digest).map_err(store_err)?;
         if manifest.subject.as_ref().is_some_and(|s| s.digest == image.digest)
@@ -223,7 +316,7 @@ pub fn read_referrer(dir: &Path, tag: &str, artifact_type: &str) -> Result<Vec<u
     })
 }
 
-fn fill(store: &Store, image: &Image, stage: &safe_fs::Dir, tag: &str) -> Result<(), LayoutError> {
+fn fill(store: &Store, image: &LayoutContent, stage: &safe_fs::Dir, tag: &str) -> Result<(), LayoutError> {
     let err = |rel: &str| {
         let path = stage.display(rel);
         move |source| LayoutError::Io { path: path.clone(), source }

@@ -4,14 +4,18 @@
 mod compose;
 mod layout;
 mod lock;
+mod platform;
 mod sbom;
 mod spec;
 
 pub use compose::{
     CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecFileContent, compose,
 };
-pub use layout::{LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout};
-pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedDebian, LockedPackage, inputs_digest, lock_path};
+pub use layout::{
+    ImageIndex, LayoutContent, LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout,
+};
+pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedDebian, LockedPackage, debian_inputs, lock_path};
+pub use platform::{DebianPlatform, KNOWN_ARCHITECTURES, Platform};
 pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
 };

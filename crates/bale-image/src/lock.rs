@@ -10,31 +10,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::spec::Spec;
 
-pub const LOCK_VERSION: u32 = 1;
+/// 2: one section per source and architecture, each with its own inputs
+/// digest; ids name their architecture. Version 1 (one `[debian]` table,
+/// ids without architecture) is read and understood, and written as 2.
+pub const LOCK_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lock {
     pub version: u32,
-    /// Digest of the spec's package inputs; a different one means the spec
-    /// changed since locking.
-    pub inputs: Digest,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub debian: Option<LockedDebian>,
+    /// The Debian closure of each architecture, in the spec's order.
+    #[serde(default, rename = "debian", skip_serializing_if = "Vec::is_empty")]
+    pub debian: Vec<LockedDebian>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedDebian {
+    pub architecture: String,
+    /// Digest of the spec's `[debian]` request for this architecture
+    /// ([`debian_inputs`]); a different one means the spec changed since.
+    pub inputs: Digest,
     /// The codename the ids carry (`debian:<codename>/…`).
     pub codename: String,
-    pub architecture: String,
     /// The signed InRelease the closure was resolved against.
     pub release: Digest,
     /// The merged-/usr compatibility package.
     pub base: LockedBase,
     #[serde(rename = "package")]
     pub packages: Vec<LockedPackage>,
+}
+
+impl Lock {
+    /// The section pinning `architecture`'s closure, if it is still what
+    /// the spec asks for.
+    pub fn current_debian(&self, spec: &Spec, architecture: &str) -> Option<&LockedDebian> {
+        self.debian.iter().find(|d| d.architecture == architecture && d.inputs == debian_inputs(spec, architecture))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +72,74 @@ pub struct LockedPackage {
     pub stanza: String,
 }
 
+/// Lock version 1, as bale wrote it before ids named architectures.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockV1 {
+    #[allow(dead_code)]
+    version: u32,
+    inputs: Digest,
+    #[serde(default)]
+    debian: Option<LockedDebianV1>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockedDebianV1 {
+    codename: String,
+    architecture: String,
+    release: Digest,
+    base: LockedBase,
+    #[serde(rename = "package")]
+    packages: Vec<LockedPackage>,
+}
+
+impl LockV1 {
+    /// The same pins in version 2. Each package's architecture is the one
+    /// its own verified stanza declares (`all` or the lock's), never
+    /// guessed; the base package is the lock's architecture. The v1 inputs
+    /// digest is the v2 digest of the spec's only architecture.
+    fn upgrade(self, path: &Path) -> Result<Lock, LockError> {
+        let mut debian = Vec::new();
+        if let Some(d) = self.debian {
+            let packages = d
+                .packages
+                .into_iter()
+                .map(|mut p| {
+                    let architecture = stanza_field(&p.stanza, "Architecture").ok_or_else(|| LockError::Parse {
+                        path: path.to_path_buf(),
+                        message: format!("the locked package {} has no Architecture in its stanza", p.id),
+                    })?;
+                    p.id = with_architecture(&p.id, architecture);
+                    Ok(p)
+                })
+                .collect::<Result<Vec<_>, LockError>>()?;
+            let base = LockedBase { id: with_architecture(&d.base.id, &d.architecture), content: d.base.content };
+            debian.push(LockedDebian {
+                architecture: d.architecture,
+                inputs: self.inputs,
+                codename: d.codename,
+                release: d.release,
+                base,
+                packages,
+            });
+        }
+        Ok(Lock { version: LOCK_VERSION, debian })
+    }
+}
+
+/// `origin/name@version` → `origin/name:arch@version`.
+fn with_architecture(id: &str, architecture: &str) -> String {
+    match id.split_once('@') {
+        Some((name, version)) => format!("{name}:{architecture}@{version}"),
+        None => id.to_string(),
+    }
+}
+
+fn stanza_field<'a>(stanza: &'a str, field: &str) -> Option<&'a str> {
+    stanza.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':').map(str::trim))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("cannot read {}: {source}", path.display())]
@@ -75,16 +155,24 @@ pub fn lock_path(spec_path: &Path) -> PathBuf {
     spec_path.with_file_name("bale.lock")
 }
 
-/// What of a spec a lock depends on: the Debian request (not the mirror,
-/// which may change without changing content).
-pub fn inputs_digest(spec: &Spec) -> Digest {
+/// What of a spec one architecture's Debian closure depends on: the
+/// request (not the mirror, which may change without changing content).
+/// The architecture is the spec's own value (null when the host's is
+/// meant, where the section's `architecture` tells which), so a lock
+/// written before locks had sections keeps its digest.
+pub fn debian_inputs(spec: &Spec, architecture: &str) -> Digest {
+    let declared = if spec.is_multi_architecture() {
+        Some(architecture.to_string())
+    } else {
+        spec.declared_architectures().into_iter().next()
+    };
     let debian = spec.debian.as_ref().map(|d| {
         let mut packages = d.packages.clone();
         packages.sort();
         let mut inputs = serde_json::json!({
             "suite": d.suite,
             "components": d.components,
-            "architecture": d.architecture,
+            "architecture": declared,
             "packages": packages,
             "keepDocs": d.keep_docs,
         });
@@ -115,14 +203,20 @@ impl Lock {
 
     /// Parses a lock's text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, LockError> {
-        let lock: Lock = toml::from_str(text).map_err(|e| LockError::Parse {
+        let parse_err = |e: toml::de::Error| LockError::Parse {
             path: path.to_path_buf(),
             message: crate::spec::bounded_message(&e.to_string()),
-        })?;
-        if lock.version > LOCK_VERSION {
-            return Err(LockError::Version { path: path.to_path_buf(), found: lock.version });
+        };
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
         }
-        Ok(lock)
+        let Version { version } = toml::from_str(text).map_err(parse_err)?;
+        match version {
+            1 => toml::from_str::<LockV1>(text).map_err(parse_err)?.upgrade(path),
+            LOCK_VERSION => toml::from_str(text).map_err(parse_err),
+            found => Err(LockError::Version { path: path.to_path_buf(), found }),
+        }
     }
 
     /// Writes the lock atomically (temp file, then rename).

@@ -162,7 +162,7 @@ fn spdx(input: &SbomInput) -> Value {
         "externalRefs": [{
             "referenceCategory": "PACKAGE-MANAGER",
             "referenceType": "purl",
-            "referenceLocator": format!("pkg:oci/{}@sha256%3A{image_hex}", input.name.rsplit('/').next().unwrap_or(&input.name)),
+            "referenceLocator": format!("pkg:oci/{}@sha256%3A{image_hex}?arch={}", input.name.rsplit('/').next().unwrap_or(&input.name), input.image.platform.architecture),
         }],
     })];
     let mut relationships = vec![json!({

@@ -15,6 +15,12 @@ pub struct Spec {
     pub name: String,
     #[serde(default = "default_tag")]
     pub tag: String,
+    /// The one architecture the image is for [default: the host's].
+    pub architecture: Option<String>,
+    /// Several architectures: the build writes an OCI image index with one
+    /// image per architecture.
+    #[serde(default)]
+    pub architectures: Vec<String>,
     #[serde(default)]
     pub debian: Option<DebianSource>,
     /// Directories of this project that become packages.
@@ -74,6 +80,14 @@ pub struct LocalPackage {
     pub version: String,
     #[serde(default = "no_assertion")]
     pub license: String,
+    /// What the content runs on [default: `all`]. A package for one
+    /// architecture goes only into that architecture's image.
+    #[serde(default = "arch_all")]
+    pub architecture: String,
+}
+
+fn arch_all() -> String {
+    bale_store::ARCH_ALL.into()
 }
 
 fn no_assertion() -> String {
@@ -162,7 +176,42 @@ impl Spec {
         if spec.layer_cap < 2 {
             return Err(invalid("layer_cap", "it must be at least 2 (one package layer and the generated one)".into()));
         }
+        let declared: Vec<(&str, &String)> = spec
+            .architecture
+            .iter()
+            .map(|a| ("architecture", a))
+            .chain(spec.debian.as_ref().and_then(|d| d.architecture.as_ref()).map(|a| ("debian.architecture", a)))
+            .chain(spec.architectures.iter().map(|a| ("architectures", a)))
+            .collect();
+        for (field, architecture) in &declared {
+            if <crate::Platform as crate::DebianPlatform>::of_debian(architecture).is_none() {
+                return Err(invalid(
+                    field,
+                    format!("{architecture:?} is not an architecture bale builds for ({})", crate::KNOWN_ARCHITECTURES),
+                ));
+            }
+        }
+        if !spec.architectures.is_empty() && declared.iter().any(|(field, _)| *field != "architectures") {
+            return Err(invalid(
+                "architectures",
+                "give either `architectures` or one `architecture` (top level or in [debian]), not both".into(),
+            ));
+        }
+        if let (Some(top), Some(debian)) =
+            (&spec.architecture, spec.debian.as_ref().and_then(|d| d.architecture.as_ref()))
+            && top != debian
+        {
+            return Err(invalid("debian.architecture", format!("it says {debian:?}, the top-level one {top:?}")));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for architecture in &spec.architectures {
+            if !seen.insert(architecture) {
+                return Err(invalid("architectures", format!("{architecture:?} is listed twice")));
+            }
+        }
         for (i, local) in spec.locals.iter().enumerate() {
+            bale_store::validate_architecture(&local.architecture)
+                .map_err(|e| invalid(&format!("local[{i}].architecture"), e.to_string()))?;
             bale_store::validate_name(&local.name).map_err(|e| invalid(&format!("local[{i}].name"), e.to_string()))?;
             bale_store::validate_version(&local.version)
                 .map_err(|e| invalid(&format!("local[{i}].version"), e.to_string()))?;
@@ -209,6 +258,27 @@ impl Spec {
             }
         }
         Ok(spec)
+    }
+}
+
+impl Spec {
+    /// The architectures the spec asks for, in its order; empty when it
+    /// names none and the host's is meant.
+    pub fn declared_architectures(&self) -> Vec<String> {
+        if !self.architectures.is_empty() {
+            return self.architectures.clone();
+        }
+        self.architecture
+            .clone()
+            .or_else(|| self.debian.as_ref().and_then(|d| d.architecture.clone()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Whether the build writes an image index (several architectures)
+    /// rather than one image.
+    pub fn is_multi_architecture(&self) -> bool {
+        !self.architectures.is_empty()
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use bale_fileset::{Digest, sha256_bytes};
 use bale_progress::Progress;
 use bale_store::oci::{Index, Manifest};
-use bale_store::{REF_NAME_ANNOTATION, Store, StoreError};
+use bale_store::{Descriptor, REF_NAME_ANNOTATION, Store, StoreError};
 
 use crate::reference::Reference;
 
@@ -306,9 +306,11 @@ fn layout_err(path: &Path, reason: impl std::fmt::Display) -> RegistryError {
     RegistryError::Layout { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
-/// Pushes the image tagged `tag` in the OCI layout `dir`, with the
-/// artifacts that refer to it (its SBOMs), to `target`. Blobs the registry
-/// already has are not sent.
+/// Pushes the image or image index tagged `tag` in the OCI layout `dir`,
+/// with the artifacts that refer to its images (their SBOMs), to `target`.
+/// Blobs the registry already has are not sent. An index's images go up
+/// by digest before the index itself takes the tag, so the tag never names
+/// anything the registry lacks.
 pub fn push_layout(
     dir: &Path,
     tag: &str,
@@ -317,22 +319,37 @@ pub fn push_layout(
 ) -> Result<PushReport, RegistryError> {
     let layout = bale_store::LayoutReader::open(dir)?;
     let index: Index = layout.index()?;
-    let image = index
+    let top = index
         .manifests
         .iter()
         .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
         .ok_or_else(|| layout_err(dir, format!("no image tagged {tag:?}")))?;
+    let (top_bytes, images): (Vec<u8>, Vec<Descriptor>) = if top.media_type == bale_store::INDEX_MEDIA_TYPE {
+        let (images, bytes): (Index, _) = layout.read_json(&top.digest)?;
+        if images.manifests.iter().any(|d| d.media_type != bale_store::MANIFEST_MEDIA_TYPE) {
+            return Err(layout_err(
+                dir,
+                format!("the index tagged {tag:?} lists something other than image manifests"),
+            ));
+        }
+        (bytes, images.manifests)
+    } else {
+        (layout.read_json::<Manifest>(&top.digest)?.1, vec![top.clone()])
+    };
+    let mut manifests = Vec::new();
+    for image in &images {
+        let (manifest, bytes): (Manifest, _) = layout.read_json(&image.digest)?;
+        manifests.push((image.clone(), manifest, bytes));
+    }
     let referrers: Vec<_> = index
         .manifests
         .iter()
         .filter(|d| d.artifact_type.is_some())
         .filter_map(|d| layout.read_json::<Manifest>(&d.digest).ok().map(|(m, bytes)| (d.clone(), m, bytes)))
-        .filter(|(_, m, _)| m.subject.as_ref().is_some_and(|s| s.digest == image.digest))
+        .filter(|(_, m, _)| m.subject.as_ref().is_some_and(|s| images.iter().any(|i| i.digest == s.digest)))
         .collect();
-    let (manifest, manifest_bytes): (Manifest, _) = layout.read_json(&image.digest)?;
-    let mut blobs = vec![manifest.config.clone()];
-    blobs.extend(manifest.layers.iter().cloned());
-    for (_, m, _) in &referrers {
+    let mut blobs = Vec::new();
+    for (_, m, _) in manifests.iter().chain(&referrers) {
         blobs.push(m.config.clone());
         blobs.extend(m.layers.iter().cloned());
     }
@@ -340,7 +357,7 @@ pub fn push_layout(
     blobs.dedup_by_key(|d| d.digest);
     let mut registry = Registry::new(target);
     let mut report =
-        PushReport { reference: target.to_string(), manifest: image.digest.to_string(), ..Default::default() };
+        PushReport { reference: target.to_string(), manifest: top.digest.to_string(), ..Default::default() };
     progress.phase("pushing", Some(blobs.iter().map(|d| d.size).sum()));
     for blob in &blobs {
         if registry.has_blob(&blob.digest)? {
@@ -353,8 +370,14 @@ pub fn push_layout(
         progress.advance(blob.size);
     }
     progress.finish_phase();
-    registry.put_manifest(&target.reference, &image.media_type, &manifest_bytes)?;
-    report.bytes_sent += manifest_bytes.len() as u64;
+    if top.media_type == bale_store::INDEX_MEDIA_TYPE {
+        for (descriptor, _, bytes) in &manifests {
+            registry.put_manifest(&descriptor.digest.to_string(), &descriptor.media_type, bytes)?;
+            report.bytes_sent += bytes.len() as u64;
+        }
+    }
+    registry.put_manifest(&target.reference, &top.media_type, &top_bytes)?;
+    report.bytes_sent += top_bytes.len() as u64;
     for (descriptor, _, bytes) in &referrers {
         registry.put_manifest(&descriptor.digest.to_string(), &descriptor.media_type, bytes)?;
         report.bytes_sent += bytes.len() as u64;
@@ -368,43 +391,90 @@ pub fn push_layout(
 #[serde(rename_all = "camelCase")]
 pub struct PullReport {
     pub reference: String,
+    /// The image manifest or image index the reference names.
     pub manifest: Digest,
     pub manifest_size: u64,
     pub media_type: String,
-    pub config: Digest,
+    /// The config of a single image (an index has one per image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<Digest>,
+    /// Every layer, of every image.
     pub layers: Vec<Digest>,
+    /// The images of an index, with their platforms.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Descriptor>,
     pub bytes_received: u64,
 }
 
-/// Pulls an image into the store: manifest, config and layers, each
-/// checked against its digest before it lands.
+/// The most images one index may list.
+const MAX_INDEX_ENTRIES: usize = 64;
+
+/// Pulls an image or an image index (every image of it) into the store:
+/// manifests, configs and layers, each checked against its digest before
+/// it lands.
 pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Result<PullReport, RegistryError> {
     let _session = store.lock_shared()?;
     let mut registry = Registry::new(source);
     let (bytes, digest, media_type) = registry.get_manifest(&source.reference)?;
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|_| RegistryError::Unsupported(source.to_string()))?;
-    if manifest.media_type != bale_store::MANIFEST_MEDIA_TYPE && !media_type.contains("manifest") {
-        return Err(RegistryError::Unsupported(source.to_string()));
-    }
+    let unsupported = || RegistryError::Unsupported(source.to_string());
+    let is_index = media_type.contains("image.index") || media_type.contains("manifest.list");
+    let mut images = Vec::new();
+    let mut manifests = Vec::new();
+    let top_media_type = if is_index {
+        let index: Index = serde_json::from_slice(&bytes).map_err(|_| unsupported())?;
+        if index.manifests.len() > MAX_INDEX_ENTRIES {
+            return Err(unsupported());
+        }
+        for entry in index.manifests {
+            if entry.media_type != bale_store::MANIFEST_MEDIA_TYPE {
+                return Err(unsupported());
+            }
+            let (bytes, actual, _) = registry.get_manifest(&entry.digest.to_string())?;
+            let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|_| unsupported())?;
+            manifests.push((actual, bytes, manifest));
+            images.push(entry);
+        }
+        bale_store::INDEX_MEDIA_TYPE
+    } else {
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|_| unsupported())?;
+        if manifest.media_type != bale_store::MANIFEST_MEDIA_TYPE && !media_type.contains("manifest") {
+            return Err(unsupported());
+        }
+        manifests.push((digest, bytes.clone(), manifest));
+        bale_store::MANIFEST_MEDIA_TYPE
+    };
     let mut received = 0;
-    progress.phase("pulling", Some(manifest.layers.iter().map(|l| l.size).sum::<u64>() + manifest.config.size));
-    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        received += registry.get_blob(&blob.digest, blob.size, store)?;
-        progress.advance(blob.size);
+    let total: u64 =
+        manifests.iter().map(|(_, _, m)| m.layers.iter().map(|l| l.size).sum::<u64>() + m.config.size).sum();
+    progress.phase("pulling", Some(total));
+    for (_, _, manifest) in &manifests {
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            received += registry.get_blob(&blob.digest, blob.size, store)?;
+            progress.advance(blob.size);
+        }
     }
     progress.finish_phase();
+    // Manifests land after their blobs, the index after its manifests.
+    for (_, bytes, _) in &manifests {
+        store.put_bytes(bytes)?;
+        if is_index {
+            received += bytes.len() as u64;
+        }
+    }
     store.put_bytes(&bytes)?;
-    let mut descriptor = bale_store::Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, digest, bytes.len() as u64);
-    descriptor.artifact_type = manifest.artifact_type.clone();
+    let mut descriptor = bale_store::Descriptor::new(top_media_type, digest, bytes.len() as u64);
+    if !is_index {
+        descriptor.artifact_type = manifests[0].2.artifact_type.clone();
+    }
     store.add_image(&source.to_string(), descriptor)?;
     Ok(PullReport {
         reference: source.to_string(),
         manifest: digest,
         manifest_size: bytes.len() as u64,
-        media_type: manifest.media_type.clone(),
-        config: manifest.config.digest,
-        layers: manifest.layers.iter().map(|l| l.digest).collect(),
+        media_type: if is_index { top_media_type.to_string() } else { manifests[0].2.media_type.clone() },
+        config: if is_index { None } else { Some(manifests[0].2.config.digest) },
+        layers: manifests.iter().flat_map(|(_, _, m)| m.layers.iter().map(|l| l.digest)).collect(),
+        images,
         bytes_received: received + bytes.len() as u64,
     })
 }

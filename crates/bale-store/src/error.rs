@@ -32,6 +32,18 @@ pub enum StoreError {
     InvalidName { name: String, reason: &'static str },
     #[error("invalid version {version:?}: {reason}")]
     InvalidVersion { version: String, reason: &'static str },
+    #[error("invalid architecture {architecture:?}: {reason}")]
+    InvalidArchitecture { architecture: String, reason: &'static str },
+    #[error(
+        "the store at {} was written by an older bale, whose package ids name no architecture; \
+         this bale will not guess which architecture each package is for",
+        root.display()
+    )]
+    NeedsMigration { root: PathBuf },
+    #[error("cannot migrate the store: its index names {old} but that package's metadata says {new}")]
+    MigrationMismatch { old: String, new: String },
+    #[error("the store at {} was written by a newer bale (store format {found}; this bale reads {supported})", root.display())]
+    NewerStore { root: PathBuf, found: String, supported: u32 },
     #[error("invalid licence expression {license:?}: {reason}")]
     InvalidLicense { license: String, reason: &'static str },
     #[error("gc removed nothing: manifest {digest} cannot be read ({reason}), so what it references is unknown")]
@@ -55,6 +67,14 @@ impl StoreError {
             Self::NoHome => "for example: export BALE_HOME=$PWD/.bale",
             Self::InvalidName { .. } => "names look like `hello` or `example.com/tools/app`",
             Self::InvalidVersion { .. } => "versions look like `1.2.0` or `2:1.0-3~rc1`",
+            Self::InvalidArchitecture { .. } => {
+                "architectures are Debian's names: `amd64`, `arm64`, `armhf`, …, or `all`"
+            }
+            Self::NeedsMigration { .. } => {
+                "run `bale store migrate` once: it reads each package's architecture from its metadata and rewrites \
+                 the index (no blob changes); older bales cannot read the store afterwards"
+            }
+            Self::NewerStore { .. } => "use a newer bale, or another store (--store DIR or BALE_HOME)",
             Self::InvalidLicense { .. } => "use an SPDX expression, or NOASSERTION when unknown",
             _ => return None,
         })

@@ -1,41 +1,60 @@
-//! Package identifiers: `[origin/]name@version`.
+//! Package identifiers: `[origin/]name:architecture@version`.
 //!
 //! bale-native names are rooted in DNS (`example.com/tools/app`) or plain
 //! (`hello`); packages from a source carry its origin
-//! (`debian:bookworm/libc6@2.36-9+deb12u9`). Origins are the only part with
-//! a `:`, which is how a reader tells them from a name.
+//! (`debian:bookworm/libc6:amd64@2.36-9+deb12u9`). Origins are the only
+//! part before the first `/` with a `:`, which is how a reader tells them
+//! from a name. The architecture follows the name as Debian writes it
+//! (`libc6:amd64`); `all` means the content runs anywhere. Names never
+//! contain `:`, versions may (epochs), so the architecture is the last
+//! `:` before the `@`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::error::StoreError;
 
+/// The architecture of content that runs on every architecture.
+pub const ARCH_ALL: &str = "all";
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PackageId {
     pub origin: Option<String>,
     pub name: String,
+    pub architecture: String,
     pub version: String,
 }
 
 impl PackageId {
-    pub fn new(origin: Option<String>, name: &str, version: &str) -> Result<Self, StoreError> {
+    pub fn new(origin: Option<String>, name: &str, architecture: &str, version: &str) -> Result<Self, StoreError> {
         validate_name(name)?;
+        validate_architecture(architecture)?;
         validate_version(version)?;
-        Ok(Self { origin, name: name.to_string(), version: version.to_string() })
+        Ok(Self {
+            origin,
+            name: name.to_string(),
+            architecture: architecture.to_string(),
+            version: version.to_string(),
+        })
     }
 
-    /// `origin/name` or `name`: the id without the version.
+    /// `origin/name` or `name`: the id without architecture and version.
     pub fn qualified_name(&self) -> String {
         match &self.origin {
             Some(origin) => format!("{origin}/{}", self.name),
             None => self.name.clone(),
         }
     }
+
+    /// Whether an image for `architecture` may hold this package.
+    pub fn runs_on(&self, architecture: &str) -> bool {
+        self.architecture == ARCH_ALL || self.architecture == architecture
+    }
 }
 
 impl fmt::Display for PackageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.qualified_name(), self.version)
+        write!(f, "{}:{}@{}", self.qualified_name(), self.architecture, self.version)
     }
 }
 
@@ -43,15 +62,68 @@ impl FromStr for PackageId {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (left, version) = s
-            .rsplit_once('@')
-            .ok_or(StoreError::InvalidName { name: s.to_string(), reason: "a package id is `name@version`" })?;
-        let (origin, name) = match left.split_once('/') {
-            Some((first, rest)) if first.contains(':') => (Some(first.to_string()), rest),
-            _ => (None, left),
-        };
-        Self::new(origin, name, version)
+        let parts = IdParts::parse(s);
+        let invalid = |reason| StoreError::InvalidName { name: s.to_string(), reason };
+        let version = parts.version.ok_or(invalid("a package id is `name:architecture@version`"))?;
+        let architecture = parts.architecture.ok_or(invalid(
+            "a package id names its architecture, as in `hello:all@1.0` or `debian:bookworm/libc6:amd64@2.36-9`",
+        ))?;
+        Self::new(parts.origin.map(str::to_string), parts.name, architecture, version)
     }
+}
+
+/// A package reference split into its parts, any of which but the name
+/// may be left out (`libc6`, `libc6:arm64`, `hello@1.0`); nothing is
+/// validated, so it serves lookups as well as parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdParts<'a> {
+    pub origin: Option<&'a str>,
+    pub name: &'a str,
+    pub architecture: Option<&'a str>,
+    pub version: Option<&'a str>,
+}
+
+impl<'a> IdParts<'a> {
+    pub fn parse(text: &'a str) -> Self {
+        let (origin, rest) = match text.split_once('/') {
+            Some((first, rest)) if first.contains(':') => (Some(first), rest),
+            _ => (None, text),
+        };
+        // The version may hold `:` (an epoch) and `@` nowhere else does.
+        let (left, version) = match rest.split_once('@') {
+            Some((left, version)) => (left, Some(version)),
+            None => (rest, None),
+        };
+        let (name, architecture) = match left.rsplit_once(':') {
+            Some((name, arch)) => (name, Some(arch)),
+            None => (left, None),
+        };
+        Self { origin, name, architecture, version }
+    }
+
+    /// Whether `id` is what these parts name: every part given matches.
+    pub fn matches(&self, id: &PackageId) -> bool {
+        self.name == id.name
+            && self.origin.is_none_or(|o| id.origin.as_deref() == Some(o))
+            && self.architecture.is_none_or(|a| a == id.architecture)
+            && self.version.is_none_or(|v| v == id.version)
+    }
+}
+
+/// Debian's architecture names and `all`: lowercase letters, digits and
+/// `-`, starting with a letter; at most 32 bytes.
+pub fn validate_architecture(architecture: &str) -> Result<(), StoreError> {
+    let bad = |reason| Err(StoreError::InvalidArchitecture { architecture: architecture.to_string(), reason });
+    if architecture.is_empty() || architecture.len() > 32 {
+        return bad("it must be 1 to 32 characters long");
+    }
+    if !architecture.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return bad("it must start with a lowercase letter");
+    }
+    if !architecture.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return bad("only lowercase letters, digits and `-` are allowed (such as `amd64`, `arm64`, `all`)");
+    }
+    Ok(())
 }
 
 /// Lowercase letters, digits and `.+-_`, in `/`-separated segments, each
@@ -133,14 +205,34 @@ mod tests {
 
     #[test]
     fn ids_parse_and_print() {
-        for text in ["hello@1.0", "example.com/tools/app@1.2.0", "debian:bookworm/libc6@2.36-9+deb12u9", "x@1:2.0~rc1"]
-        {
+        for text in [
+            "hello:all@1.0",
+            "example.com/tools/app:amd64@1.2.0",
+            "debian:bookworm/libc6:arm64@2.36-9+deb12u9",
+            "x:all@1:2.0~rc1",
+        ] {
             let id: PackageId = text.parse().unwrap();
             assert_eq!(id.to_string(), text);
         }
-        let id: PackageId = "debian:bookworm/libc6@2.36".parse().unwrap();
+        let id: PackageId = "debian:bookworm/libc6:amd64@1:2.36".parse().unwrap();
         assert_eq!(id.origin.as_deref(), Some("debian:bookworm"));
-        assert_eq!(id.name, "libc6");
+        assert_eq!((id.name.as_str(), id.architecture.as_str(), id.version.as_str()), ("libc6", "amd64", "1:2.36"));
+        // An id of the previous format, without an architecture, is refused
+        // rather than read as some architecture.
+        assert!("debian:bookworm/libc6@2.36".parse::<PackageId>().is_err());
+        assert!("hello:AMD64@1".parse::<PackageId>().is_err());
+    }
+
+    #[test]
+    fn references_leave_out_parts() {
+        let id: PackageId = "debian:bookworm/libc6:arm64@2.36".parse().unwrap();
+        for reference in ["libc6", "libc6:arm64", "libc6@2.36", "debian:bookworm/libc6", "libc6:arm64@2.36"] {
+            assert!(IdParts::parse(reference).matches(&id), "{reference}");
+        }
+        for reference in ["libc6:amd64", "libc6@2.37", "debian:trixie/libc6", "libc"] {
+            assert!(!IdParts::parse(reference).matches(&id), "{reference}");
+        }
+        assert!(id.runs_on("arm64") && !id.runs_on("amd64"));
     }
 
     #[test]

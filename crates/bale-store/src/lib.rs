@@ -22,7 +22,7 @@ mod verify;
 pub use blob::BlobWriter;
 pub use error::StoreError;
 pub use gc::GcReport;
-pub use id::{PackageId, validate_license, validate_name, validate_version};
+pub use id::{ARCH_ALL, IdParts, PackageId, validate_architecture, validate_license, validate_name, validate_version};
 pub use layout::{LayoutReader, MAX_LAYOUT_JSON};
 pub use lock::StoreLock;
 pub use oci::{Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME_ANNOTATION};
@@ -31,5 +31,5 @@ pub use package::{
     AlternativeLink, BlobRef, ContentInfo, Dependency, DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE,
     PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, generic_purl, purl_version, utc_time,
 };
-pub use store::{CacheRead, PackageRecord, Store};
+pub use store::{CacheRead, PackageRecord, STORE_FORMAT, STORE_FORMAT_ANNOTATION, Store};
 pub use verify::{VerifyProblem, VerifyReport};

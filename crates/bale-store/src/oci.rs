@@ -19,6 +19,9 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
+    /// What an image index's entry runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -27,8 +30,24 @@ pub struct Descriptor {
 
 impl Descriptor {
     pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
-        Self { media_type: media_type.into(), digest, size, artifact_type: None, annotations: BTreeMap::new() }
+        Self {
+            media_type: media_type.into(),
+            digest,
+            size,
+            platform: None,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
     }
+}
+
+/// An OCI platform: `architecture` and `variant` as Go names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,11 +76,18 @@ pub struct Index {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     pub manifests: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Default for Index {
     fn default() -> Self {
-        Self { schema_version: 2, media_type: Some(INDEX_MEDIA_TYPE.to_string()), manifests: Vec::new() }
+        Self {
+            schema_version: 2,
+            media_type: Some(INDEX_MEDIA_TYPE.to_string()),
+            manifests: Vec::new(),
+            annotations: BTreeMap::new(),
+        }
     }
 }
 

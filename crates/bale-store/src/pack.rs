@@ -28,6 +28,9 @@ pub enum PackSource {
 pub struct PackRequest {
     pub name: String,
     pub version: String,
+    /// What the content runs on: `all` unless it holds code for one
+    /// architecture, when an image for another must not take it.
+    pub architecture: String,
     pub license: String,
     pub compression: Compression,
     pub normalize: Normalize,
@@ -59,7 +62,7 @@ pub fn pack(
     request: &PackRequest,
     progress: &dyn Progress,
 ) -> Result<PackOutcome, StoreError> {
-    let id = PackageId::new(None, &request.name, &request.version)?;
+    let id = PackageId::new(None, &request.name, &request.architecture, &request.version)?;
     validate_license(&request.license)?;
     let _session = store.lock_shared()?;
 
@@ -77,6 +80,7 @@ pub fn pack(
     };
 
     let mut metadata = PackageMetadata::new(&id.name, &id.version);
+    metadata.architecture = Some(id.architecture.clone());
     metadata.license = request.license.clone();
     metadata.provenance = provenance;
     store_plan(store, &plan, metadata, request.compression, request.replace, progress)
@@ -98,7 +102,8 @@ pub fn store_plan(
     replace: bool,
     progress: &dyn Progress,
 ) -> Result<PackOutcome, StoreError> {
-    let id = PackageId::new(metadata.origin.clone(), &metadata.name, &metadata.version)?;
+    let id =
+        PackageId::new(metadata.origin.clone(), &metadata.name, metadata.architecture_or_all(), &metadata.version)?;
     validate_license(&metadata.license)?;
     let (layer, written) = store_layer(store, plan, compression, progress)?;
 

@@ -172,7 +172,7 @@ impl PackageMetadata {
             name: name.to_string(),
             version: version.to_string(),
             origin: None,
-            architecture: None,
+            architecture: Some(crate::id::ARCH_ALL.to_string()),
             content: ContentInfo { digest: zero.digest, size: 0, files: 0, entries: 0 },
             file_index: zero,
             dependencies: Vec::new(),
@@ -190,11 +190,19 @@ impl PackageMetadata {
         }
     }
 
+    /// The id the store lists it under: `[origin/]name:architecture@version`.
     pub fn id(&self) -> String {
+        let arch = self.architecture_or_all();
         match &self.origin {
-            Some(origin) => format!("{origin}/{}@{}", self.name, self.version),
-            None => format!("{}@{}", self.name, self.version),
+            Some(origin) => format!("{origin}/{}:{arch}@{}", self.name, self.version),
+            None => format!("{}:{arch}@{}", self.name, self.version),
         }
+    }
+
+    /// Metadata written before architectures were part of ids left it out
+    /// for bale-native packages, which made no claim: they are `all`.
+    pub fn architecture_or_all(&self) -> &str {
+        self.architecture.as_deref().unwrap_or(crate::id::ARCH_ALL)
     }
 }
 

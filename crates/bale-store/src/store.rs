@@ -9,6 +9,7 @@ use verifying::VerifyingReader;
 
 use crate::blob::{BlobWriter, sync_dir};
 use crate::error::StoreError;
+use crate::id::{IdParts, PackageId};
 use crate::lock::StoreLock;
 use crate::oci::{self, Descriptor, Index, Manifest, REF_NAME_ANNOTATION};
 use crate::package::PackageMetadata;
@@ -16,6 +17,11 @@ use crate::package::PackageMetadata;
 /// Annotation on a package's index entry carrying its content digest, so
 /// lookups by content and conflict checks need not read the config.
 pub(crate) const CONTENT_DIGEST_ANNOTATION: &str = "vnd.bale.content.digest";
+
+/// Annotation on the store's `index.json` giving its format: 2 since
+/// package ids name their architecture. Format 1 had none.
+pub const STORE_FORMAT_ANNOTATION: &str = "vnd.bale.store.format";
+pub const STORE_FORMAT: u32 = 2;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -84,7 +90,9 @@ impl Store {
         if !store.index_path().exists() {
             let _guard = store.index_lock()?;
             if !store.index_path().exists() {
-                store.write_atomically(&store.index_path(), &oci::to_json(&Index::default()))?;
+                let mut index = Index::default();
+                index.annotations.insert(STORE_FORMAT_ANNOTATION.to_string(), STORE_FORMAT.to_string());
+                store.write_atomically(&store.index_path(), &oci::to_json(&index))?;
             }
         }
         Ok(store)
@@ -333,7 +341,30 @@ impl Store {
         })
     }
 
+    /// The index, refused when its ids are not of this bale's format: an
+    /// id without an architecture must never be taken for one with.
     pub fn read_index(&self) -> Result<Index, StoreError> {
+        let index = self.read_index_unchecked()?;
+        match index.annotations.get(STORE_FORMAT_ANNOTATION) {
+            Some(format) if format.parse::<u32>().is_ok_and(|f| f <= STORE_FORMAT) => {}
+            Some(format) => {
+                return Err(StoreError::NewerStore {
+                    root: self.root.clone(),
+                    found: format.clone(),
+                    supported: STORE_FORMAT,
+                });
+            }
+            // Format 1 had no marker; an index with no packages in it is
+            // the same in both.
+            None if index.manifests.iter().any(|d| d.annotations.contains_key(REF_NAME_ANNOTATION)) => {
+                return Err(StoreError::NeedsMigration { root: self.root.clone() });
+            }
+            None => {}
+        }
+        Ok(index)
+    }
+
+    fn read_index_unchecked(&self) -> Result<Index, StoreError> {
         let path = self.index_path();
         let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
         serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson {
@@ -343,11 +374,44 @@ impl Store {
         })
     }
 
+    /// Rewrites a format-1 index (ids without an architecture) as format 2:
+    /// each package's architecture comes from its own metadata, `all` when
+    /// it names none (bale-native packages of format 1 claimed none). Only
+    /// the index changes. Returns the ids rewritten, old → new.
+    pub fn migrate(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let _session = self.lock_shared()?;
+        let _guard = self.index_lock()?;
+        let mut index = self.read_index_unchecked()?;
+        if let Some(format) = index.annotations.get(STORE_FORMAT_ANNOTATION)
+            && format.parse::<u32>().is_ok_and(|f| f == STORE_FORMAT)
+        {
+            return Ok(Vec::new());
+        }
+        let mut changed = Vec::new();
+        for entry in &mut index.manifests {
+            let Some(old) = entry.annotations.get(REF_NAME_ANNOTATION).cloned() else { continue };
+            let record = PackageRecord { id: old.clone(), manifest: entry.clone(), content_digest: None };
+            let (_, metadata) = self.load_package(&record)?;
+            let new = metadata.id();
+            // The metadata must agree with the old id on everything else,
+            // or the index was not bale's.
+            if new.replacen(&format!(":{}", metadata.architecture_or_all()), "", 1) != old {
+                return Err(StoreError::MigrationMismatch { old, new });
+            }
+            entry.annotations.insert(REF_NAME_ANNOTATION.to_string(), new.clone());
+            changed.push((old, new));
+        }
+        index.annotations.insert(STORE_FORMAT_ANNOTATION.to_string(), STORE_FORMAT.to_string());
+        self.write_atomically(&self.index_path(), &oci::to_json(&index))?;
+        Ok(changed)
+    }
+
     /// Read-modify-write of `index.json` under the index lock, replaced
     /// atomically so readers without the lock always see a whole index.
     fn update_index<R>(&self, change: impl FnOnce(&mut Index) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let _guard = self.index_lock()?;
         let mut index = self.read_index()?;
+        index.annotations.insert(STORE_FORMAT_ANNOTATION.to_string(), STORE_FORMAT.to_string());
         let result = change(&mut index)?;
         index.manifests.sort_by(|a, b| {
             (a.annotations.get(REF_NAME_ANNOTATION), a.digest).cmp(&(b.annotations.get(REF_NAME_ANNOTATION), b.digest))
@@ -439,33 +503,28 @@ impl Store {
         })
     }
 
-    /// Finds one package by id (`name@version`), by name when only one
-    /// version is stored, or by content or manifest digest (or a prefix of
-    /// at least 6 hex digits). Ids and names may leave out their origin
-    /// (`libc6` for `debian:bookworm/libc6`) when that leaves one package.
+    /// Finds one package by id (`name:arch@version`), by any part of it
+    /// that leaves one package (`libc6`, `libc6:arm64`, `hello@1.0`,
+    /// `debian:bookworm/libc6`), or by content or manifest digest (or a
+    /// prefix of at least 6 hex digits).
     pub fn resolve(&self, reference: &str) -> Result<PackageRecord, StoreError> {
         let records = self.packages()?;
         let hex_prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
         let looks_like_digest = hex_prefix.len() >= 6 && hex_prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        // `debian:bookworm/libc6@2.36` is also found as `libc6@2.36`, and by
-        // name as `libc6`, when no other origin has that name.
-        let with_version = reference.contains('@');
-        let find = |without_origin: bool| -> Vec<&PackageRecord> {
-            records
-                .iter()
-                .filter(|r| {
-                    let id =
-                        if without_origin { r.id.rsplit_once('/').map_or(&*r.id, |(_, rest)| rest) } else { &r.id };
-                    let key = if with_version { Some(id) } else { id.rsplit_once('@').map(|(name, _)| name) };
-                    key == Some(reference)
-                })
-                .collect()
+        let wanted = IdParts::parse(reference);
+        let ids: Vec<Option<PackageId>> = records.iter().map(|r| r.id.parse().ok()).collect();
+        let find = |matches: &dyn Fn(&PackageId) -> bool| -> Vec<&PackageRecord> {
+            records.iter().zip(&ids).filter(|(_, id)| id.as_ref().is_some_and(matches)).map(|(r, _)| r).collect()
         };
-        let mut found = find(false);
+        let mut found = find(&|id| wanted.matches(id));
+        // `other` also finds `a.example/other`, when that leaves one.
         if found.is_empty() && !reference.contains('/') {
-            found = find(true);
+            found = find(&|id| {
+                let last = id.name.rsplit('/').next().unwrap_or(&id.name);
+                last == wanted.name && wanted.matches(&PackageId { name: last.to_string(), ..id.clone() })
+            });
         }
-        let matches: Vec<&PackageRecord> = if with_version || !found.is_empty() || !looks_like_digest {
+        let matches: Vec<&PackageRecord> = if !found.is_empty() || !looks_like_digest {
             found
         } else {
             let prefix = hex_prefix.to_ascii_lowercase();

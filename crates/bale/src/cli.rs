@@ -35,8 +35,8 @@ pub enum Command {
         bale pack app.tar.gz --name app --version 1.0 --license MIT --json")]
     Pack(PackArgs),
     /// Show a package: id, digests, metadata, and with --files every path.
-    #[command(after_help = "REF is an id (name@version), a name with one stored version, or a content or\n\
-        manifest digest (sha256:… or at least 6 hex digits).")]
+    #[command(after_help = "REF is an id (name:arch@version), any part of one that names one package\n\
+        (hello, hello@1.0, libc6:arm64), or a content or manifest digest (sha256:… or at least 6 hex digits).")]
     Inspect {
         /// The package: id, name, or digest (prefix).
         reference: String,
@@ -60,8 +60,12 @@ pub enum Command {
     },
     /// Build an image from a spec (bale.toml): import and pack its packages,
     /// compose them, and write an OCI image layout.
-    #[command(after_help = "Example:\n  bale build examples/busybox/bale.toml --output out/busybox\n  \
-        umoci unpack --rootless --image out/busybox:latest bundle && runc run --bundle bundle demo")]
+    #[command(
+        after_help = "A spec with `architectures = [\"amd64\", \"arm64\"]` gets an OCI image index of one image\n\
+        per architecture, one bale.lock for all, and SBOMs per image (OUTPUT.ARCH.spdx.json).\n\n\
+        Example:\n  bale build examples/busybox/bale.toml --output out/busybox\n  \
+        umoci unpack --rootless --image out/busybox:latest bundle && runc run --bundle bundle demo"
+    )]
     Build(BuildArgs),
     /// Resolve a spec's packages and pin them all in bale.lock (beside the spec).
     Lock {
@@ -106,6 +110,9 @@ pub enum Command {
         image: String,
         #[arg(long, value_enum, default_value_t = SbomFormatArg::Spdx)]
         format: SbomFormatArg,
+        /// Which image of a multi-architecture index (`arm64`).
+        #[arg(long = "arch")]
+        architecture: Option<String>,
     },
     /// Import packages from a source, verified, with their dependencies.
     #[command(subcommand)]
@@ -215,6 +222,11 @@ pub struct PackArgs {
     /// SPDX licence expression of the content.
     #[arg(long, default_value = "NOASSERTION")]
     pub license: String,
+    /// What the content runs on (`amd64`, `arm64`, …): set it when the
+    /// package holds binaries, so that no image for another architecture
+    /// takes it; `all` is content that runs anywhere.
+    #[arg(long = "arch", default_value = "all")]
+    pub architecture: String,
     /// Compression of the layer blob.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
@@ -282,6 +294,9 @@ pub enum StoreCommand {
     },
     /// Print where the store is.
     Path,
+    /// Rewrite a store of an older bale, whose package ids name no
+    /// architecture, for this one (only the index changes).
+    Migrate,
 }
 
 #[cfg(test)]

@@ -98,8 +98,15 @@ fn imports_the_closure_converted_and_verified() {
     let env = Env::new();
     let doc = ok_json(&env, &import_args(&a, &["app"]));
     let ids = ids(&doc);
-    assert_eq!(ids, ["debian:testsuite/app@2:2.0-1", "debian:testsuite/libfoo@1.0-1", "debian:testsuite/mta-a@1.0"]);
-    assert_eq!(doc["base"]["id"], "debian:testsuite/bale-merged-usr@1");
+    assert_eq!(
+        ids,
+        [
+            "debian:testsuite/app:amd64@2:2.0-1",
+            "debian:testsuite/libfoo:amd64@1.0-1",
+            "debian:testsuite/mta-a:amd64@1.0"
+        ]
+    );
+    assert_eq!(doc["base"]["id"], "debian:testsuite/bale-merged-usr:amd64@1");
     assert_eq!(doc["signers"].as_array().unwrap().len(), 1);
 
     // Provenance records the whole chain.
@@ -233,7 +240,7 @@ fn mirror_suite_and_keyring_default_to_the_hosts_apt_sources() {
             env.bale_on_host().args(["--json", "import", "debian", "libfoo", "--arch", "amd64"]).output().unwrap();
         assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(ids(&doc), ["debian:testsuite/libfoo@1.0-1"], "{file}");
+        assert_eq!(ids(&doc), ["debian:testsuite/libfoo:amd64@1.0-1"], "{file}");
     }
 }
 
@@ -265,7 +272,7 @@ fn update_suites_of_the_host_are_layered_over_the_main_suite() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let doc = bale(&["--json", "import", "debian", "app", "--arch", "amd64"]);
-    assert!(ids(&doc).contains(&"debian:testsuite/libfoo@1.0-1+deb1u1".to_string()), "{doc}");
+    assert!(ids(&doc).contains(&"debian:testsuite/libfoo:amd64@1.0-1+deb1u1".to_string()), "{doc}");
     let updates = doc["updates"].as_array().unwrap();
     assert_eq!(updates.len(), 1, "{doc}");
     assert_eq!(updates[0]["suite"], format!("{SUITE}-security"));
@@ -279,7 +286,7 @@ fn update_suites_of_the_host_are_layered_over_the_main_suite() {
     assert_eq!(shown["versions"].as_array().unwrap().len(), 3, "{shown}");
     // --no-updates reads the main suite alone.
     let main_only = bale(&["--json", "import", "debian", "libfoo", "--arch", "amd64", "--no-updates"]);
-    assert_eq!(ids(&main_only), ["debian:testsuite/libfoo@1.0-1"]);
+    assert_eq!(ids(&main_only), ["debian:testsuite/libfoo:amd64@1.0-1"]);
     assert!(main_only["updates"].as_array().unwrap().is_empty());
     // An update suite the mirror lacks is named, with the way out.
     env.host_sources("test.sources", &sources(&format!("{SUITE} {SUITE}-updates")));

@@ -93,10 +93,10 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     assert_eq!(
         packages,
         [
-            "debian:imagesuite/bale-merged-usr@1",
-            "debian:imagesuite/libbale-motd@1.0",
-            "debian:imagesuite/busybox-static@1:1.35.0-4",
-            "example.com/test/app@1.0",
+            "debian:imagesuite/bale-merged-usr:amd64@1",
+            "debian:imagesuite/libbale-motd:amd64@1.0",
+            "debian:imagesuite/busybox-static:amd64@1:1.35.0-4",
+            "example.com/test/app:all@1.0",
             "generated"
         ]
     );
@@ -213,8 +213,8 @@ fn a_conflict_names_the_path_and_both_packages_and_writes_nothing() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(
         stderr.contains("/usr/share/motd/hello")
-            && stderr.contains("debian:imagesuite/clash@1.0")
-            && stderr.contains("debian:imagesuite/libbale-motd@1.0"),
+            && stderr.contains("debian:imagesuite/clash:amd64@1.0")
+            && stderr.contains("debian:imagesuite/libbale-motd:amd64@1.0"),
         "{stderr}"
     );
     assert!(!out.exists(), "output written despite the conflict");
@@ -377,12 +377,12 @@ fn the_layer_cap_merges_the_lowest_packages() {
     assert_eq!(
         layers[0]["merged"],
         serde_json::json!([
-            "debian:imagesuite/bale-merged-usr@1",
-            "debian:imagesuite/libbale-motd@1.0",
-            "debian:imagesuite/busybox-static@1:1.35.0-4"
+            "debian:imagesuite/bale-merged-usr:amd64@1",
+            "debian:imagesuite/libbale-motd:amd64@1.0",
+            "debian:imagesuite/busybox-static:amd64@1:1.35.0-4"
         ])
     );
-    assert_eq!(layers[1]["package"], "example.com/test/app@1.0");
+    assert_eq!(layers[1]["package"], "example.com/test/app:all@1.0");
     // A second build finds the merged layer in the store's cache.
     let again = build(&env, &spec, "image");
     assert_eq!(again["manifest"], built["manifest"]);
@@ -484,7 +484,7 @@ fn spec_files_go_into_the_generated_layer() {
     let out = env.run(&["build", spec.to_str().unwrap(), "--output", env.path().join("image2").to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("example.com/app@1 ships \"/etc/app.conf\""), "{stderr}");
+    assert!(stderr.contains("example.com/app:all@1 ships \"/etc/app.conf\""), "{stderr}");
 
     // A spec file needs exactly one of content or source.
     fs::write(&spec, "name = \"x\"\n[files.\"/etc/a\"]\nmode = \"0644\"\n").unwrap();

@@ -70,7 +70,7 @@ fn locked_builds_are_exact_and_update_moves_one_package() {
     let spec_path = spec(&env, &a, "\"app\", \"tool\"");
     let first = ok(build(&env, &spec_path, "v1", false));
     let lock_text = fs::read_to_string(env.path().join("bale.lock")).unwrap();
-    assert!(lock_text.contains("debian:locksuite/libfoo@1.0") && lock_text.contains("SHA256: "), "{lock_text}");
+    assert!(lock_text.contains("debian:locksuite/libfoo:amd64@1.0") && lock_text.contains("SHA256: "), "{lock_text}");
 
     // The archive moves on: newer libfoo and tool.
     a.add(&DebSpec::new("libfoo", "1.1"));
@@ -119,13 +119,13 @@ fn locked_builds_are_exact_and_update_moves_one_package() {
     let update = env.run(&["update", "libfoo", spec_path.to_str().unwrap()]);
     assert!(update.status.success(), "{}", String::from_utf8_lossy(&update.stderr));
     let stdout = String::from_utf8_lossy(&update.stdout);
-    assert!(stdout.contains("~ debian:locksuite/libfoo@1.0 -> 1.1"), "{stdout}");
+    assert!(stdout.contains("~ debian:locksuite/libfoo:amd64@1.0 -> 1.1"), "{stdout}");
     assert!(!stdout.contains("tool"), "{stdout}");
     let second = ok(build(&env, &spec_path, "v1", true));
     let (old, new) = (layers(&first), layers(&second));
     assert_eq!(old.len(), new.len());
     let changed: Vec<&str> = old.iter().zip(&new).filter(|(o, n)| o.1 != n.1).map(|(o, _)| o.0.as_str()).collect();
-    assert_eq!(changed, ["debian:locksuite/libfoo@1.0"], "{old:?}\n{new:?}");
+    assert_eq!(changed, ["debian:locksuite/libfoo:amd64@1.0"], "{old:?}\n{new:?}");
     assert_ne!(first["config"]["digest"], second["config"]["digest"]);
     assert_ne!(first["manifest"]["digest"], second["manifest"]["digest"]);
     // Blob files of unchanged layers are the very same files as before.
@@ -183,7 +183,7 @@ fn locks_remember_the_update_suite_of_a_package() {
     let spec = host(&first);
     let built = run(&first, &spec, false);
     let lock = fs::read_to_string(first.path().join("bale.lock")).unwrap();
-    assert!(lock.contains("libfoo@1.0+sec1"), "{lock}");
+    assert!(lock.contains("libfoo:amd64@1.0+sec1"), "{lock}");
     assert!(lock.contains(&format!("suite = \"{SUITE}-security\"")), "{lock}");
 
     let second = Env::new();
@@ -202,5 +202,8 @@ fn locks_remember_the_update_suite_of_a_package() {
         third.bale_on_host().args(["build", spec.to_str().unwrap(), "--output", "out", "--locked"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains(&format!("libfoo@1.0+sec1 from the suite {security}, which is not read now")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("libfoo:amd64@1.0+sec1 from the suite {security}, which is not read now")),
+        "{stderr}"
+    );
 }

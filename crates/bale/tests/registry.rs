@@ -76,7 +76,7 @@ fn push_pull_round_trip_and_incremental_pushes() {
     let changed = env.json(&["push", out.to_str().unwrap(), &format!("{}/tests/pushed:v2", registry.address)]);
     assert_eq!(changed["blobsSent"], 4, "{changed}");
     let app_layer =
-        rebuilt["layers"].as_array().unwrap().iter().find(|l| l["package"] == "example.com/app@1").unwrap().clone();
+        rebuilt["layers"].as_array().unwrap().iter().find(|l| l["package"] == "example.com/app:all@1").unwrap().clone();
     assert!(changed["bytesSent"].as_u64().unwrap() < first["bytesSent"].as_u64().unwrap());
     assert!(changed["bytesSent"].as_u64().unwrap() > app_layer["size"].as_u64().unwrap());
     let growth = registry.storage_bytes() - before;

@@ -101,7 +101,7 @@ fn concurrent_packs_of_different_packages_and_gc_lose_nothing() {
     env.ok(&["store", "verify", "--deep"]);
     let list = env.json(&["list"]);
     let ids: Vec<_> = list["packages"].as_array().unwrap().iter().map(|p| p["id"].clone()).collect();
-    assert_eq!(ids, ["p0@1", "p1@1", "p2@1", "p3@1"], "{list}");
+    assert_eq!(ids, ["p0:all@1", "p1:all@1", "p2:all@1", "p3:all@1"], "{list}");
     for i in 0..4 {
         let dest = env.path().join(format!("out{i}"));
         env.ok(&["unpack", &format!("p{i}"), dest.to_str().unwrap()]);
@@ -283,7 +283,7 @@ fn the_same_id_cannot_silently_name_new_content() {
     let out = env.run(&["pack", tree.to_str().unwrap(), "--name", "app", "--version", "1"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("app@1 is already in the store") && stderr.contains("--replace"), "{stderr}");
+    assert!(stderr.contains("app:all@1 is already in the store") && stderr.contains("--replace"), "{stderr}");
     let after = env.store_state();
     assert_eq!(after.keys().find(|k| k.starts_with("index.json")), before.keys().find(|k| k.starts_with("index.json")));
     env.ok(&["pack", tree.to_str().unwrap(), "--name", "app", "--version", "1", "--replace"]);
@@ -308,7 +308,7 @@ fn packages_are_found_without_their_origin_when_that_is_unambiguous() {
         let out = env.run(&["inspect", reference]);
         assert!(!out.status.success(), "{reference}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("a.example/tool@1") && stderr.contains("b.example/tool@1"), "{stderr}");
+        assert!(stderr.contains("a.example/tool:all@1") && stderr.contains("b.example/tool:all@1"), "{stderr}");
     }
     // An origin given is never dropped.
     assert!(!env.run(&["inspect", "c.example/other"]).status.success());

@@ -12,6 +12,8 @@ pub(super) struct ImageConfig {
     pub(super) created: String,
     pub(super) architecture: String,
     pub(super) os: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) variant: Option<String>,
     pub(super) config: ContainerConfig,
     pub(super) rootfs: RootFs,
     pub(super) history: Vec<History>,

@@ -17,6 +17,7 @@ use bale_progress::Progress;
 use bale_store::oci::{self, Descriptor, MANIFEST_MEDIA_TYPE, Manifest};
 use bale_store::{PackageMetadata, PackageRecord, Store, StoreError, store_layer};
 
+use crate::platform::{DebianPlatform, Platform};
 use crate::spec::RuntimeConfig;
 pub(crate) use config::rfc3339;
 use config::{ContainerConfig, History, ImageConfig, RootFs};
@@ -47,6 +48,10 @@ pub enum ComposeError {
     Layer(#[from] bale_fileset::FilesetError),
     #[error("no packages to compose")]
     Empty,
+    #[error("{package} is built for {package_architecture}, and this image is for {architecture}")]
+    WrongArchitecture { package: String, package_architecture: String, architecture: String },
+    #[error("bale cannot build images for the architecture {architecture:?}")]
+    UnknownArchitecture { architecture: String },
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +66,9 @@ pub struct ComposeOptions {
 /// A composed image, all of whose blobs are in the store.
 #[derive(Debug, Clone)]
 pub struct Image {
+    /// The Debian name of the architecture it is for (`arm64`).
+    pub architecture: String,
+    pub platform: Platform,
     pub manifest: Descriptor,
     pub config: Descriptor,
     /// Package layers in order, then the generated layer (`package` None).
@@ -97,6 +105,8 @@ pub fn compose(
     options: &ComposeOptions,
     progress: &dyn Progress,
 ) -> Result<Image, ComposeError> {
+    let platform = Platform::of_debian(&options.architecture)
+        .ok_or_else(|| ComposeError::UnknownArchitecture { architecture: options.architecture.clone() })?;
     let _session = store.lock_shared()?;
     let mut unique: Vec<&String> = ids.iter().collect();
     unique.sort();
@@ -113,6 +123,14 @@ pub fn compose(
             None => store.resolve(id)?,
         };
         let (manifest, metadata) = store.load_package(&record)?;
+        let package_architecture = metadata.architecture_or_all();
+        if package_architecture != bale_store::ARCH_ALL && package_architecture != options.architecture {
+            return Err(ComposeError::WrongArchitecture {
+                package: record.id,
+                package_architecture: package_architecture.to_string(),
+                architecture: options.architecture.clone(),
+            });
+        }
         members.push(Member { record, manifest, metadata });
     }
     let order = dependency_order(&members);
@@ -194,8 +212,9 @@ pub fn compose(
     let created = rfc3339(options.created);
     let image_config = ImageConfig {
         created: created.clone(),
-        architecture: options.architecture.clone(),
-        os: "linux".into(),
+        architecture: platform.architecture.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone(),
         config: ContainerConfig::from(config),
         rootfs: RootFs { kind: "layers".into(), diff_ids: layers.iter().map(|l| l.diff_id).collect() },
         history: layers
@@ -229,6 +248,8 @@ pub fn compose(
     let manifest_bytes = oci::to_json(&manifest);
     let manifest_digest = store.put_bytes(&manifest_bytes)?;
     Ok(Image {
+        architecture: options.architecture.clone(),
+        platform,
         manifest: Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64),
         config: config_descriptor,
         layers,

@@ -58,50 +58,92 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         compression: compression_of(args.compression),
     };
     let report = bale_build::build(store, &request, progress)?;
-    let image = &report.image;
+    let layers_json = |image: &bale_image::Image| {
+        image
+            .layers
+            .iter()
+            .map(|l| {
+                json!({
+                    "package": l.package,
+                    "merged": l.merged,
+                    "digest": l.descriptor.digest,
+                    "size": l.descriptor.size,
+                    "diffId": l.diff_id,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
     if json {
-        print_json(&json!({
-            "name": report.name,
-            "tag": report.tag,
-            "output": args.output,
-            "manifest": image.manifest,
-            "config": image.config,
-            "layers": image.layers.iter().map(|l| json!({
-                "package": l.package,
-                "merged": l.merged,
-                "digest": l.descriptor.digest,
-                "size": l.descriptor.size,
-                "diffId": l.diff_id,
-            })).collect::<Vec<_>>(),
-        }))?;
+        let mut doc = json!({ "name": report.name, "tag": report.tag, "output": args.output, "sboms": report.sboms });
+        match (&report.index, report.images.as_slice()) {
+            (None, [image]) => {
+                doc["architecture"] = json!(image.architecture);
+                doc["manifest"] = json!(image.manifest);
+                doc["config"] = json!(image.config);
+                doc["layers"] = json!(layers_json(image));
+            }
+            _ => {
+                doc["index"] = json!(report.index);
+                doc["images"] = report
+                    .images
+                    .iter()
+                    .map(|image| {
+                        json!({
+                            "architecture": image.architecture,
+                            "platform": image.platform,
+                            "manifest": image.manifest,
+                            "config": image.config,
+                            "layers": layers_json(image),
+                        })
+                    })
+                    .collect();
+            }
+        }
+        print_json(&doc)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let total: u64 = image.layers.iter().map(|l| l.descriptor.size).sum();
-    println!("{}:{} {}", report.name, report.tag, image.manifest.digest);
-    let packages: usize = image.layers.iter().map(|l| usize::from(l.package.is_some()) + l.merged.len()).sum();
-    println!(
-        "  {} layers ({} packages + generated), {} compressed, in {:.1} s",
-        image.layers.len(),
-        packages,
-        human_bytes(total),
-        started.elapsed().as_secs_f64()
-    );
+    match &report.index {
+        Some(index) => println!("{}:{} {} (image index)", report.name, report.tag, index.digest),
+        None => println!("{}:{} {}", report.name, report.tag, report.images[0].manifest.digest),
+    }
+    for image in &report.images {
+        let total: u64 = image.layers.iter().map(|l| l.descriptor.size).sum();
+        let packages: usize = image.layers.iter().map(|l| usize::from(l.package.is_some()) + l.merged.len()).sum();
+        let prefix = if report.index.is_some() {
+            format!("  {} {}\n", image.architecture, image.manifest.digest)
+        } else {
+            String::new()
+        };
+        print!("{prefix}");
+        println!(
+            "  {}{} layers ({} packages + generated), {} compressed",
+            if report.index.is_some() { "  " } else { "" },
+            image.layers.len(),
+            packages,
+            human_bytes(total),
+        );
+    }
     let format = match args.format {
         ImageFormat::Oci => "OCI layout",
         ImageFormat::OciArchive => "oci-archive",
     };
-    println!("  written to {} ({format}, tag {})", args.output.display(), report.tag);
+    println!(
+        "  written to {} ({format}, tag {}) in {:.1} s",
+        args.output.display(),
+        report.tag,
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `bale sbom DIR[:TAG]`: the SBOM attached to the image, as written.
-pub fn sbom(image: &str, format: SbomFormatArg) -> anyhow::Result<ExitCode> {
+pub fn sbom(image: &str, format: SbomFormatArg, architecture: Option<&str>) -> anyhow::Result<ExitCode> {
     let (dir, tag) = super::split_image(image);
     let media_type = match format {
         SbomFormatArg::Spdx => bale_image::SPDX_MEDIA_TYPE,
         SbomFormatArg::Cyclonedx => bale_image::CYCLONEDX_MEDIA_TYPE,
     };
-    let bytes = bale_image::read_referrer(Path::new(&dir), &tag, media_type)?;
+    let bytes = bale_image::read_referrer(Path::new(&dir), &tag, architecture, media_type)?;
     std::io::stdout().lock().write_all(&bytes)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => image::build(&open()?, args, json, progress),
         Command::Lock { spec } => image::lock(&open()?, &spec, None, json, progress),
         Command::Update { package, spec } => image::lock(&open()?, &spec, Some(&package), json, progress),
-        Command::Sbom { image, format } => image::sbom(&image, format),
+        Command::Sbom { image, format, architecture } => image::sbom(&image, format, architecture.as_deref()),
         Command::Push { image, reference } => registry::push(&image, &reference, json, progress),
         Command::Pull { reference, output } => registry::pull(&open()?, &reference, output, json, progress),
         Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Verify { deep }) => store::verify(&open()?, deep, json, progress),
         Command::Store(StoreCommand::Gc { dry_run }) => store::gc(&open()?, dry_run, json),
         Command::Store(StoreCommand::Path) => store::path(&root, json),
+        Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
     }
 }
 

@@ -24,6 +24,7 @@ pub fn pack(
     let request = PackRequest {
         name: args.name,
         version: args.version,
+        architecture: args.architecture,
         license: args.license,
         compression: match args.compression {
             CompressionArg::Gzip => Compression::Gzip,

@@ -37,12 +37,27 @@ pub fn pull(
     let report = bale_registry::pull(&source, store, progress).with_context(|| format!("pulling {source}"))?;
     if let Some(dir) = &output {
         let tag = if source.reference.starts_with("sha256:") { "latest" } else { source.reference.as_str() };
-        bale_image::write_pulled_layout(store, &report.manifest, report.manifest_size, dir, tag)?;
+        let media_type =
+            if report.images.is_empty() { bale_store::MANIFEST_MEDIA_TYPE } else { bale_store::INDEX_MEDIA_TYPE };
+        let top = bale_store::Descriptor::new(media_type, report.manifest, report.manifest_size);
+        bale_image::write_pulled_layout(store, &top, dir, tag)?;
     }
     if json {
         print_json(&report)?;
     } else {
         println!("pulled {} {}", report.reference, report.manifest);
+        if !report.images.is_empty() {
+            let platforms: Vec<String> = report
+                .images
+                .iter()
+                .filter_map(|d| d.platform.as_ref())
+                .map(|p| match &p.variant {
+                    Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                    None => format!("{}/{}", p.os, p.architecture),
+                })
+                .collect();
+            println!("  an image index of {} images: {}", report.images.len(), platforms.join(", "));
+        }
         println!("  {} layers, {} bytes received", report.layers.len(), report.bytes_received);
         if let Some(dir) = output {
             println!("  written to {} (OCI layout)", dir.display());

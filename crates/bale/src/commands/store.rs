@@ -84,3 +84,20 @@ pub fn path(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn migrate(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open(root)?;
+    let changed = store.migrate()?;
+    if json {
+        let ids: Vec<_> = changed.iter().map(|(old, new)| json!({ "old": old, "new": new })).collect();
+        print_json(&json!({ "migrated": ids }))?;
+    } else if changed.is_empty() {
+        println!("{} is already in this bale's format", root.display());
+    } else {
+        for (old, new) in &changed {
+            println!("  {old} -> {new}");
+        }
+        println!("migrated {} packages in {}", changed.len(), root.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -84,3 +84,98 @@ fn the_examples_build_and_run() {
         assert_eq!(String::from_utf8_lossy(&run.stdout), expected, "{example}");
     }
 }
+
+/// A two-architecture busybox from the real archive: one image index whose
+/// arm64 busybox greets under qemu-aarch64-static and whose amd64 one
+/// greets under runc, copied whole by skopeo, the same from two empty
+/// stores.
+#[test]
+fn a_two_architecture_busybox_index_runs_on_both() {
+    if !live() {
+        return;
+    }
+    let Some(skopeo) = bale_testkit::require_tool("skopeo") else { return };
+    let Some(umoci) = bale_testkit::require_tool("umoci") else { return };
+    let Some(qemu) = bale_testkit::require_tool("qemu-aarch64-static") else { return };
+    let build = |env: &Env| {
+        let spec = env.path().join("bale.toml");
+        std::fs::write(
+            &spec,
+            "name = \"example.com/busybox-hello\"\narchitectures = [\"amd64\", \"arm64\"]\n\n[debian]\nsuite = \"bookworm\"\npackages = [\"busybox-static\"]\n\n[config]\nentrypoint = [\"/usr/bin/busybox\", \"echo\"]\ncmd = [\"hello from a bale image\"]\nuser = 1\n",
+        )
+        .unwrap();
+        let out = env.path().join("image");
+        (env.json(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]), out)
+    };
+    let (one, two) = (Env::new(), Env::new());
+    let (built, out) = build(&one);
+    let (again, _) = build(&two);
+    assert_eq!(built["index"], again["index"], "two empty stores, one index");
+
+    let copy = one.path().join("copy");
+    let status = std::process::Command::new(&skopeo)
+        .args(["copy", "--all"])
+        .arg(format!("oci:{}:latest", out.display()))
+        .arg(format!("oci:{}:latest", copy.display()))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "skopeo copy --all: {}", String::from_utf8_lossy(&status.stderr));
+
+    for arch in ["amd64", "arm64"] {
+        let single = one.path().join(format!("only-{arch}"));
+        let status = std::process::Command::new(&skopeo)
+            .args(["--override-arch", arch, "--override-os", "linux", "copy"])
+            .arg(format!("oci:{}:latest", out.display()))
+            .arg(format!("oci:{}:latest", single.display()))
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        let bundle = one.path().join(format!("bundle-{arch}"));
+        let status = std::process::Command::new(&umoci)
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:latest", single.display()))
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "umoci {arch}: {}", String::from_utf8_lossy(&status.stderr));
+        let busybox = bundle.join("rootfs/usr/bin/busybox");
+        let elf = std::fs::read(&busybox).unwrap();
+        // e_machine: 62 is x86-64, 183 is AArch64.
+        let machine = u16::from_le_bytes([elf[18], elf[19]]);
+        assert_eq!(machine, if arch == "arm64" { 183 } else { 62 }, "{arch} busybox is for machine {machine}");
+        if arch == "arm64" {
+            let run = std::process::Command::new(&qemu)
+                .arg(&busybox)
+                .args(["echo", "hello from a bale image"])
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            assert_eq!(String::from_utf8_lossy(&run.stdout), "hello from a bale image\n");
+            continue;
+        }
+        let Some(runc) = bale_testkit::require_tool("runc") else { return };
+        if !bale_testkit::require_root("running the amd64 busybox with runc") {
+            return;
+        }
+        let rootful = one.path().join("bundle-amd64-root");
+        let status = std::process::Command::new(&umoci)
+            .args(["unpack", "--image"])
+            .arg(format!("{}:latest", single.display()))
+            .arg(&rootful)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        let config_path = rootful.join("config.json");
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        config["process"]["terminal"] = false.into();
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let run = std::process::Command::new(runc)
+            .args(["run", "--bundle"])
+            .arg(&rootful)
+            .arg(format!("bale-live-multi-{}", std::process::id()))
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(String::from_utf8_lossy(&run.stdout), "hello from a bale image\n");
+    }
+}

@@ -83,6 +83,11 @@ impl DebSpec {
         self
     }
 
+    pub fn arch(mut self, arch: &str) -> Self {
+        self.arch = arch.into();
+        self
+    }
+
     pub fn file(mut self, path: &str, content: &str) -> Self {
         self.files.push((path.into(), content.into()));
         self
@@ -116,7 +121,8 @@ impl Archive {
 
     /// Builds the .deb with dpkg-deb and lists it in the index.
     pub fn add(&mut self, spec: &DebSpec) -> PathBuf {
-        let build = self.dir.path().join(format!("build-{}-{}", spec.name, spec.version.replace(':', "_")));
+        let build =
+            self.dir.path().join(format!("build-{}-{}-{}", spec.name, spec.version.replace(':', "_"), spec.arch));
         fs::create_dir_all(build.join("DEBIAN")).unwrap();
         let mut control = format!(
             "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: Test <t@example.invalid>\n",
@@ -188,20 +194,45 @@ impl Archive {
         self.stanzas.push(stanza);
     }
 
-    /// Writes Packages(.gz), Release and InRelease for `suite`.
+    /// Writes Packages(.gz) for every architecture the packages are for
+    /// (each index also lists the `Architecture: all` ones), Release and
+    /// InRelease for `suite`.
     pub fn publish(&self, suite: &str, valid_until: &str) {
         let dists = self.root().join("dists").join(suite);
-        let bin = dists.join("main/binary-amd64");
-        fs::create_dir_all(&bin).unwrap();
-        let packages = self.stanzas.join("\n");
-        fs::write(bin.join("Packages"), &packages).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(packages.as_bytes()).unwrap();
-        fs::write(bin.join("Packages.gz"), gz.finish().unwrap()).unwrap();
+        let arch_of =
+            |stanza: &str| stanza.lines().find_map(|l| l.strip_prefix("Architecture: ")).unwrap_or("amd64").to_string();
+        let mut architectures: Vec<String> = self.stanzas.iter().map(|s| arch_of(s)).filter(|a| a != "all").collect();
+        architectures.sort();
+        architectures.dedup();
+        if architectures.is_empty() {
+            architectures.push("amd64".into());
+        }
+        let mut names = Vec::new();
+        for architecture in &architectures {
+            let bin = dists.join(format!("main/binary-{architecture}"));
+            fs::create_dir_all(&bin).unwrap();
+            let stanzas: Vec<&str> = self
+                .stanzas
+                .iter()
+                .filter(|s| {
+                    let a = arch_of(s);
+                    a == "all" || &a == architecture
+                })
+                .map(String::as_str)
+                .collect();
+            let packages = stanzas.join("\n");
+            fs::write(bin.join("Packages"), &packages).unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(packages.as_bytes()).unwrap();
+            fs::write(bin.join("Packages.gz"), gz.finish().unwrap()).unwrap();
+            names.push(format!("main/binary-{architecture}/Packages"));
+            names.push(format!("main/binary-{architecture}/Packages.gz"));
+        }
         let mut release = format!(
-            "Origin: Test\nLabel: Test\nSuite: {suite}\nCodename: {suite}\nDate: Sat, 10 May 2025 08:58:00 UTC\nValid-Until: {valid_until}\nArchitectures: amd64\nComponents: main\nSHA256:\n"
+            "Origin: Test\nLabel: Test\nSuite: {suite}\nCodename: {suite}\nDate: Sat, 10 May 2025 08:58:00 UTC\nValid-Until: {valid_until}\nArchitectures: {}\nComponents: main\nSHA256:\n",
+            architectures.join(" ")
         );
-        for name in ["main/binary-amd64/Packages", "main/binary-amd64/Packages.gz"] {
+        for name in &names {
             let bytes = fs::read(dists.join(name)).unwrap();
             release.push_str(&format!(" {} {} {name}\n", sha256_bytes(&bytes).hex(), bytes.len()));
         }

@@ -5,10 +5,10 @@ use bale_debian::archive::ArchiveError;
 use bale_debian::import::{ClosureError, ImportError};
 use bale_debian::packages::PackagesError;
 use bale_debian::relation::RelationError;
+use bale_debian::solve::ResolveError;
 use bale_debian::sources::SourcesError;
 use bale_fileset::Digest;
 use bale_image::{ComposeError, LayoutError, LockError, SpecError};
-use bale_resolve::ResolveError;
 use bale_store::StoreError;
 
 /// Everything the pipeline can fail with. The message says what failed and

@@ -139,12 +139,12 @@ pub fn import_debian(
         .map(|text| parse_request(text).map_err(|source| BuildError::Request { text: text.clone(), source }))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(import_closure(store, config, roots, "", options, progress, |index, roots| {
-        let request = bale_resolve::Request {
+        let request = bale_debian::solve::Request {
             index,
             architecture: config.architecture.clone(),
             roots,
             locked: Default::default(),
         };
-        bale_resolve::resolve(&request).map(|r| r.packages)
+        bale_debian::solve::resolve(&request).map(|r| r.packages)
     })?)
 }

@@ -68,9 +68,13 @@ fn resolve_and_lock(
     kept.sort();
     let options = ImportOptions { deb: DebOptions { keep_docs: debian.keep_docs }, compression };
     let report = import_closure(store, config, roots, &kept.join(","), options, progress, |index, roots| {
-        let request =
-            bale_resolve::Request { index, architecture: config.architecture.clone(), roots, locked: keep.clone() };
-        bale_resolve::resolve(&request).map(|r| r.packages)
+        let request = bale_debian::solve::Request {
+            index,
+            architecture: config.architecture.clone(),
+            roots,
+            locked: keep.clone(),
+        };
+        bale_debian::solve::resolve(&request).map(|r| r.packages)
     })?;
     let packages = report
         .packages

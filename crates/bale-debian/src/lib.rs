@@ -12,6 +12,7 @@ pub mod import;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod solve;
 pub mod sources;
 pub mod trust;
 pub mod version;

@@ -4,24 +4,24 @@
 //!
 //! resolvo's conflict graph has the request (root) and the candidates
 //! involved as nodes, `requires` edges from a node to each candidate of one
-//! of its requirements, and conflict edges (a Conflicts/Breaks constraint,
-//! or two versions of one package). A node cannot be installed when it has a
+//! of its requirements, and conflict edges (a restriction, or two
+//! candidates of one name). A node cannot be installed when it has a
 //! conflict edge, or a requirement none of whose candidates can be; the
 //! nodes are marked in that order, so every explanation only descends to
 //! nodes marked before it and dependency cycles cannot loop it.
 
-use bale_debian::packages::BinaryPackage;
 use resolvo::conflict::{Conflict, ConflictCause, ConflictEdge, ConflictNode};
 use resolvo::{Requirement, SolvableId, Solver};
 
-use crate::provider::{DebianProvider, SetKind, Target, constraint_text};
+use crate::Universe;
+use crate::provider::Provider;
 
 /// At most this many reasons are given for one package.
 const REASONS_PER_PACKAGE: usize = 3;
 /// At most this many lines in the whole explanation.
 const LINES: usize = 12;
 
-pub(crate) fn explain(conflict: &Conflict, solver: &Solver<DebianProvider<'_>>) -> String {
+pub(crate) fn explain<U: Universe>(conflict: &Conflict, solver: &Solver<Provider<'_, U>>) -> String {
     let graph = conflict.graph(solver);
     let provider = solver.provider();
     let nodes: Vec<ConflictNode<SolvableId>> = graph.graph.raw_nodes().iter().map(|n| n.weight).collect();
@@ -70,8 +70,8 @@ pub(crate) fn explain(conflict: &Conflict, solver: &Solver<DebianProvider<'_>>) 
     text
 }
 
-struct Analysis<'g, 'p> {
-    provider: &'g DebianProvider<'p>,
+struct Analysis<'g, 'p, U: Universe> {
+    provider: &'g Provider<'p, U>,
     nodes: Vec<ConflictNode<SolvableId>>,
     root: usize,
     /// Per node, its requirements in the graph with their candidate nodes.
@@ -86,7 +86,7 @@ struct Analysis<'g, 'p> {
     memo: Vec<Option<Vec<String>>>,
 }
 
-impl Analysis<'_, '_> {
+impl<U: Universe> Analysis<'_, '_, U> {
     fn solvable(&self, node: usize) -> Option<SolvableId> {
         match self.nodes[node] {
             ConflictNode::Solvable(solvable) => Some(solvable),
@@ -94,8 +94,9 @@ impl Analysis<'_, '_> {
         }
     }
 
-    fn package(&self, node: usize) -> Option<&BinaryPackage> {
-        self.solvable(node).map(|s| self.provider.package(s))
+    /// The name a node is a candidate of.
+    fn name(&self, node: usize) -> Option<&str> {
+        self.solvable(node).map(|s| self.provider.universe.name_of(self.provider.candidate(s)))
     }
 
     fn text(&self, node: usize) -> String {
@@ -217,68 +218,13 @@ impl Analysis<'_, '_> {
         if targets.iter().any(|&t| self.solvable(t).is_some()) {
             return None;
         }
-        let wanted = self.provider.targets_of(requirement);
+        let universe = self.provider.universe;
+        let wanted = self.provider.wanted(requirement);
         let reasons: Vec<String> = match wanted.as_slice() {
-            [single] => vec![self.why_missing(single)],
-            _ => wanted.iter().map(|t| format!("for {t}, {}", self.why_missing(t))).collect(),
+            [(_, single)] => vec![universe.why_missing(single)],
+            _ => wanted.iter().map(|(text, a)| format!("for {text}, {}", universe.why_missing(a))).collect(),
         };
         Some(reasons.join("; "))
-    }
-
-    /// Why no package satisfies one atom.
-    fn why_missing(&self, target: &Target) -> String {
-        let provider = self.provider;
-        let name = target.name.as_str();
-        if name.contains(':') {
-            return format!("{name} names another architecture than {}", provider.architecture);
-        }
-        let mut parts = Vec::new();
-        let real = provider.real_versions(name);
-        if !real.is_empty() {
-            let mut versions: Vec<String> =
-                real.iter().take(5).map(|&p| provider.index.get(p).version.to_string()).collect();
-            if real.len() > 5 {
-                versions.push(format!("and {} older", real.len() - 5));
-            }
-            parts.push(format!("the index has {name} {} only", versions.join(", ")));
-        } else {
-            let mut other: Vec<&str> =
-                provider.versions(name).iter().map(|&p| provider.index.get(p).architecture.as_str()).collect();
-            other.sort_unstable();
-            other.dedup();
-            if !other.is_empty() {
-                parts.push(format!("{name} is built only for {}, not {}", other.join(", "), provider.architecture));
-            }
-        }
-        let mut providing = Vec::new();
-        for position in provider.providers(name) {
-            let package = provider.index.get(position);
-            if package.name == name || !provider.arch_ok(package) {
-                continue;
-            }
-            for provided in package.provides.iter().filter(|p| p.name == name) {
-                let how = match &provided.constraint {
-                    Some(_) => format!("{} {} provides {provided}", package.name, package.version),
-                    None => format!(
-                        "{} {} provides {name} without a version, which cannot satisfy a versioned dependency",
-                        package.name, package.version
-                    ),
-                };
-                if !providing.contains(&how) {
-                    providing.push(how);
-                }
-            }
-        }
-        if providing.len() > 4 {
-            let more = providing.len() - 4;
-            providing.truncate(4);
-            providing.push(format!("{more} more provide it"));
-        }
-        parts.extend(providing);
-        if parts.is_empty() {
-            parts.push(format!("nothing in the index is called {name} or provides it"));
-        }
-        parts.join("; ")
     }
 
     /// The candidates among `targets`, grouped by package name and by
@@ -290,8 +236,10 @@ impl Analysis<'_, '_> {
             if self.marked[target].is_none_or(|m| m >= below) {
                 continue;
             }
-            let Some(package) = self.package(target) else { continue };
-            let (name, version) = (package.name.clone(), package.version.to_string());
+            let Some(solvable) = self.solvable(target) else { continue };
+            let candidate = self.provider.candidate(solvable);
+            let universe = self.provider.universe;
+            let (name, version) = (universe.name_of(candidate).to_string(), universe.version_text(candidate));
             let reasons = self.reasons(target);
             if reasons.is_empty() {
                 continue;
@@ -350,30 +298,17 @@ impl Analysis<'_, '_> {
         let (other, needed) = (self.text(target), self.path(target));
         match cause {
             ConflictCause::Constrains(set) => {
-                let key = self.provider.set(set);
-                let name = self.provider.name(key.name);
-                match key.kind {
-                    SetKind::NotReal { clash, constraint } => {
-                        let what = format!("{name} {}", constraint_text(&constraint));
-                        format!("{} {}, but {other} is needed: {needed}", clash.verb(), what.trim_end())
-                    }
-                    SetKind::NotProviding { clash, virtual_name, constraint } => {
-                        let what = Target { name: virtual_name, constraint };
-                        format!("{} {what}, which {other} provides, but {other} is needed: {needed}", clash.verb())
-                    }
-                    SetKind::Real(_) | SetKind::Provides { .. } => {
-                        format!("cannot be installed with {other}, which is needed: {needed}")
-                    }
-                }
+                let restriction = self.provider.alternative(set);
+                let phrase = self.provider.universe.restriction_text(&restriction, &other);
+                format!("{phrase}, but {other} is needed: {needed}")
             }
             ConflictCause::ForbidMultipleInstances => {
                 // resolvo links the versions of one package in a chain whose
                 // edges need not join the two that clash: name the other
                 // versions of the package that the conflict involves.
-                let name = self.package(node).map_or_else(String::new, |p| p.name.clone());
-                let others: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&n| n != node && self.package(n).is_some_and(|p| p.name == name))
-                    .collect();
+                let name = self.name(node).unwrap_or_default().to_string();
+                let others: Vec<usize> =
+                    (0..self.nodes.len()).filter(|&n| n != node && self.name(n) == Some(name.as_str())).collect();
                 let Some(&first) = others.iter().find(|&&n| self.parent[n].is_some()).or(others.first()) else {
                     return format!("cannot be installed (only one version of {name} at a time)");
                 };
@@ -388,60 +323,6 @@ impl Analysis<'_, '_> {
                 format!("is not the locked version {}", self.provider.solvable_text(locked))
             }
             ConflictCause::Excluded => "is excluded".into(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use bale_debian::packages::PackageIndex;
-    use bale_debian::relation::parse_relations;
-    use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
-
-    use crate::provider::DebianProvider;
-
-    /// The fallback rendering (resolvo's own) must work with our names and
-    /// version sets too.
-    #[test]
-    fn resolvo_rendering_names_packages() {
-        let mut text = String::new();
-        for (name, fields) in [
-            ("app", "Depends: lib (>= 2), mail-transport-agent\n"),
-            ("lib", ""),
-            ("postfix", "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n"),
-            ("exim4", "Provides: mail-transport-agent\nConflicts: mail-transport-agent\n"),
-        ] {
-            text.push_str(&format!(
-                "Package: {name}\nVersion: 1.0\nArchitecture: amd64\n{fields}Filename: f\nSize: 1\nSHA256: {}\n\n",
-                "cd".repeat(32)
-            ));
-        }
-        let mut index = PackageIndex::default();
-        index.add(&text, "main", "Packages").unwrap();
-        let locked = HashMap::new();
-        for roots in ["app", "postfix, exim4"] {
-            let provider = DebianProvider::new(&index, "amd64", &locked);
-            let requirements: Vec<ConditionalRequirement> = parse_relations(roots)
-                .unwrap()
-                .iter()
-                .map(|alternatives| provider.requirement(alternatives).into())
-                .collect();
-            let mut solver = Solver::new(provider);
-            let Err(UnsolvableOrCancelled::Unsolvable(conflict)) =
-                solver.solve(Problem::new().requirements(requirements))
-            else {
-                panic!("{roots} should not resolve");
-            };
-            let rendered = conflict.display_user_friendly(&solver).to_string();
-            println!("{rendered}");
-            match roots {
-                "app" => assert!(rendered.contains("lib (>= 2)"), "{rendered}"),
-                _ => assert!(rendered.contains("postfix") && rendered.contains("exim4"), "{rendered}"),
-            }
-            let ours = super::explain(&conflict, &solver);
-            assert!(ours.starts_with("- "), "{ours}");
         }
     }
 }

@@ -1,133 +1,120 @@
-//! Dependency resolution for Debian binary packages, as apt applies the
-//! relationship fields to one architecture, solved by resolvo (a CDCL SAT
-//! solver).
+//! A dependency solver generic over a content source's universe of names,
+//! candidates and requirements, built on resolvo (a CDCL SAT solver).
 //!
-//! - `Depends` and `Pre-Depends` are requirements; `a | b` is satisfied by
-//!   either, and the solver tries earlier alternatives and newer versions
-//!   first (a locked version, when still allowed, before any other).
-//! - Version relations use Debian's ordering (epochs, `~`).
-//! - `Provides`: a provider satisfies an unversioned dependency on the name
-//!   it provides; a versioned provide `v (= 1.2)` also satisfies versioned
-//!   dependencies on `v` that 1.2 meets; an unversioned provide never
-//!   satisfies a versioned dependency. Among several providers the one with
-//!   the higher Priority, then the first by name, is tried first.
-//! - `Conflicts` and `Breaks` forbid installing a matching package, or a
-//!   package providing the name, next to the one declaring them — never that
-//!   package itself.
-//! - `:any`/`:native` qualifiers mean the plain name; `Architecture: all`
-//!   packages are candidates next to the requested architecture's.
-//! - Nothing is installed unless the request needs it, Essential included.
-//!
-//! See `provider.rs` for how this is encoded for resolvo.
-
-use std::collections::HashMap;
-
-use bale_debian::Version;
-use bale_debian::packages::PackageIndex;
-use bale_debian::relation::Atom;
-use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
+//! A source describes its universe through [`Universe`]: the candidates of
+//! each name (at most one is installed per name), the source's own
+//! selections among them (version ranges, "provides X", "not Y") and, per
+//! candidate, its requirements (each satisfied by any of its alternatives)
+//! and the restrictions it puts on other names if they are installed.
+//! This crate interns all of that for resolvo, prefers locked candidates,
+//! and turns resolvo's proof of unsatisfiability into sentences, asking
+//! the universe for the words. It knows nothing of any source: Debian's
+//! universe (versions, Provides, Conflicts/Breaks, architectures) is in
+//! `bale-debian`'s `solve` module; PyPI's will be another implementation.
+//! npm, which installs several versions of one name, does not fit the
+//! one-candidate-per-name rule and will not use it.
 
 mod explain;
 mod provider;
-#[cfg(test)]
-mod tests;
 
-use provider::{DebianProvider, target_name};
+use std::cmp::Ordering;
+use std::hash::Hash;
 
-/// What to resolve.
-#[derive(Debug)]
-pub struct Request<'a> {
-    pub index: &'a PackageIndex,
-    /// The architecture solved for, e.g. `amd64`: packages built for it or
-    /// for `all` are candidates.
-    pub architecture: String,
-    /// What the user asked for, each maybe with a version constraint.
-    pub roots: Vec<Atom>,
-    /// Versions to prefer (from a lockfile) while they are still allowed.
-    pub locked: HashMap<String, Version>,
+use resolvo::{ConditionalRequirement, Problem, Solver, UnsolvableOrCancelled};
+
+use provider::Provider;
+
+/// A candidate, as the universe numbers them.
+pub type Candidate = usize;
+
+/// One alternative of a requirement, or one restriction: the candidates of
+/// `name` that `set` selects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Alternative<S> {
+    pub name: String,
+    pub set: S,
 }
 
-/// The packages to install.
+/// What a candidate needs and forbids.
+#[derive(Debug, Clone)]
+pub struct Dependencies<S> {
+    /// Each requirement is met by a candidate of any of its alternatives,
+    /// tried in order.
+    pub requirements: Vec<Vec<Alternative<S>>>,
+    /// If a candidate of `name` is installed, it must be in `set`.
+    pub restrictions: Vec<Alternative<S>>,
+}
+
+/// A source's universe, as the solver sees it.
+pub trait Universe {
+    /// A selection among the candidates of one name.
+    type Set: Clone + Eq + Hash;
+
+    /// The candidates of `name`, any order; none when the name is unknown.
+    fn candidates(&self, name: &str) -> Vec<Candidate>;
+    /// The name a candidate is a candidate of.
+    fn name_of(&self, candidate: Candidate) -> &str;
+    /// The candidate's version, for people.
+    fn version_text(&self, candidate: Candidate) -> String;
+    /// `name version`, for people.
+    fn candidate_text(&self, candidate: Candidate) -> String {
+        format!("{} {}", self.name_of(candidate), self.version_text(candidate))
+    }
+    /// Which of two candidates of one name to try first (`Less`: `a`).
+    fn preference(&self, a: Candidate, b: Candidate) -> Ordering;
+    /// Whether `set` selects `candidate`.
+    fn matches(&self, candidate: Candidate, set: &Self::Set) -> bool;
+    fn dependencies(&self, candidate: Candidate) -> Dependencies<Self::Set>;
+    /// A candidate to prefer above all (from a lock file), while it is
+    /// still allowed.
+    fn is_locked(&self, candidate: Candidate) -> bool;
+
+    /// What an alternative asks for, as the source writes it
+    /// (`libfoo (>= 2)`); `None` for sets that only restrict.
+    fn wanted_text(&self, alternative: &Alternative<Self::Set>) -> Option<String>;
+    /// Why nothing satisfies `alternative` (a phrase: "the index has libfoo
+    /// 1.0 only").
+    fn why_missing(&self, alternative: &Alternative<Self::Set>) -> String;
+    /// Why a restriction of `candidate` rules out `other` (a phrase that
+    /// starts with a verb: "conflicts with x (<< 2)").
+    fn restriction_text(&self, restriction: &Alternative<Self::Set>, other: &str) -> String;
+    /// A set as resolvo's own rendering shows it.
+    fn set_text(&self, set: &Self::Set) -> String;
+}
+
+/// Why solving failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
-    /// Positions in the index, sorted by (name, version), without repeats.
-    pub packages: Vec<usize>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// No set of packages satisfies the request; `explanation` gives the
-    /// chains of requirements that fail, one per line.
-    #[error("no set of packages satisfies the request:\n{explanation}")]
+pub enum SolveError {
+    /// No set of candidates satisfies the requirements; the explanation
+    /// gives the failing chains of requirements, one per line.
     Unsatisfiable { explanation: String },
-    /// A requested name that no package in the index has or provides.
-    #[error("no package in the index is called {name} or provides it")]
-    UnknownRoot { name: String },
-    /// A stanza of the index the solver needed does not parse.
-    #[error(transparent)]
-    Index(bale_debian::packages::PackagesError),
     /// The solver was stopped before it finished.
-    #[error("the solver was cancelled")]
     Cancelled,
 }
 
-/// Picks the packages that satisfy `request`, with everything they depend on.
-///
-/// The result depends only on the index and the request, and not on the
-/// order of `roots`: the same inputs always give the same packages.
-impl ResolveError {
-    /// What to do about it, for people.
-    pub fn help(&self) -> Option<&'static str> {
-        Some(match self {
-            Self::Index(_) => "the archive's index is damaged at that stanza: retry later or use another mirror",
-            _ => "`bale debian show NAME` shows the versions and dependencies the archive has",
-        })
-    }
-}
-
-pub fn resolve(request: &Request<'_>) -> Result<Resolution, ResolveError> {
-    let index = request.index;
-    // The request is a set: solve it in one canonical order, so the order in
-    // which a spec lists packages cannot change the outcome.
-    let mut roots: Vec<(String, String, &Atom)> =
-        request.roots.iter().map(|root| (target_name(root, &request.architecture), root.to_string(), root)).collect();
-    roots.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    roots.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    let provider = DebianProvider::new(index, &request.architecture, &request.locked);
-    if let Some((name, _, _)) =
-        roots.iter().find(|(name, _, _)| provider.versions(name).is_empty() && provider.providers(name).is_empty())
-    {
-        if let Some(error) = provider.index_error.take() {
-            return Err(ResolveError::Index(error));
-        }
-        return Err(ResolveError::UnknownRoot { name: name.clone() });
-    }
+/// The candidates that satisfy `requirements`, with everything they need:
+/// one per name at most, sorted by number, without repeats. The result
+/// depends only on the universe and the requirements as given; callers
+/// that treat requirements as a set put them in a canonical order first.
+pub fn solve<U: Universe>(
+    universe: &U,
+    requirements: &[Vec<Alternative<U::Set>>],
+) -> Result<Vec<Candidate>, SolveError> {
+    let provider = Provider::new(universe);
     let requirements: Vec<ConditionalRequirement> =
-        roots.iter().map(|(_, _, root)| provider.root_requirement(root).into()).collect();
+        requirements.iter().map(|alternatives| provider.requirement(alternatives).into()).collect();
     let mut solver = Solver::new(provider);
-    let outcome = solver.solve(Problem::new().requirements(requirements));
-    // An answer reached with a stanza missing is no answer.
-    if let Some(error) = solver.provider().index_error.take() {
-        return Err(ResolveError::Index(error));
-    }
-    match outcome {
+    match solver.solve(Problem::new().requirements(requirements)) {
         Ok(solvables) => {
             let provider = solver.provider();
-            let mut packages: Vec<usize> = solvables.into_iter().map(|s| provider.position(s)).collect();
-            packages.sort_by(|&a, &b| {
-                let (pa, pb) = (index.get(a), index.get(b));
-                pa.name.cmp(&pb.name).then_with(|| pa.version.cmp(&pb.version)).then(a.cmp(&b))
-            });
-            packages.dedup();
-            Ok(Resolution { packages })
+            let mut out: Vec<Candidate> = solvables.into_iter().map(|s| provider.candidate(s)).collect();
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
         }
         Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
-            let explanation = explain::explain(&conflict, &solver);
-            match solver.provider().index_error.take() {
-                Some(error) => Err(ResolveError::Index(error)),
-                None => Err(ResolveError::Unsatisfiable { explanation }),
-            }
+            Err(SolveError::Unsatisfiable { explanation: explain::explain(&conflict, &solver) })
         }
-        Err(UnsolvableOrCancelled::Cancelled(_)) => Err(ResolveError::Cancelled),
+        Err(UnsolvableOrCancelled::Cancelled(_)) => Err(SolveError::Cancelled),
     }
 }

@@ -1,8 +1,8 @@
-use bale_debian::Version;
-use bale_debian::packages::PackageIndex;
-use bale_debian::relation::{Atom, parse_relations};
+use crate::Version;
+use crate::packages::PackageIndex;
+use crate::relation::{Atom, parse_relations};
 
-use crate::{Request, ResolveError, resolve};
+use super::{Request, ResolveError, resolve};
 
 /// One stanza: `fields` are extra control lines; the architecture is amd64
 /// unless `fields` says otherwise.
@@ -648,4 +648,20 @@ fn a_broken_stanza_the_solver_needs_is_an_error_naming_it() {
     assert_eq!(solve(&fine, "a"), ["a=1.0"]);
     let needed = index(&[stanza("b", "1.0", "Depends: unrelated"), stanza("unrelated", "1.0", "Depends: ((")]);
     assert!(matches!(resolve(&request(&needed, "b", &[])), Err(ResolveError::Index(_))));
+}
+
+/// resolvo's own rendering (the fallback of the explanation) must work
+/// with Debian's names and sets too, through the generic solver.
+#[test]
+fn explanations_name_packages_and_versions() {
+    let idx = index(&[
+        stanza("app", "1.0", "Depends: lib (>= 2), mail-transport-agent"),
+        stanza("lib", "1.0", ""),
+        stanza("postfix", "1.0", "Provides: mail-transport-agent\nConflicts: mail-transport-agent"),
+        stanza("exim4", "1.0", "Provides: mail-transport-agent\nConflicts: mail-transport-agent"),
+    ]);
+    let explanation = unsat(&idx, "app");
+    assert!(explanation.starts_with("- ") && explanation.contains("lib (>= 2)"), "{explanation}");
+    let both = unsat(&idx, "postfix, exim4");
+    assert!(both.contains("postfix") && both.contains("exim4"), "{both}");
 }

@@ -189,10 +189,14 @@ fn import_one(
         .map(|a| Provide { name: a.name.clone(), version: a.constraint.as_ref().map(|(_, v)| v.to_string()) })
         .collect();
     metadata.conflicts = package.conflicts.iter().map(alternative).collect();
-    metadata.breaks = package.breaks.iter().map(alternative).collect();
+
     metadata.source = Some(SourceRef { name: package.source.clone(), version: package.source_version.to_string() });
-    metadata.section = package.section.clone();
-    metadata.essential = package.essential;
+    let debian = bale_store::DebianFields {
+        section: package.section.clone(),
+        essential: package.essential,
+        breaks: package.breaks.iter().map(alternative).collect(),
+    };
+    metadata.debian = Some(debian);
     metadata.alternatives = converted.alternatives.clone();
     metadata.license = converted.license.clone();
     metadata.purl = deb_purl(&package.name, &package.version.to_string(), &package.architecture);

@@ -124,6 +124,7 @@ fn provenance_text(p: &Provenance) -> String {
                 signers.join(", ")
             )
         }
+        Provenance::Unknown(unknown) => format!("{} (a provenance kind this bale does not know)", unknown.kind),
     }
 }
 

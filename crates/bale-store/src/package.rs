@@ -30,17 +30,13 @@ pub struct PackageMetadata {
     /// Packages this one cannot be installed with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<DependencyAlternative>,
-    /// Packages this one breaks (Debian's weaker conflict).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub breaks: Vec<DependencyAlternative>,
     /// The source package it was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceRef>,
+    /// What only a Debian package has; each source keeps its own fields in
+    /// its own extension, so the shared ones above mean the same for all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub section: Option<String>,
-    /// Debian's `Essential: yes`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub essential: bool,
+    pub debian: Option<DebianFields>,
     /// Alternatives symlinks the package would register (from its
     /// maintainer scripts, read statically); the image layer creates them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -72,6 +68,26 @@ pub struct ContentInfo {
 pub struct BlobRef {
     pub digest: Digest,
     pub size: u64,
+}
+
+/// The fields of a Debian package that no other source has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebianFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// `Essential: yes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+    /// Packages this one breaks (a weaker conflict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaks: Vec<DependencyAlternative>,
+}
+
+impl DebianFields {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// One requirement, satisfied by any of its alternatives.
@@ -143,6 +159,38 @@ pub enum Provenance {
         release_sha256: Digest,
         signers: Vec<String>,
     },
+    /// A kind this bale does not know, written by a newer one (a source
+    /// added since): kept whole, shown by its kind, never taken for one of
+    /// the kinds above.
+    #[serde(untagged)]
+    Unknown(UnknownProvenance),
+}
+
+/// The kinds of provenance this bale knows, by their `type`.
+const KNOWN_PROVENANCE: [&str; 4] = ["directory", "generated", "tar", "debian"];
+
+/// A provenance of a kind this bale does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnknownProvenance {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for UnknownProvenance {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let kind = match fields.remove("type") {
+            Some(serde_json::Value::String(kind)) => kind,
+            _ => return Err(serde::de::Error::custom("a provenance names its `type`")),
+        };
+        // A known kind that did not parse as that kind is damage, not news.
+        if KNOWN_PROVENANCE.contains(&kind.as_str()) {
+            return Err(serde::de::Error::custom(format!("a provenance of type {kind:?} lacks a field it needs")));
+        }
+        Ok(Self { kind, fields })
+    }
 }
 
 /// What was left out of the source on purpose.
@@ -178,16 +226,38 @@ impl PackageMetadata {
             dependencies: Vec::new(),
             provides: Vec::new(),
             conflicts: Vec::new(),
-            breaks: Vec::new(),
             source: None,
-            section: None,
-            essential: false,
+            debian: None,
             alternatives: Vec::new(),
             license: "NOASSERTION".to_string(),
             purl: generic_purl(name, version),
             provenance: Provenance::Directory,
             dropped: Dropped::default(),
         }
+    }
+
+    /// Reads a metadata document. Documents written before per-source
+    /// extensions had Debian's `section`, `essential` and `breaks` at the
+    /// top level; they are read into `debian`, so nothing is lost, and an
+    /// unknown provenance kind is kept as [`Provenance::Unknown`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut document: serde_json::Value = serde_json::from_slice(bytes)?;
+        if let Some(object) = document.as_object_mut() {
+            let mut legacy = serde_json::Map::new();
+            for key in ["section", "essential", "breaks"] {
+                if let Some(value) = object.remove(key) {
+                    legacy.insert(key.to_string(), value);
+                }
+            }
+            if !legacy.is_empty() && !object.contains_key("debian") {
+                object.insert("debian".into(), serde_json::Value::Object(legacy));
+            }
+        }
+        let mut metadata: Self = serde_json::from_value(document)?;
+        if metadata.debian.as_ref().is_some_and(DebianFields::is_empty) {
+            metadata.debian = None;
+        }
+        Ok(metadata)
     }
 
     /// The id the store lists it under: `[origin/]name:architecture@version`.
@@ -245,6 +315,45 @@ pub fn utc_time(seconds: i64) -> (i64, i64, i64, i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn document(extra: &str) -> String {
+        let zero = format!("sha256:{}", "0".repeat(64));
+        format!(
+            r#"{{"schemaVersion":1,"mediaType":"{PACKAGE_MEDIA_TYPE}","name":"libfoo","version":"1","architecture":"amd64","content":{{"digest":"{zero}","size":0,"files":0,"entries":0}},"fileIndex":{{"digest":"{zero}","size":0}},"license":"MIT","purl":"pkg:generic/libfoo@1",{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn debian_fields_of_the_previous_layout_are_read_into_the_extension() {
+        let old = document(
+            r#""section":"libs","essential":true,"breaks":[{"name":"old"}],"provenance":{"type":"directory"}"#,
+        );
+        let metadata = PackageMetadata::from_json(old.as_bytes()).unwrap();
+        let debian = metadata.debian.unwrap();
+        assert_eq!(debian.section.as_deref(), Some("libs"));
+        assert!(debian.essential);
+        assert_eq!(debian.breaks[0].name, "old");
+        let plain = PackageMetadata::from_json(document(r#""provenance":{"type":"directory"}"#).as_bytes()).unwrap();
+        assert_eq!(plain.debian, None);
+    }
+
+    #[test]
+    fn an_unknown_provenance_kind_is_kept_whole_and_never_taken_for_a_known_one() {
+        let newer =
+            document(r#""provenance":{"type":"pypi","index":"https://index.example/simple","wheelSha256":"ab"}"#);
+        let metadata = PackageMetadata::from_json(newer.as_bytes()).unwrap();
+        let Provenance::Unknown(unknown) = &metadata.provenance else { panic!("{:?}", metadata.provenance) };
+        assert_eq!(unknown.kind, "pypi");
+        assert_eq!(unknown.fields["wheelSha256"], "ab");
+        // Written back as it came.
+        let again = serde_json::to_value(&metadata.provenance).unwrap();
+        assert_eq!(again, serde_json::json!({"type":"pypi","index":"https://index.example/simple","wheelSha256":"ab"}));
+        // A known kind missing its fields is damage, not an unknown kind.
+        let damaged = document(r#""provenance":{"type":"debian","suite":"bookworm"}"#);
+        assert!(PackageMetadata::from_json(damaged.as_bytes()).is_err());
+        let untyped = document(r#""provenance":{"suite":"bookworm"}"#);
+        assert!(PackageMetadata::from_json(untyped.as_bytes()).is_err());
+    }
 
     #[test]
     fn purls_encode_versions() {

@@ -549,9 +549,18 @@ impl Store {
     /// The manifest and metadata of a recorded package.
     pub fn load_package(&self, record: &PackageRecord) -> Result<(Manifest, PackageMetadata), StoreError> {
         let manifest: Manifest = self.read_json(&record.manifest.digest, &format!("the manifest of {}", record.id))?;
-        let metadata: PackageMetadata =
-            self.read_json(&manifest.config.digest, &format!("the metadata of {}", record.id))?;
+        let metadata = self.read_metadata(&manifest.config.digest, &format!("the metadata of {}", record.id))?;
         Ok((manifest, metadata))
+    }
+
+    /// A package metadata blob, read as [`PackageMetadata::from_json`] does.
+    pub fn read_metadata(&self, digest: &Digest, what: &str) -> Result<PackageMetadata, StoreError> {
+        let bytes = self.read_blob(digest)?;
+        PackageMetadata::from_json(&bytes).map_err(|source| StoreError::BadJson {
+            what: what.to_string(),
+            path: self.blob_path(digest),
+            source,
+        })
     }
 }
 

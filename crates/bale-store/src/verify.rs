@@ -119,7 +119,7 @@ impl Store {
             if !config_ok {
                 continue;
             }
-            let metadata: PackageMetadata = match self.read_json(&manifest.config.digest, "package metadata") {
+            let metadata: PackageMetadata = match self.read_metadata(&manifest.config.digest, "package metadata") {
                 Ok(m) => m,
                 Err(e) => {
                     report.problems.push(VerifyProblem::Unreadable {

@@ -313,3 +313,47 @@ fn packages_are_found_without_their_origin_when_that_is_unambiguous() {
     // An origin given is never dropped.
     assert!(!env.run(&["inspect", "c.example/other"]).status.success());
 }
+
+/// A package a newer bale wrote, from a source this one does not know:
+/// it is listed, inspected (its provenance shown by kind and, in JSON,
+/// whole), verified and unpacked, not refused and not misread.
+#[test]
+fn a_package_with_a_provenance_kind_this_bale_does_not_know_is_read() {
+    use bale_fileset::{Content, Entry, EntryKind, Limits, Normalize, Plan};
+    let env = Env::new();
+    let store = bale_store::Store::open(&env.store()).unwrap();
+    let mut plan = Plan::new(Normalize::default(), Limits::default());
+    let mut file = Entry::directory("usr/lib/python3/dist-packages/six.py");
+    file.kind = EntryKind::File { size: 6 };
+    file.mode = 0o644;
+    plan.insert(file, Content::Bytes(b"six=1\n".to_vec())).unwrap();
+    let plan = plan.seal().unwrap();
+    let mut metadata = bale_store::PackageMetadata::new("six", "1.16.0");
+    metadata.origin = Some("pypi:default".into());
+    let fields = serde_json::json!({ "index": "https://index.example/simple", "wheelSha256": "ab" });
+    metadata.provenance = bale_store::Provenance::Unknown(bale_store::UnknownProvenance {
+        kind: "pypi".into(),
+        fields: fields.as_object().unwrap().clone(),
+    });
+    {
+        let _session = store.lock_shared().unwrap();
+        bale_store::store_plan(
+            &store,
+            &plan,
+            metadata,
+            bale_fileset::Compression::Gzip,
+            false,
+            &bale_progress::NoProgress,
+        )
+        .unwrap();
+    }
+    let shown = env.ok(&["inspect", "six"]);
+    assert!(shown.contains("pypi:default/six:all@1.16.0") && shown.contains("pypi (a kind this bale does not know"));
+    let json = env.json(&["inspect", "six"]);
+    assert_eq!(json["metadata"]["provenance"]["type"], "pypi");
+    assert_eq!(json["metadata"]["provenance"]["wheelSha256"], "ab");
+    env.ok(&["store", "verify", "--deep"]);
+    let out = env.path().join("six");
+    env.ok(&["unpack", "six", out.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(out.join("usr/lib/python3/dist-packages/six.py")).unwrap(), "six=1\n");
+}

@@ -93,6 +93,7 @@ impl BuildError {
                 _ => None,
             }),
             Self::Import(e) => e.help(),
+            Self::Lock(e) => e.help(),
             Self::Store(e) | Self::Pack { source: e, .. } => e.help(),
             Self::OpenRelease { source, .. } | Self::OpenArchive { source, .. } => source.help(),
             Self::Compose { source: ComposeError::WrongArchitecture { .. }, .. } => Some(

@@ -12,6 +12,8 @@
 mod error;
 mod host;
 mod pipeline;
+pub mod source;
+pub mod sources;
 
 pub use error::BuildError;
 pub use host::{ArchiveRequest, archive_config, host_architecture, import_debian, open_archive};

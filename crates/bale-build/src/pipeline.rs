@@ -4,21 +4,17 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use bale_debian::Version;
-use bale_debian::archive::ArchiveConfig;
-use bale_debian::deb::DebOptions;
-use bale_debian::import::{ImportOptions, import, import_closure, merged_usr_base, parse_request};
-use bale_debian::packages::BinaryPackage;
 use bale_fileset::{Compression, Limits, Normalize, safe_fs};
 use bale_image::{
-    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, LockedBase, LockedDebian, LockedPackage, SbomFormat,
-    SbomInput, Spec, SpecFileContent, attach_sboms, compose, debian_inputs, lock_path, render_sbom, write_archive,
-    write_layout,
+    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, SbomFormat, SbomInput, Spec, SpecFileContent, attach_sboms,
+    compose, lock_path, render_sbom, write_archive, write_layout,
 };
 use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
 
-use crate::{ArchiveRequest, BuildError, archive_config, host_architecture};
+use crate::source::Source;
+use crate::sources::{self, debian::DebianSource};
+use crate::{BuildError, host_architecture};
 
 fn spec_dir(spec: &Path) -> &Path {
     spec.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
@@ -28,137 +24,6 @@ fn spec_dir(spec: &Path) -> &Path {
 pub fn spec_architectures(spec: &Spec) -> Vec<String> {
     let declared = spec.declared_architectures();
     if declared.is_empty() { vec![host_architecture()] } else { declared }
-}
-
-/// The archive a spec's `[debian]` section names for `architecture`,
-/// filled in from the host.
-fn spec_archive(spec: &Spec, spec_path: &Path, architecture: &str) -> Result<Option<ArchiveConfig>, BuildError> {
-    let Some(debian) = &spec.debian else { return Ok(None) };
-    let request = ArchiveRequest {
-        suite: debian.suite.clone(),
-        mirror: debian.mirror.clone(),
-        components: debian.components.clone(),
-        architecture: Some(architecture.to_string()),
-        keyring: debian.keyring.as_ref().map(|k| spec_dir(spec_path).join(k)),
-        allow_expired: false,
-        no_updates: !debian.updates,
-    };
-    archive_config(&request).map(Some)
-}
-
-/// Resolves the spec's Debian packages for one architecture afresh
-/// (preferring `keep`'s versions), imports them, and returns the lock
-/// section that pins the result.
-fn resolve_and_lock(
-    store: &Store,
-    spec: &Spec,
-    spec_path: &Path,
-    config: &ArchiveConfig,
-    keep: HashMap<String, Version>,
-    compression: Compression,
-    progress: &dyn Progress,
-) -> Result<LockedDebian, BuildError> {
-    let Some(debian) = &spec.debian else { return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() }) };
-    let roots = debian
-        .packages
-        .iter()
-        .map(|text| parse_request(text).map_err(|source| BuildError::SpecRequest { text: text.clone(), source }))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut kept: Vec<String> = keep.iter().map(|(n, v)| format!("{n}={v}")).collect();
-    kept.sort();
-    let options = ImportOptions { deb: DebOptions { keep_docs: debian.keep_docs }, compression };
-    let report = import_closure(store, config, roots, &kept.join(","), options, progress, |index, roots| {
-        let request = bale_debian::solve::Request {
-            index,
-            architecture: config.architecture.clone(),
-            roots,
-            locked: keep.clone(),
-        };
-        bale_debian::solve::resolve(&request).map(|r| r.packages)
-    })?;
-    let packages = report
-        .packages
-        .iter()
-        .zip(&report.selected)
-        .map(|(imported, package)| LockedPackage {
-            id: imported.id.clone(),
-            content: imported.content_digest,
-            component: package.component.clone(),
-            suite: package.suite.clone(),
-            stanza: package.to_stanza(),
-        })
-        .collect();
-    Ok(LockedDebian {
-        architecture: config.architecture.clone(),
-        inputs: debian_inputs(spec, &config.architecture),
-        codename: report.suite.codename().to_string(),
-        release: report.suite.release_sha256,
-        base: LockedBase { id: report.base.id.clone(), content: report.base.content_digest },
-        packages,
-    })
-}
-
-/// The ids of exactly the locked packages, importing (by the locked .deb
-/// sha256) any the store lacks; each must come out with its locked content.
-fn ids_from_lock(
-    store: &Store,
-    lock: &LockedDebian,
-    config: &ArchiveConfig,
-    keep_docs: bool,
-    compression: Compression,
-    progress: &dyn Progress,
-) -> Result<Vec<String>, BuildError> {
-    let records = store.packages_by_id()?;
-    let present = |id: &str, content| records.get(id).is_some_and(|r| r.content_digest == Some(content));
-    let missing: Vec<&LockedPackage> = lock.packages.iter().filter(|p| !present(&p.id, p.content)).collect();
-    let base_missing = !present(&lock.base.id, lock.base.content);
-    if !missing.is_empty() || base_missing {
-        // Only now is the archive needed: its InRelease is verified again,
-        // and each .deb is fetched by the sha256 the lock pins.
-        let suite = bale_debian::archive::open_release(config, progress).map_err(|source| BuildError::OpenRelease {
-            mirror: config.mirror.clone(),
-            suite: config.suite.clone(),
-            source: Box::new(source),
-        })?;
-        // A .deb is fetched from the suite that listed it; another suite's
-        // mirror may not have it, and would not have vouched for it.
-        if let Some(orphan) =
-            missing.iter().find(|p| !p.suite.is_empty() && !suite.all().any(|s| s.config.suite == p.suite))
-        {
-            return Err(BuildError::LockedSuiteNotRead { id: orphan.id.clone(), suite: orphan.suite.clone() });
-        }
-        let selected = missing
-            .iter()
-            .map(|locked| {
-                BinaryPackage::from_stanza(&locked.stanza, &locked.component, "bale.lock")
-                    .map(|package| BinaryPackage { suite: locked.suite.clone(), ..package })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let options = ImportOptions { deb: DebOptions { keep_docs }, compression };
-        let imported = import(&suite, store, &selected, options, progress)?;
-        for (got, want) in imported.iter().zip(&missing) {
-            if got.content_digest != want.content {
-                return Err(BuildError::ConvertedDifferently {
-                    id: want.id.clone(),
-                    got: got.content_digest,
-                    want: want.content,
-                });
-            }
-        }
-        if base_missing {
-            let base = merged_usr_base(&suite, store, options)?;
-            if base.content_digest != lock.base.content {
-                return Err(BuildError::BaseDifferently {
-                    id: base.id,
-                    got: base.content_digest,
-                    want: lock.base.content,
-                });
-            }
-        }
-    }
-    let mut ids: Vec<String> = lock.packages.iter().map(|p| p.id.clone()).collect();
-    ids.push(lock.base.id.clone());
-    Ok(ids)
 }
 
 /// What `bale lock` or `bale update` did.
@@ -194,54 +59,36 @@ fn relock(
     progress: &dyn Progress,
 ) -> Result<LockReport, BuildError> {
     let spec = Spec::load(spec_path)?;
-    if spec.debian.is_none() {
-        return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() });
-    }
     let path = lock_path(spec_path);
+    let Some(debian) = DebianSource::of(&spec, spec_dir(spec_path)) else {
+        return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() });
+    };
     let old = Lock::load(&path)?;
-    if update.is_some() && old.as_ref().is_none_or(|l| l.debian.is_empty()) {
+    if let Some(old) = &old {
+        old.check_sources(&sources::NAMES, &path)?;
+    }
+    if update.is_some() && old.as_ref().is_none_or(|l| l.sources.is_empty()) {
         return Err(BuildError::NoLockYet { path });
     }
+    let architectures = spec_architectures(&spec);
+    let mut new = Lock::default();
     let mut found = false;
-    let mut sections = Vec::new();
-    for architecture in spec_architectures(&spec) {
-        let mut keep = HashMap::new();
-        if let Some(name) = update {
-            let old_section = old.as_ref().and_then(|l| l.debian.iter().find(|d| d.architecture == architecture));
-            for package in old_section.map(|d| d.packages.as_slice()).unwrap_or_default() {
-                let p = BinaryPackage::from_stanza(&package.stanza, &package.component, "bale.lock")?;
-                if p.name == name {
-                    found = true;
-                } else {
-                    keep.insert(p.name, p.version);
-                }
-            }
-        }
-        let Some(config) = spec_archive(&spec, spec_path, &architecture)? else { continue };
-        sections.push(resolve_and_lock(store, &spec, spec_path, &config, keep, Compression::Gzip, progress)?);
-    }
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    relock_source(&debian, store, old.as_ref(), &mut new, &path, &architectures, update, &mut found, progress).map(
+        |(b, a)| {
+            before.extend(b);
+            after.extend(a);
+        },
+    )?;
     if let Some(name) = update
         && !found
     {
         return Err(BuildError::NotLocked { name: name.to_string(), path });
     }
-    let new = Lock { version: bale_image::LOCK_VERSION, debian: sections };
     new.save(&path)?;
-    // By id without the version: `debian:bookworm/jq:arm64`.
-    let versions = |lock: Option<&Lock>| -> HashMap<String, String> {
-        lock.map(|l| {
-            l.debian
-                .iter()
-                .flat_map(|d| &d.packages)
-                .map(|p| {
-                    let (name, version) = p.id.rsplit_once('@').unwrap_or((&p.id, ""));
-                    (name.to_string(), version.to_string())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let (before, after) = (versions(old.as_ref()), versions(Some(&new)));
+    let (before, after): (HashMap<String, String>, HashMap<String, String>) =
+        (before.into_iter().collect(), after.into_iter().collect());
     let mut changes: Vec<String> = Vec::new();
     for (name, version) in &after {
         match before.get(name) {
@@ -257,6 +104,85 @@ fn relock(
     }
     changes.sort_by(|a, b| a[2..].cmp(&b[2..]));
     Ok(LockReport { path, packages: after.len(), changes })
+}
+
+/// What a lock pins of one package: (id without version, version).
+type Pin = (String, String);
+
+/// Pins one source's request afresh for every architecture into `new`
+/// (for `update`, keeping all but that package as `old` pins it). Returns
+/// what was pinned before and after, as (id without version, version).
+#[allow(clippy::too_many_arguments)]
+fn relock_source<S: Source>(
+    source: &S,
+    store: &Store,
+    old: Option<&Lock>,
+    new: &mut Lock,
+    path: &Path,
+    architectures: &[String],
+    update: Option<&str>,
+    found: &mut bool,
+    progress: &dyn Progress,
+) -> Result<(Vec<Pin>, Vec<Pin>), BuildError> {
+    let old_sections: Vec<S::Section> = match old {
+        Some(lock) => lock.sections(source.name(), path)?,
+        None => Vec::new(),
+    };
+    let mut sections = Vec::new();
+    for architecture in architectures {
+        let mut keep = S::Keep::default();
+        if let Some(name) = update
+            && let Some(section) = old_sections.iter().find(|s| S::section_architecture(s) == architecture)
+            && let Some(kept) = S::keep_all_but(section, name)?
+        {
+            *found = true;
+            keep = kept;
+        }
+        sections.push(source.lock(store, architecture, keep, Compression::Gzip, progress)?);
+    }
+    new.set_sections(source.name(), &sections, path)?;
+    let pins = |sections: &[S::Section]| sections.iter().flat_map(S::pins).collect::<Vec<_>>();
+    Ok((pins(&old_sections), pins(&sections)))
+}
+
+/// The ids a source contributes to each architecture's image, in the order
+/// of `architectures`: from the lock's current sections, re-resolving
+/// (unless `locked`) those that are missing or stale, which `lock` then
+/// holds.
+#[allow(clippy::too_many_arguments)]
+fn install_source<S: Source>(
+    source: &S,
+    store: &Store,
+    lock: &mut Lock,
+    path: &Path,
+    architectures: &[String],
+    locked: bool,
+    compression: Compression,
+    progress: &dyn Progress,
+) -> Result<(Vec<Vec<String>>, bool), BuildError> {
+    let old: Vec<S::Section> = lock.sections(source.name(), path)?;
+    let mut sections = Vec::new();
+    let mut relocked = false;
+    let mut ids = Vec::new();
+    for architecture in architectures {
+        // A section is for one architecture and one request; one made for
+        // another (or by another host's default) does not apply.
+        let current = old.iter().find(|s| S::section_architecture(s) == architecture && source.is_current(s));
+        let section = match current {
+            Some(section) => section.clone(),
+            None if locked => return Err(BuildError::LockStale { path: path.to_path_buf() }),
+            None => {
+                relocked = true;
+                source.lock(store, architecture, S::Keep::default(), compression, progress)?
+            }
+        };
+        ids.push(source.install(store, &section, compression, progress)?);
+        sections.push(section);
+    }
+    if relocked {
+        lock.set_sections(source.name(), &sections, path)?;
+    }
+    Ok((ids, relocked))
 }
 
 /// How the image is written.
@@ -311,31 +237,21 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     let compression = request.compression;
     let architectures = spec_architectures(&spec);
     let path = lock_path(&request.spec);
-    let old = Lock::load(&path)?;
-    let mut sections = Vec::new();
+    let mut lock = Lock::load(&path)?.unwrap_or_default();
+    lock.check_sources(&sources::NAMES, &path)?;
+    let mut ids_by_architecture: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
     let mut relocked = false;
-    let mut ids_by_architecture: Vec<Vec<String>> = Vec::new();
-    for architecture in &architectures {
-        let mut ids = Vec::new();
-        if let Some(config) = spec_archive(&spec, &request.spec, architecture)? {
-            // A section is for one architecture and one request; one made
-            // for another (or by another host's default) does not apply.
-            let section = match old.as_ref().and_then(|l| l.current_debian(&spec, architecture)) {
-                Some(section) => section.clone(),
-                None if request.locked => return Err(BuildError::LockStale { path }),
-                None => {
-                    relocked = true;
-                    resolve_and_lock(store, &spec, &request.spec, &config, HashMap::new(), compression, progress)?
-                }
-            };
-            let keep_docs = spec.debian.as_ref().is_some_and(|d| d.keep_docs);
-            ids.extend(ids_from_lock(store, &section, &config, keep_docs, compression, progress)?);
-            sections.push(section);
+    if let Some(debian) = DebianSource::of(&spec, spec_dir(&request.spec)) {
+        let (ids, changed) =
+            install_source(&debian, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
+        for (all, more) in ids_by_architecture.iter_mut().zip(ids) {
+            all.extend(more);
         }
-        ids_by_architecture.push(ids);
+        relocked |= changed;
     }
     if relocked {
-        Lock { version: bale_image::LOCK_VERSION, debian: sections }.save(&path)?;
+        lock.version = bale_image::LOCK_VERSION;
+        lock.save(&path)?;
     }
     let mut locals = Vec::new();
     for local in &spec.locals {

@@ -9,6 +9,7 @@ pub mod copyright;
 pub mod deb;
 pub mod fetch;
 pub mod import;
+pub mod lock;
 pub mod packages;
 pub mod relation;
 pub mod release;

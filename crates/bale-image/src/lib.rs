@@ -14,7 +14,7 @@ pub use compose::{
 pub use layout::{
     ImageIndex, LayoutContent, LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout,
 };
-pub use lock::{LOCK_VERSION, Lock, LockError, LockedBase, LockedDebian, LockedPackage, debian_inputs, lock_path};
+pub use lock::{LOCK_VERSION, Lock, LockError, lock_path};
 pub use platform::{DebianPlatform, KNOWN_ARCHITECTURES, Platform};
 pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,

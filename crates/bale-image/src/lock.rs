@@ -3,137 +3,131 @@
 //! tomorrow. Written by `bale lock`, `bale build` and `bale update`; read
 //! by `bale build --locked`. Documented in `docs/spec.md`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bale_fileset::{Digest, sha256_bytes};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::Spec;
-
-/// 2: one section per source and architecture, each with its own inputs
-/// digest; ids name their architecture. Version 1 (one `[debian]` table,
-/// ids without architecture) is read and understood, and written as 2.
+/// 2: one list of sections per source (`[[debian]]`, one per
+/// architecture), each source's sections in the source's own shape.
+/// Version 1 (one `[debian]` table, ids without architecture) is read and
+/// understood, and written as 2.
 pub const LOCK_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A lock: its version and, by source name, that source's sections. This
+/// module knows no source: each reads and writes its own sections
+/// ([`Lock::sections`], [`Lock::set_sections`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lock {
     pub version: u32,
-    /// The Debian closure of each architecture, in the spec's order.
-    #[serde(default, rename = "debian", skip_serializing_if = "Vec::is_empty")]
-    pub debian: Vec<LockedDebian>,
+    #[serde(flatten)]
+    pub sources: BTreeMap<String, Vec<toml::Table>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockedDebian {
-    pub architecture: String,
-    /// Digest of the spec's `[debian]` request for this architecture
-    /// ([`debian_inputs`]); a different one means the spec changed since.
-    pub inputs: Digest,
-    /// The codename the ids carry (`debian:<codename>/…`).
-    pub codename: String,
-    /// The signed InRelease the closure was resolved against.
-    pub release: Digest,
-    /// The merged-/usr compatibility package.
-    pub base: LockedBase,
-    #[serde(rename = "package")]
-    pub packages: Vec<LockedPackage>,
+impl Default for Lock {
+    fn default() -> Self {
+        Self { version: LOCK_VERSION, sources: BTreeMap::new() }
+    }
 }
 
 impl Lock {
-    /// The section pinning `architecture`'s closure, if it is still what
-    /// the spec asks for.
-    pub fn current_debian(&self, spec: &Spec, architecture: &str) -> Option<&LockedDebian> {
-        self.debian.iter().find(|d| d.architecture == architecture && d.inputs == debian_inputs(spec, architecture))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockedBase {
-    pub id: String,
-    pub content: Digest,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockedPackage {
-    pub id: String,
-    /// The package's content digest (its layer's diff_id).
-    pub content: Digest,
-    pub component: String,
-    /// The suite whose index listed it (`bookworm-security`), which says
-    /// where to fetch the .deb; absent in older locks, meaning the main one.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub suite: String,
-    /// The archive's index entry, as verified when locking: it carries the
-    /// .deb's path and sha256, and the relations.
-    pub stanza: String,
-}
-
-/// Lock version 1, as bale wrote it before ids named architectures.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LockV1 {
-    #[allow(dead_code)]
-    version: u32,
-    inputs: Digest,
-    #[serde(default)]
-    debian: Option<LockedDebianV1>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LockedDebianV1 {
-    codename: String,
-    architecture: String,
-    release: Digest,
-    base: LockedBase,
-    #[serde(rename = "package")]
-    packages: Vec<LockedPackage>,
-}
-
-impl LockV1 {
-    /// The same pins in version 2. Each package's architecture is the one
-    /// its own verified stanza declares (`all` or the lock's), never
-    /// guessed; the base package is the lock's architecture. The v1 inputs
-    /// digest is the v2 digest of the spec's only architecture.
-    fn upgrade(self, path: &Path) -> Result<Lock, LockError> {
-        let mut debian = Vec::new();
-        if let Some(d) = self.debian {
-            let packages = d
-                .packages
-                .into_iter()
-                .map(|mut p| {
-                    let architecture = stanza_field(&p.stanza, "Architecture").ok_or_else(|| LockError::Parse {
-                        path: path.to_path_buf(),
-                        message: format!("the locked package {} has no Architecture in its stanza", p.id),
-                    })?;
-                    p.id = with_architecture(&p.id, architecture);
-                    Ok(p)
+    /// The sections of `source`, each parsed as that source's shape;
+    /// `path` names the lock in errors.
+    pub fn sections<T: DeserializeOwned>(&self, source: &str, path: &Path) -> Result<Vec<T>, LockError> {
+        let Some(tables) = self.sources.get(source) else { return Ok(Vec::new()) };
+        tables
+            .iter()
+            .map(|table| {
+                T::deserialize(toml::Value::Table(table.clone())).map_err(|e| LockError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("[[{source}]]: {}", crate::spec::bounded_message(&e.to_string())),
                 })
-                .collect::<Result<Vec<_>, LockError>>()?;
-            let base = LockedBase { id: with_architecture(&d.base.id, &d.architecture), content: d.base.content };
-            debian.push(LockedDebian {
-                architecture: d.architecture,
-                inputs: self.inputs,
-                codename: d.codename,
-                release: d.release,
-                base,
-                packages,
-            });
+            })
+            .collect()
+    }
+
+    /// Replaces the sections of `source` (none removes it).
+    pub fn set_sections<T: Serialize>(&mut self, source: &str, sections: &[T], path: &Path) -> Result<(), LockError> {
+        let tables = sections
+            .iter()
+            .map(|section| match toml::Value::try_from(section) {
+                Ok(toml::Value::Table(table)) => Ok(table),
+                Ok(_) => Err(LockError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("a {source} section is not a table"),
+                }),
+                Err(e) => Err(LockError::Parse { path: path.to_path_buf(), message: e.to_string() }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if tables.is_empty() {
+            self.sources.remove(source);
+        } else {
+            self.sources.insert(source.to_string(), tables);
         }
-        Ok(Lock { version: LOCK_VERSION, debian })
+        Ok(())
+    }
+
+    /// Refuses sections of sources the caller does not have (a lock of a
+    /// newer bale with more sources): building without them would leave
+    /// their packages out.
+    pub fn check_sources(&self, known: &[&str], path: &Path) -> Result<(), LockError> {
+        match self.sources.keys().find(|name| !known.contains(&name.as_str())) {
+            Some(name) => Err(LockError::UnknownSource { path: path.to_path_buf(), source_name: name.clone() }),
+            None => Ok(()),
+        }
     }
 }
 
-/// `origin/name@version` → `origin/name:arch@version`.
-fn with_architecture(id: &str, architecture: &str) -> String {
-    match id.split_once('@') {
+/// Version 1 as version 2: the `[debian]` table becomes the one `debian`
+/// section, with the top-level `inputs` (the v2 digest of a spec's only
+/// architecture is the same). Each package's id gains the architecture
+/// its own verified stanza declares (never guessed; a stanza without
+/// `Architecture` is refused), the base package's that of the table.
+fn upgrade_v1(mut lock: toml::Table, path: &Path) -> Result<Lock, LockError> {
+    let parse = |message: String| LockError::Parse { path: path.to_path_buf(), message };
+    let inputs = lock.remove("inputs").ok_or_else(|| parse("a version 1 lock has `inputs`".into()))?;
+    let mut out = Lock::default();
+    let Some(debian) = lock.remove("debian") else { return Ok(out) };
+    let toml::Value::Table(mut debian) = debian else { return Err(parse("`debian` is not a table".into())) };
+    let architecture = debian
+        .get("architecture")
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| parse("[debian] has no architecture".into()))?
+        .to_string();
+    if let Some(toml::Value::Table(base)) = debian.get_mut("base") {
+        upgrade_id(base, &architecture, path)?;
+    }
+    if let Some(toml::Value::Array(packages)) = debian.get_mut("package") {
+        for package in packages {
+            let toml::Value::Table(package) = package else {
+                return Err(parse("a locked package is not a table".into()));
+            };
+            let stanza = package.get("stanza").and_then(toml::Value::as_str).unwrap_or("");
+            let id = package.get("id").and_then(toml::Value::as_str).unwrap_or("?").to_string();
+            let declared = stanza_field(stanza, "Architecture")
+                .ok_or_else(|| parse(format!("the locked package {id} has no Architecture in its stanza")))?
+                .to_string();
+            upgrade_id(package, &declared, path)?;
+        }
+    }
+    debian.insert("inputs".into(), inputs);
+    out.sources.insert("debian".into(), vec![debian]);
+    Ok(out)
+}
+
+/// `origin/name@version` → `origin/name:arch@version` in a table's `id`.
+fn upgrade_id(table: &mut toml::Table, architecture: &str, path: &Path) -> Result<(), LockError> {
+    let id = table
+        .get("id")
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| LockError::Parse { path: path.to_path_buf(), message: "a locked package has no id".into() })?;
+    let upgraded = match id.split_once('@') {
         Some((name, version)) => format!("{name}:{architecture}@{version}"),
         None => id.to_string(),
-    }
+    };
+    table.insert("id".into(), upgraded.into());
+    Ok(())
 }
 
 fn stanza_field<'a>(stanza: &'a str, field: &str) -> Option<&'a str> {
@@ -146,44 +140,29 @@ pub enum LockError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{} is not a bale lock file: {message}", path.display())]
     Parse { path: PathBuf, message: String },
-    #[error("{} was written by a newer bale (lock version {found}; this bale reads {LOCK_VERSION})", path.display())]
+    #[error("{} was written by a newer bale (lock version {found}; this bale reads 1 and {LOCK_VERSION})", path.display())]
     Version { path: PathBuf, found: u32 },
+    #[error("{} has sections for the source {source_name:?}, which this bale does not have", path.display())]
+    UnknownSource { path: PathBuf, source_name: String },
+}
+
+impl LockError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Io { .. } => return None,
+            Self::Parse { .. } => "bale writes bale.lock itself: run `bale lock` to write it afresh",
+            Self::Version { .. } => "use the newer bale that wrote it, or run `bale lock` to re-pin with this one",
+            Self::UnknownSource { .. } => {
+                "use the newer bale that wrote it; `bale lock` re-pins with this one, which drops that source's packages"
+            }
+        })
+    }
 }
 
 /// Where the lock of a spec lives: `bale.lock` beside it.
 pub fn lock_path(spec_path: &Path) -> PathBuf {
     spec_path.with_file_name("bale.lock")
-}
-
-/// What of a spec one architecture's Debian closure depends on: the
-/// request (not the mirror, which may change without changing content).
-/// The architecture is the spec's own value (null when the host's is
-/// meant, where the section's `architecture` tells which), so a lock
-/// written before locks had sections keeps its digest.
-pub fn debian_inputs(spec: &Spec, architecture: &str) -> Digest {
-    let declared = if spec.is_multi_architecture() {
-        Some(architecture.to_string())
-    } else {
-        spec.declared_architectures().into_iter().next()
-    };
-    let debian = spec.debian.as_ref().map(|d| {
-        let mut packages = d.packages.clone();
-        packages.sort();
-        let mut inputs = serde_json::json!({
-            "suite": d.suite,
-            "components": d.components,
-            "architecture": declared,
-            "packages": packages,
-            "keepDocs": d.keep_docs,
-        });
-        // Only a change from the default counts, so locks written before
-        // the setting existed stay valid.
-        if !d.updates {
-            inputs["updates"] = false.into();
-        }
-        inputs
-    });
-    sha256_bytes(serde_json::json!({ "debian": debian }).to_string().as_bytes())
 }
 
 /// The largest lock bale reads (one for a thousand packages is ~500 kB).
@@ -207,15 +186,15 @@ impl Lock {
             path: path.to_path_buf(),
             message: crate::spec::bounded_message(&e.to_string()),
         };
-        #[derive(Deserialize)]
-        struct Version {
-            version: u32,
-        }
-        let Version { version } = toml::from_str(text).map_err(parse_err)?;
+        let table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        let version = table.get("version").and_then(toml::Value::as_integer);
         match version {
-            1 => toml::from_str::<LockV1>(text).map_err(parse_err)?.upgrade(path),
-            LOCK_VERSION => toml::from_str(text).map_err(parse_err),
-            found => Err(LockError::Version { path: path.to_path_buf(), found }),
+            Some(1) => upgrade_v1(table, path),
+            Some(v) if v == i64::from(LOCK_VERSION) => toml::from_str(text).map_err(parse_err),
+            Some(found) => {
+                Err(LockError::Version { path: path.to_path_buf(), found: u32::try_from(found).unwrap_or(u32::MAX) })
+            }
+            None => Err(LockError::Parse { path: path.to_path_buf(), message: "it has no `version`".into() }),
         }
     }
 

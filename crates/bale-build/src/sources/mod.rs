@@ -1,0 +1,6 @@
+//! The sources the pipeline knows, by the spec tables that ask for them.
+
+pub mod debian;
+
+/// The names of every source's spec table and lock sections.
+pub const NAMES: [&str; 1] = [bale_debian::lock::SOURCE_NAME];

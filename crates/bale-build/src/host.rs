@@ -148,3 +148,43 @@ pub fn import_debian(
         bale_debian::solve::resolve(&request).map(|r| r.packages)
     })?)
 }
+
+/// What the archive has of one name (`bale debian show`).
+#[derive(Debug, Clone)]
+pub struct DebianShow {
+    /// The suite's codename.
+    pub suite: String,
+    /// Every version of the package, newest first.
+    pub versions: Vec<bale_debian::packages::BinaryPackage>,
+    /// `name version` of each package that provides the name.
+    pub provided_by: Vec<String>,
+}
+
+/// Looks `name` up in the archive without importing anything; a name the
+/// archive neither has nor provides is an error.
+pub fn show_debian(
+    store: &Store,
+    request: &ArchiveRequest,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<DebianShow, BuildError> {
+    let archive = open_archive(store, request, progress)?;
+    let versions: Vec<_> = archive.index.versions(name)?.into_iter().map(|i| archive.index.get(i).clone()).collect();
+    let provided_by: Vec<String> = archive
+        .index
+        .providers(name)?
+        .into_iter()
+        .map(|i| {
+            let p = archive.index.get(i);
+            format!("{} {}", p.name, p.version)
+        })
+        .collect();
+    if versions.is_empty() && provided_by.is_empty() {
+        return Err(BuildError::NoSuchPackage {
+            name: name.to_string(),
+            suite: archive.codename().to_string(),
+            components: archive.config.components.join(", "),
+        });
+    }
+    Ok(DebianShow { suite: archive.codename().to_string(), versions, provided_by })
+}

@@ -16,5 +16,7 @@ pub mod source;
 pub mod sources;
 
 pub use error::BuildError;
-pub use host::{ArchiveRequest, archive_config, host_architecture, import_debian, open_archive};
+pub use host::{
+    ArchiveRequest, DebianShow, archive_config, host_architecture, import_debian, open_archive, show_debian,
+};
 pub use pipeline::{BuildReport, BuildRequest, LockReport, OutputFormat, build, lock, update};

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bale_build::{ArchiveRequest, BuildError};
+use bale_build::ArchiveRequest;
 use bale_debian::deb::DebOptions;
 use bale_debian::import::ImportOptions;
 use bale_progress::Progress;
@@ -101,27 +101,8 @@ pub fn show(
     json: bool,
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
-    let archive = bale_build::open_archive(store, &ArchiveRequest::from(args), progress)?;
-    let versions = archive.index.versions(name)?;
-    let providers: Vec<String> = archive
-        .index
-        .providers(name)?
-        .iter()
-        .map(|&i| {
-            let p = archive.index.get(i);
-            format!("{} {}", p.name, p.version)
-        })
-        .collect();
-    if versions.is_empty() && providers.is_empty() {
-        return Err(BuildError::NoSuchPackage {
-            name: name.to_string(),
-            suite: archive.codename().to_string(),
-            components: archive.config.components.join(", "),
-        }
-        .into());
-    }
-    let describe = |i: usize| {
-        let p = archive.index.get(i);
+    let shown = bale_build::show_debian(store, &ArchiveRequest::from(args), name, progress)?;
+    let describe = |p: &bale_debian::packages::BinaryPackage| {
         let relations = |groups: &[Vec<bale_debian::relation::Atom>]| {
             groups.iter().map(|g| g.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")).collect::<Vec<_>>()
         };
@@ -147,9 +128,10 @@ pub fn show(
             "summary": p.summary,
         })
     };
-    let docs: Vec<serde_json::Value> = versions.iter().map(|&i| describe(i)).collect();
+    let docs: Vec<serde_json::Value> = shown.versions.iter().map(describe).collect();
+    let providers = &shown.provided_by;
     if json {
-        print_json(&json!({ "suite": archive.codename(), "versions": docs, "providedBy": providers }))?;
+        print_json(&json!({ "suite": shown.suite, "versions": docs, "providedBy": providers }))?;
         return Ok(ExitCode::SUCCESS);
     }
     for doc in &docs {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use bale_fileset::{Compression, Limits, Normalize, safe_fs};
 use bale_image::{
-    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, SbomFormat, SbomInput, Spec, SpecFileContent, attach_sboms,
-    compose, lock_path, render_sbom, write_archive, write_layout,
+    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, SbomFormat, SbomInput, Spec, SpecContent, SpecFileContent,
+    attach_sboms, compose, lock_path, render_sbom, write_archive, write_layout,
 };
 use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
@@ -289,6 +289,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         };
         files.push(SpecFileContent { path: path.trim_start_matches('/').to_string(), mode: file.mode_bits(), content });
     }
+    let content = SpecContent { files, dirs: spec.directories(), accounts: spec.accounts(), user: spec.image_user() };
     let multi = spec.is_multi_architecture();
     let mut images = Vec::new();
     let mut sboms = Vec::new();
@@ -303,7 +304,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         );
         let options =
             ComposeOptions { architecture: architecture.clone(), created, layer_cap: spec.layer_cap, compression };
-        let mut image = compose(store, &ids, &files, &spec.config, &options, progress)
+        let mut image = compose(store, &ids, &content, &spec.config, &options, progress)
             .map_err(|source| BuildError::Compose { architecture: architecture.clone(), source })?;
         let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
         attach_sboms(store, &mut image, &sbom)?;

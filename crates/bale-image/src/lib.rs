@@ -1,6 +1,7 @@
 //! Images: an unordered, conflict-free set of packages plus frozen runtime
 //! config, composed into an OCI image whose layers are the packages.
 
+mod accounts;
 mod compose;
 mod layout;
 mod lock;
@@ -8,8 +9,10 @@ mod platform;
 mod sbom;
 mod spec;
 
+pub use accounts::{Account, AccountError, Accounts, Group, IdRef, SpecGroup, SpecUser, UserRef};
 pub use compose::{
-    CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecFileContent, compose,
+    CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecContent,
+    SpecFileContent, compose,
 };
 pub use layout::{
     ImageIndex, LayoutContent, LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout,
@@ -20,5 +23,6 @@ pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
 };
 pub use spec::{
-    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, RuntimeConfig, Spec, SpecError, SpecFile,
+    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, ResolvedDir, RuntimeConfig, Spec, SpecDir,
+    SpecError, SpecFile,
 };

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::accounts::{AccountError, Accounts, IdRef, SpecGroup, SpecUser, UserRef};
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
@@ -31,6 +33,17 @@ pub struct Spec {
     /// Files bale writes into the generated layer, by absolute path.
     #[serde(default)]
     pub files: BTreeMap<String, SpecFile>,
+    /// Directories bale makes in the generated layer, by absolute path.
+    #[serde(default)]
+    pub dirs: BTreeMap<String, SpecDir>,
+    /// Accounts besides root (0) and daemon (1).
+    #[serde(default)]
+    pub users: BTreeMap<String, SpecUser>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, SpecGroup>,
+    /// Whether the image gets a `/tmp` anyone may write to (1777).
+    #[serde(default = "yes")]
+    pub tmp: bool,
     /// Maximum number of layers, the generated one included; above it the
     /// lowest packages of the stack share one layer.
     #[serde(default = "default_layer_cap")]
@@ -112,6 +125,29 @@ impl SpecFile {
     }
 }
 
+/// A directory of the spec: made in the generated layer with this mode
+/// and owner.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecDir {
+    /// Octal permission bits such as `"0750"` or `"1777"` [default: 0755].
+    pub mode: Option<String>,
+    /// Owner, by uid or user name [default: 0].
+    pub uid: Option<IdRef>,
+    /// Group, by gid or group name [default: the named user's group, else 0].
+    pub gid: Option<IdRef>,
+}
+
+/// A spec directory with its owner resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedDir {
+    /// Relative to the root (`var/lib/app`).
+    pub path: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// The frozen runtime config (OCI image config fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,8 +159,10 @@ pub struct RuntimeConfig {
     /// Environment; a `PATH` is added when missing.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Numeric user: 0 (root) or 1 by default names; any number is allowed.
-    pub user: Option<u32>,
+    /// The user the process runs as: a uid, `"uid:gid"`, or a user name
+    /// (root, daemon or one of `[users]`), optionally `"name:group"`.
+    /// The image config always gets `uid:gid`.
+    pub user: Option<UserRef>,
     pub workdir: Option<String>,
     /// Exposed ports such as `8080/tcp`.
     #[serde(default)]
@@ -251,6 +289,45 @@ impl Spec {
                 return Err(invalid(&field, format!("mode {mode:?} is not octal permission bits such as \"0644\"")));
             }
         }
+        let accounts = Accounts::new(&spec.users, &spec.groups)
+            .map_err(|AccountError { field, reason }| invalid(&field, reason))?;
+        accounts.image_user(spec.config.user.as_ref()).map_err(|reason| invalid("config.user", reason))?;
+        for (path, dir) in &spec.dirs {
+            let field = format!("dirs.{}", bale_fileset::display_path(path.as_bytes()));
+            let relative = path.strip_prefix('/').unwrap_or("");
+            if relative.is_empty()
+                || relative.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+                || bale_fileset::normalize_path(relative.as_bytes()).is_err()
+            {
+                return Err(invalid(
+                    &field,
+                    "give an absolute, normalised directory path such as \"/var/lib/app\"".into(),
+                ));
+            }
+            if spec.files.contains_key(path) {
+                return Err(invalid(&field, "it is also a [files] entry".into()));
+            }
+            if let Some(mode) = &dir.mode
+                && u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777)
+            {
+                return Err(invalid(&field, format!("mode {mode:?} is not octal permission bits such as \"0755\"")));
+            }
+            if let Some(uid) = &dir.uid
+                && accounts.uid(uid).is_none()
+            {
+                return Err(invalid(&format!("{field}.uid"), format!("no user is called {uid:?}")));
+            }
+            if let Some(gid) = &dir.gid
+                && accounts.gid(gid).is_none()
+            {
+                return Err(invalid(&format!("{field}.gid"), format!("no group is called {gid:?}")));
+            }
+        }
+        for (name, user) in &spec.users {
+            if user.create_home && spec.files.contains_key(user.home.as_deref().unwrap_or_default()) {
+                return Err(invalid(&format!("users.{name}.home"), "it is also a [files] entry".into()));
+            }
+        }
         for port in &spec.config.ports {
             let (number, proto) = port.split_once('/').unwrap_or((port, "tcp"));
             if number.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
@@ -262,6 +339,45 @@ impl Spec {
 }
 
 impl Spec {
+    /// The accounts of the image (checked when the spec was parsed).
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(&self.users, &self.groups).unwrap_or_default()
+    }
+
+    /// The image config's `uid:gid` (checked when the spec was parsed).
+    pub fn image_user(&self) -> String {
+        self.accounts().image_user(self.config.user.as_ref()).unwrap_or_else(|_| "0:0".into())
+    }
+
+    /// The directories the generated layer makes: the spec's `[dirs]`,
+    /// each user's home, and `/tmp` (1777) unless `tmp = false` or
+    /// `[dirs]` says otherwise; by path.
+    pub fn directories(&self) -> Vec<ResolvedDir> {
+        let accounts = self.accounts();
+        let mut out: BTreeMap<String, ResolvedDir> = BTreeMap::new();
+        if self.tmp {
+            out.insert("tmp".into(), ResolvedDir { path: "tmp".into(), mode: 0o1777, uid: 0, gid: 0 });
+        }
+        for user in accounts.users.iter().filter(|u| u.create_home && u.home != "/") {
+            let path = user.home.trim_start_matches('/').to_string();
+            out.insert(path.clone(), ResolvedDir { path, mode: 0o750, uid: user.uid, gid: user.gid });
+        }
+        for (path, dir) in &self.dirs {
+            let uid = dir.uid.as_ref().and_then(|u| accounts.uid(u)).unwrap_or(0);
+            let gid = match &dir.gid {
+                Some(gid) => accounts.gid(gid).unwrap_or(0),
+                None => match &dir.uid {
+                    Some(IdRef::Name(name)) => accounts.users.iter().find(|u| u.name == *name).map_or(0, |u| u.gid),
+                    _ => 0,
+                },
+            };
+            let mode = dir.mode.as_deref().and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0o755);
+            let path = path.trim_start_matches('/').to_string();
+            out.insert(path.clone(), ResolvedDir { path, mode, uid, gid });
+        }
+        out.into_values().collect()
+    }
+
     /// The architectures the spec asks for, in its order; empty when it
     /// names none and the host's is meant.
     pub fn declared_architectures(&self) -> Vec<String> {
@@ -332,9 +448,35 @@ ports = ["8080/tcp"]
 "#;
         let spec = Spec::parse(text, Path::new("bale.toml")).unwrap();
         assert_eq!(spec.tag, "latest");
-        assert_eq!(spec.debian.unwrap().packages.len(), 2);
+        assert_eq!(spec.debian.as_ref().unwrap().packages.len(), 2);
         assert_eq!(spec.locals[0].license, "NOASSERTION");
-        assert_eq!(spec.config.user, Some(1));
+        assert_eq!(spec.config.user, Some(UserRef::Uid(1)));
+        assert_eq!(spec.image_user(), "1:1");
+        assert_eq!(spec.directories(), [ResolvedDir { path: "tmp".into(), mode: 0o1777, uid: 0, gid: 0 }]);
+    }
+
+    #[test]
+    fn users_dirs_and_the_config_user_are_checked() {
+        let ok = "name = \"x\"\n[users.app]\nuid = 1000\n[dirs.\"/var/lib/app\"]\nuid = \"app\"\nmode = \"0750\"\n[config]\nuser = \"app\"\n";
+        let spec = Spec::parse(ok, Path::new("bale.toml")).unwrap();
+        assert_eq!(spec.image_user(), "1000:1000");
+        let dirs = spec.directories();
+        let paths: Vec<&str> = dirs.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["home/app", "tmp", "var/lib/app"]);
+        assert_eq!((dirs[2].mode, dirs[2].uid, dirs[2].gid), (0o750, 1000, 1000));
+        let no_tmp = Spec::parse("name = \"x\"\ntmp = false\n", Path::new("bale.toml")).unwrap();
+        assert!(no_tmp.directories().is_empty());
+        for (text, wanted) in [
+            ("name = \"x\"\n[config]\nuser = \"ghost\"\n", "config.user: no user is called \"ghost\""),
+            ("name = \"x\"\n[users.app]\nuid = 0\n", "users.app: the user root already has uid 0"),
+            ("name = \"x\"\n[dirs.\"/a/../b\"]\n", "dirs.\"/a/../b\": give an absolute"),
+            ("name = \"x\"\n[dirs.\"/a\"]\nuid = \"ghost\"\n", "dirs.\"/a\".uid: no user"),
+            ("name = \"x\"\n[dirs.\"/a\"]\nmode = \"999\"\n", "is not octal"),
+            ("name = \"x\"\n[dirs.\"/a\"]\n[files.\"/a\"]\ncontent = \"\"\n", "also a [files] entry"),
+        ] {
+            let err = Spec::parse(text, Path::new("bale.toml")).unwrap_err().to_string();
+            assert!(err.contains(wanted), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -56,7 +56,13 @@ impl Fixture {
     ) -> Result<Image, ComposeError> {
         let options =
             ComposeOptions { architecture: "amd64".into(), created: 0, layer_cap: cap, compression: Compression::Gzip };
-        compose(&self.store, ids, files, &bale_image::RuntimeConfig::default(), &options, progress)
+        let spec = bale_image::SpecContent {
+            files: files.to_vec(),
+            accounts: bale_image::Accounts::default(),
+            user: "0:0".into(),
+            ..Default::default()
+        };
+        compose(&self.store, ids, &spec, &bale_image::RuntimeConfig::default(), &options, progress)
     }
 }
 
@@ -175,4 +181,52 @@ fn the_generated_layer_holds_users_and_spec_files_and_refuses_packages_that_ship
     let clash = f.package(None, "clash", &[], &[("etc/app.conf", "other")]);
     let err = f.compose(&[app, clash], &[file], 100).unwrap_err().to_string();
     assert!(err.contains("/etc/app.conf") && err.contains("clash"), "{err}");
+}
+
+#[test]
+fn spec_directories_stand_over_package_directories_but_never_over_files() {
+    let f = Fixture::new();
+    let options =
+        ComposeOptions { architecture: "amd64".into(), created: 0, layer_cap: 100, compression: Compression::Gzip };
+    let spec = |dirs: Vec<bale_image::ResolvedDir>| bale_image::SpecContent {
+        dirs,
+        accounts: bale_image::Accounts::default(),
+        user: "0:0".into(),
+        ..Default::default()
+    };
+    let tmp = bale_image::ResolvedDir { path: "tmp".into(), mode: 0o1777, uid: 0, gid: 0 };
+    // A package with a file under /tmp ships /tmp as a directory: fine.
+    let base = f.package(None, "base", &[], &[("tmp/.keep", "")]);
+    let image = compose(
+        &f.store,
+        std::slice::from_ref(&base),
+        &spec(vec![tmp.clone()]),
+        &bale_image::RuntimeConfig::default(),
+        &options,
+        &bale_progress::NoProgress,
+    )
+    .unwrap();
+    let generated = image.layers.last().unwrap();
+    let mut seen = None;
+    bale_fileset::read_entries(f.store.open_layer(&generated.descriptor).unwrap(), &Limits::default(), |entry, _| {
+        if entry.path == "tmp" {
+            seen = Some(entry.mode);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, Some(0o1777), "the sticky bit survives");
+    // A package with a file at the directory's path is refused.
+    let odd = f.package(None, "odd", &[], &[("tmp", "not a directory")]);
+    let err = compose(
+        &f.store,
+        &[odd],
+        &spec(vec![tmp]),
+        &bale_image::RuntimeConfig::default(),
+        &options,
+        &bale_progress::NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("odd:all@1 ships \"/tmp\" as a file"), "{err}");
 }

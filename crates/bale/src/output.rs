@@ -1,14 +1,54 @@
 //! Formatting helpers for human output.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 
 use serde::Serialize;
 
+/// `println!` for results: when stdout is a pipe whose reader has gone
+/// (`bale list | head -1`), the process ends quietly instead of panicking.
+macro_rules! outln {
+    () => { $crate::output::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` for results, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write_out(format_args!($($arg)*)) };
+}
+
+pub(crate) use {out, outln};
+
+pub fn write_out(args: fmt::Arguments<'_>) {
+    let result = io::stdout().lock().write_fmt(args);
+    if let Err(error) = result {
+        stdout_failed(&error);
+    }
+}
+
+/// Ends the process after stdout failed: with a closed pipe as a process
+/// killed by SIGPIPE would (status 141, nothing said), else with the error.
+pub fn stdout_failed(error: &io::Error) -> ! {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error: writing to stdout: {error}");
+    std::process::exit(1);
+}
+
+/// Writes bytes to stdout as they are (`bale sbom`).
+pub fn write_bytes(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    if let Err(error) = out.write_all(bytes).and_then(|()| out.flush()) {
+        stdout_failed(&error);
+    }
+}
+
 /// Prints `value` as one JSON document on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    write_bytes(text.as_bytes());
     Ok(())
 }
 

@@ -111,3 +111,23 @@ fn packing_a_tar_and_its_directory_gives_the_same_content() {
     assert_eq!(zstd["layer"]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
     assert_ne!(zstd["layer"]["digest"], from_dir["layer"]["digest"]);
 }
+
+/// `bale … | head -1`: output into a pipe nobody reads ends the process
+/// quietly, with the status a SIGPIPE death gives, never a panic.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let env = Env::new();
+    let tree = env.path().join("tree");
+    common::sample_tree(&tree);
+    for name in ["one", "two", "three"] {
+        env.ok(&["pack", tree.to_str().unwrap(), "--name", name, "--version", "1"]);
+    }
+    for args in [&["list"][..], &["--json", "list"], &["inspect", "one", "--files"], &["store", "path"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.bale().args(args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && stderr.is_empty(), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}");
+    }
+}

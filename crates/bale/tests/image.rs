@@ -491,3 +491,109 @@ fn spec_files_go_into_the_generated_layer() {
     let out = env.run(&["build", spec.to_str().unwrap(), "--output", "o"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("exactly one of `content` or `source`"));
 }
+
+/// A user of the spec, a directory it owns and the default /tmp: under
+/// runc and podman the process is that user and group, and can write to
+/// both.
+#[test]
+fn spec_users_dirs_and_tmp_work_under_runc_and_podman() {
+    let Some(a) = archive() else { return };
+    let env = Env::new();
+    let text = format!(
+        r#"name = "example.com/test/users"
+
+[debian]
+suite = "{SUITE}"
+mirror = "{}"
+keyring = "{}"
+architecture = "amd64"
+packages = ["busybox-static"]
+
+[users.app]
+uid = 1000
+
+[groups.staff]
+gid = 50
+members = ["app"]
+
+[dirs."/var/lib/app"]
+uid = "app"
+mode = "0750"
+
+[config]
+entrypoint = ["/usr/bin/busybox", "sh", "-c", "id && touch /tmp/t /var/lib/app/x /home/app/y && echo wrote"]
+user = "app"
+"#,
+        a.url,
+        a.keyring.display()
+    );
+    let spec = env.path().join("bale.toml");
+    fs::write(&spec, text).unwrap();
+    build(&env, &spec, "image");
+    let layout = env.path().join("image");
+    let bundle = env.path().join("bundle");
+    if !umoci_unpack(&layout, &bundle) {
+        return;
+    }
+    let rootfs = bundle.join("rootfs");
+    assert!(
+        fs::read_to_string(rootfs.join("etc/passwd"))
+            .unwrap()
+            .contains("app:x:1000:1000:app:/home/app:/usr/sbin/nologin\n")
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/group")).unwrap(),
+        "root:x:0:\ndaemon:x:1:\nstaff:x:50:app\napp:x:1000:\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let tmp = fs::metadata(rootfs.join("tmp")).unwrap();
+    assert_eq!(tmp.mode() & 0o7777, 0o1777);
+    let lib = fs::metadata(rootfs.join("var/lib/app")).unwrap();
+    assert_eq!((lib.mode() & 0o7777, lib.uid(), lib.gid()), (0o750, 1000, 1000));
+    let home = fs::metadata(rootfs.join("home/app")).unwrap();
+    assert_eq!((home.mode() & 0o7777, home.uid(), home.gid()), (0o750, 1000, 1000));
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (config["process"]["user"]["uid"].as_u64(), config["process"]["user"]["gid"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+
+    if !bale_testkit::require_root("running the image with runc") {
+        return;
+    }
+    let Some(runc) = bale_testkit::require_tool("runc") else { return };
+    let mut config = config;
+    config["process"]["terminal"] = false.into();
+    fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let id = format!("bale-users-{}", std::process::id());
+    let out = Command::new(runc).args(["run", "--bundle"]).arg(&bundle).arg(&id).output().unwrap();
+    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("uid=1000(app) gid=1000(app)") && stdout.ends_with("wrote\n"), "{stdout}");
+
+    let Some(podman) = bale_testkit::require_tool("podman") else { return };
+    let state = env.path().join("podman");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(
+        state.join("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\nnetns = \"none\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    let lowercase = std::env::temp_dir().join(format!("bale-podman-users-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&lowercase);
+    assert!(Command::new("cp").arg("-r").arg(&layout).arg(&lowercase).status().unwrap().success());
+    let out = Command::new(podman)
+        .env("CONTAINERS_CONF", state.join("containers.conf"))
+        .arg("--root")
+        .arg(state.join("root"))
+        .arg("--runroot")
+        .arg(state.join("runroot"))
+        .args(["--storage-driver", "vfs", "run", "--rm"])
+        .arg(format!("oci:{}:latest", lowercase.display()))
+        .output()
+        .unwrap();
+    let _ = fs::remove_dir_all(&lowercase);
+    assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("uid=1000(app) gid=1000(app)") && stdout.ends_with("wrote\n"), "{stdout}");
+}

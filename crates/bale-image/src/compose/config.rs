@@ -37,13 +37,14 @@ pub(super) struct ContainerConfig {
     pub(super) labels: BTreeMap<String, String>,
 }
 
-impl From<&RuntimeConfig> for ContainerConfig {
-    fn from(c: &RuntimeConfig) -> Self {
+impl ContainerConfig {
+    /// The config of `c`, running as `user` (`uid:gid`).
+    pub(super) fn new(c: &RuntimeConfig, user: &str) -> Self {
         let mut env = c.env.clone();
         env.entry("PATH".into())
             .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
         Self {
-            user: Some(c.user.unwrap_or(0).to_string()),
+            user: Some(user.to_string()),
             exposed_ports: c
                 .ports
                 .iter()

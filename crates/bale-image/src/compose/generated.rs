@@ -1,4 +1,5 @@
-//! The layer bale writes itself: users 0 and 1, the CA bundle, the
+//! The layer bale writes itself: the accounts (root, daemon and the
+//! spec's), the spec's directories, homes and `/tmp`, the CA bundle, the
 //! alternatives symlinks the packages' maintainer scripts would have made,
 //! and the spec's files.
 
@@ -61,6 +62,27 @@ pub(super) fn ca_bundle(
     Ok(Some(bundle))
 }
 
+/// What the spec asks bale to write itself, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct SpecContent {
+    pub files: Vec<SpecFileContent>,
+    pub dirs: Vec<crate::spec::ResolvedDir>,
+    pub accounts: crate::accounts::Accounts,
+    /// `uid:gid` of the image config.
+    pub user: String,
+}
+
+impl SpecContent {
+    /// Whether the spec makes `path` (relative) itself, as a file.
+    pub(super) fn has_file(&self, path: &str) -> bool {
+        self.files.iter().any(|f| f.path == path)
+    }
+
+    pub(super) fn dir(&self, path: &str) -> Option<&crate::spec::ResolvedDir> {
+        self.dirs.iter().find(|d| d.path == path)
+    }
+}
+
 /// A file of the spec, read, for the generated layer.
 #[derive(Debug, Clone)]
 pub struct SpecFileContent {
@@ -74,10 +96,15 @@ pub(super) fn generated_layer(
     members: &[Member],
     paths: &BTreeSet<String>,
     ca_bundle: Option<Vec<u8>>,
-    files: &[SpecFileContent],
+    spec: &SpecContent,
 ) -> Result<Plan, ComposeError> {
-    // Modes as the spec declares them (everything else is written 0644).
-    let modes = Normalize { modes: bale_fileset::ModePolicy::Preserve { special_bits: false }, ..Normalize::default() };
+    // Modes and owners as the spec declares them (`/tmp` is 1777), and
+    // everything else written 0644 or 0755, owned by root.
+    let modes = Normalize {
+        modes: bale_fileset::ModePolicy::Preserve { special_bits: true },
+        owners: bale_fileset::OwnerPolicy::Preserve,
+        ..Normalize::default()
+    };
     let mut plan = Plan::new(modes, Limits::default());
     let file = |path: &str, text: &str| {
         let mut entry = Entry::directory(path);
@@ -85,14 +112,18 @@ pub(super) fn generated_layer(
         entry.mode = 0o644;
         (entry, Content::Bytes(text.as_bytes().to_vec()))
     };
-    for (path, text) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\ndaemon:x:1:1:daemon:/:/sbin/nologin\n"),
-        ("etc/group", "root:x:0:\ndaemon:x:1:\n"),
-    ] {
-        let (entry, content) = file(path, text);
+    for (path, text) in [("etc/passwd", spec.accounts.passwd()), ("etc/group", spec.accounts.group())] {
+        let (entry, content) = file(path, &text);
         plan.insert(entry, content)?;
     }
-    for file in files {
+    for dir in &spec.dirs {
+        let mut entry = Entry::directory(dir.path.as_str());
+        entry.mode = dir.mode;
+        entry.uid = u64::from(dir.uid);
+        entry.gid = u64::from(dir.gid);
+        plan.insert(entry, Content::None)?;
+    }
+    for file in &spec.files {
         let mut entry = Entry::directory(file.path.as_str());
         entry.kind = EntryKind::File { size: file.content.len() as u64 };
         entry.mode = file.mode;

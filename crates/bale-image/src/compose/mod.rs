@@ -22,8 +22,8 @@ use crate::spec::RuntimeConfig;
 pub(crate) use config::rfc3339;
 use config::{ContainerConfig, History, ImageConfig, RootFs};
 use conflicts::{describe, same};
-pub use generated::SpecFileContent;
 use generated::{GENERATED, ca_bundle, generated_layer};
+pub use generated::{SpecContent, SpecFileContent};
 use merge::merged_layer;
 use order::dependency_order;
 
@@ -46,6 +46,11 @@ pub enum ComposeError {
     Generated { package: String, path: String },
     #[error("building the generated layer: {0}")]
     Layer(#[from] bale_fileset::FilesetError),
+    #[error(
+        "{package} ships {path:?} as a {kind}, and the spec makes a directory there ([dirs], a user's home or /tmp); \
+         drop one of them"
+    )]
+    NotADirectory { package: String, path: String, kind: String },
     #[error("no packages to compose")]
     Empty,
     #[error("{package} is built for {package_architecture}, and this image is for {architecture}")]
@@ -100,7 +105,7 @@ struct Member {
 pub fn compose(
     store: &Store,
     ids: &[String],
-    files: &[SpecFileContent],
+    spec: &SpecContent,
     config: &RuntimeConfig,
     options: &ComposeOptions,
     progress: &dyn Progress,
@@ -143,10 +148,20 @@ pub fn compose(
         let index: FileIndex =
             store.read_json(&member.metadata.file_index.digest, &format!("the file index of {}", member.record.id))?;
         for entry in index.entries {
-            if GENERATED.contains(&entry.path.as_str()) || files.iter().any(|f| f.path == entry.path) {
+            if GENERATED.contains(&entry.path.as_str()) || spec.has_file(&entry.path) {
                 return Err(ComposeError::Generated {
                     package: member.record.id.clone(),
                     path: format!("/{}", entry.path),
+                });
+            }
+            // A directory of the spec may stand where a package has one
+            // (the spec's mode and owner win); over anything else it would
+            // hide what the package ships.
+            if spec.dir(&entry.path).is_some() && entry.kind != "directory" {
+                return Err(ComposeError::NotADirectory {
+                    package: member.record.id.clone(),
+                    path: format!("/{}", entry.path),
+                    kind: entry.kind.clone(),
                 });
             }
             match owners.get(&entry.path) {
@@ -169,7 +184,7 @@ pub fn compose(
     }
 
     let bundle = ca_bundle(store, &members, &all_paths, &owners)?;
-    let generated = generated_layer(&members, &all_paths, bundle, files)?;
+    let generated = generated_layer(&members, &all_paths, bundle, spec)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
     // Above the cap, the lowest packages of the stack (the most stable:
@@ -215,7 +230,7 @@ pub fn compose(
         architecture: platform.architecture.clone(),
         os: platform.os.clone(),
         variant: platform.variant.clone(),
-        config: ContainerConfig::from(config),
+        config: ContainerConfig::new(config, &spec.user),
         rootfs: RootFs { kind: "layers".into(), diff_ids: layers.iter().map(|l| l.diff_id).collect() },
         history: layers
             .iter()

@@ -11,7 +11,7 @@ use bale_store::Store;
 use serde_json::json;
 
 use crate::cli::{ArchiveArgs, DebianImportArgs};
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 impl From<&ArchiveArgs> for ArchiveRequest {
     fn from(args: &ArchiveArgs) -> Self {
@@ -65,7 +65,7 @@ pub fn import_debian(
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{} {} verified (signed by {}){}",
         suite.origin(),
         suite.release_sha256.short(),
@@ -73,7 +73,7 @@ pub fn import_debian(
         index_size.map_or_else(|| ", resolution cached".to_string(), |n| format!(", {n} packages in the index"))
     );
     for update in &suite.updates {
-        println!(
+        outln!(
             "  with {} {} verified (signed by {})",
             update.config.suite,
             update.release_sha256.short(),
@@ -82,7 +82,7 @@ pub fn import_debian(
     }
     let width = imported.iter().chain([&base]).map(|p| p.id.len()).max().unwrap_or(0);
     for package in imported.iter().chain([&base]) {
-        println!(
+        outln!(
             "  {:<width$}  {}{}",
             package.id,
             package.content_digest,
@@ -90,7 +90,7 @@ pub fn import_debian(
         );
     }
     let new = imported.iter().filter(|p| p.new).count();
-    println!("imported {} packages ({new} new) in {:.1} s", imported.len(), started.elapsed().as_secs_f64());
+    outln!("imported {} packages ({new} new) in {:.1} s", imported.len(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -146,12 +146,12 @@ pub fn show(
                 }
                 other => other.to_string(),
             };
-            println!("{key:>16}: {text}");
+            outln!("{key:>16}: {text}");
         }
-        println!();
+        outln!();
     }
     if !providers.is_empty() {
-        println!("provided by: {}", providers.join(", "));
+        outln!("provided by: {}", providers.join(", "));
     }
     Ok(ExitCode::SUCCESS)
 }

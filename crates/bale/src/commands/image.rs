@@ -1,7 +1,6 @@
 //! `bale build`, `lock`, `update` and `sbom`: printing what the pipeline
 //! (`bale-build`) did.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -13,7 +12,7 @@ use bale_store::Store;
 use serde_json::json;
 
 use crate::cli::{BuildArgs, CompressionArg, ImageFormat, SbomFormatArg};
-use crate::output::{human_bytes, print_json};
+use crate::output::{human_bytes, out, outln, print_json};
 
 pub(crate) fn compression_of(arg: CompressionArg) -> Compression {
     match arg {
@@ -37,9 +36,9 @@ pub fn lock(
     if json {
         print_json(&json!({ "lock": report.path, "packages": report.packages, "changes": report.changes }))?;
     } else {
-        println!("{}: {} packages pinned", report.path.display(), report.packages);
+        outln!("{}: {} packages pinned", report.path.display(), report.packages);
         for change in &report.changes {
-            println!("  {change}");
+            outln!("  {change}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -103,8 +102,8 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         return Ok(ExitCode::SUCCESS);
     }
     match &report.index {
-        Some(index) => println!("{}:{} {} (image index)", report.name, report.tag, index.digest),
-        None => println!("{}:{} {}", report.name, report.tag, report.images[0].manifest.digest),
+        Some(index) => outln!("{}:{} {} (image index)", report.name, report.tag, index.digest),
+        None => outln!("{}:{} {}", report.name, report.tag, report.images[0].manifest.digest),
     }
     for image in &report.images {
         let total: u64 = image.layers.iter().map(|l| l.descriptor.size).sum();
@@ -114,8 +113,8 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         } else {
             String::new()
         };
-        print!("{prefix}");
-        println!(
+        out!("{prefix}");
+        outln!(
             "  {}{} layers ({} packages + generated), {} compressed",
             if report.index.is_some() { "  " } else { "" },
             image.layers.len(),
@@ -127,7 +126,7 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         ImageFormat::Oci => "OCI layout",
         ImageFormat::OciArchive => "oci-archive",
     };
-    println!(
+    outln!(
         "  written to {} ({format}, tag {}) in {:.1} s",
         args.output.display(),
         report.tag,
@@ -144,6 +143,6 @@ pub fn sbom(image: &str, format: SbomFormatArg, architecture: Option<&str>) -> a
         SbomFormatArg::Cyclonedx => bale_image::CYCLONEDX_MEDIA_TYPE,
     };
     let bytes = bale_image::read_referrer(Path::new(&dir), &tag, architecture, media_type)?;
-    std::io::stdout().lock().write_all(&bytes)?;
+    crate::output::write_bytes(&bytes);
     Ok(ExitCode::SUCCESS)
 }

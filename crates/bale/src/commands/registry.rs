@@ -7,7 +7,7 @@ use anyhow::Context;
 use bale_progress::Progress;
 use bale_store::Store;
 
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 pub fn push(image: &str, reference: &str, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
     let (dir, tag) = super::split_image(image);
@@ -17,10 +17,13 @@ pub fn push(image: &str, reference: &str, json: bool, progress: &dyn Progress) -
     if json {
         print_json(&report)?;
     } else {
-        println!("pushed {} {}", report.reference, report.manifest);
-        println!(
+        outln!("pushed {} {}", report.reference, report.manifest);
+        outln!(
             "  {} blobs sent ({} bytes in all, manifests included), {} already there; {} referrers (SBOMs)",
-            report.blobs_sent, report.bytes_sent, report.blobs_present, report.referrers
+            report.blobs_sent,
+            report.bytes_sent,
+            report.blobs_present,
+            report.referrers
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -45,7 +48,7 @@ pub fn pull(
     if json {
         print_json(&report)?;
     } else {
-        println!("pulled {} {}", report.reference, report.manifest);
+        outln!("pulled {} {}", report.reference, report.manifest);
         if !report.images.is_empty() {
             let platforms: Vec<String> = report
                 .images
@@ -56,11 +59,11 @@ pub fn pull(
                     None => format!("{}/{}", p.os, p.architecture),
                 })
                 .collect();
-            println!("  an image index of {} images: {}", report.images.len(), platforms.join(", "));
+            outln!("  an image index of {} images: {}", report.images.len(), platforms.join(", "));
         }
-        println!("  {} layers, {} bytes received", report.layers.len(), report.bytes_received);
+        outln!("  {} layers, {} bytes received", report.layers.len(), report.bytes_received);
         if let Some(dir) = output {
-            println!("  written to {} (OCI layout)", dir.display());
+            outln!("  written to {} (OCI layout)", dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)

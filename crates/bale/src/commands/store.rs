@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use bale_store::{Store, VerifyProblem};
 use serde_json::json;
 
-use crate::output::{human_bytes, print_json};
+use crate::output::{human_bytes, outln, print_json};
 
 pub fn verify(
     store: &Store,
@@ -21,21 +21,21 @@ pub fn verify(
         for problem in &report.problems {
             match problem {
                 VerifyProblem::Corrupt { digest, actual, path } => {
-                    println!("corrupt: {digest} ({path}) hashes to {actual}");
+                    outln!("corrupt: {digest} ({path}) hashes to {actual}");
                 }
-                VerifyProblem::StrayFile { path } => println!("stray file: {path} is not named by a digest"),
+                VerifyProblem::StrayFile { path } => outln!("stray file: {path} is not named by a digest"),
                 VerifyProblem::Missing { digest, referenced_by } => {
-                    println!("missing: {digest}, referenced by {referenced_by}");
+                    outln!("missing: {digest}, referenced by {referenced_by}");
                 }
                 VerifyProblem::Unreadable { digest, referenced_by, error } => {
-                    println!("unreadable: {digest}, referenced by {referenced_by}: {error}");
+                    outln!("unreadable: {digest}, referenced by {referenced_by}: {error}");
                 }
                 VerifyProblem::ContentMismatch { layer, expected, actual, package } => {
-                    println!("wrong content: layer {layer} of {package} unpacks to {actual}, not {expected}");
+                    outln!("wrong content: layer {layer} of {package} unpacks to {actual}, not {expected}");
                 }
             }
         }
-        println!(
+        outln!(
             "{} blobs ({}) and {} packages checked: {}",
             report.blobs_checked,
             human_bytes(report.bytes_checked),
@@ -43,7 +43,7 @@ pub fn verify(
             if report.is_clean() { "all good".to_string() } else { format!("{} problems", report.problems.len()) }
         );
         if report.stale_temp_files > 0 {
-            println!(
+            outln!(
                 "{} leftover temporary files from interrupted writes (`bale store gc` removes them)",
                 report.stale_temp_files
             );
@@ -65,7 +65,7 @@ pub fn gc(store: &Store, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> 
         print_json(&report)?;
     } else {
         let verb = if dry_run { "would remove" } else { "removed" };
-        println!(
+        outln!(
             "{verb} {} blobs ({}) and {} temporary files; kept {} blobs",
             report.blobs_removed,
             human_bytes(report.bytes_removed),
@@ -80,7 +80,7 @@ pub fn path(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&json!({ "path": root }))?;
     } else {
-        println!("{}", root.display());
+        outln!("{}", root.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -92,12 +92,12 @@ pub fn migrate(root: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let ids: Vec<_> = changed.iter().map(|(old, new)| json!({ "old": old, "new": new })).collect();
         print_json(&json!({ "migrated": ids }))?;
     } else if changed.is_empty() {
-        println!("{} is already in this bale's format", root.display());
+        outln!("{} is already in this bale's format", root.display());
     } else {
         for (old, new) in &changed {
-            println!("  {old} -> {new}");
+            outln!("  {old} -> {new}");
         }
-        println!("migrated {} packages in {}", changed.len(), root.display());
+        outln!("migrated {} packages in {}", changed.len(), root.display());
     }
     Ok(ExitCode::SUCCESS)
 }

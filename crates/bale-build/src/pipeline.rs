@@ -12,7 +12,7 @@ use bale_image::{
 use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
 
-use crate::source::Source;
+use crate::source::{LeftOut, Source};
 use crate::sources::{self, debian::DebianSource};
 use crate::{BuildError, host_architecture};
 
@@ -159,8 +159,9 @@ fn install_source<S: Source>(
     locked: bool,
     compression: Compression,
     progress: &dyn Progress,
-) -> Result<(Vec<Vec<String>>, bool), BuildError> {
+) -> Result<Installed, BuildError> {
     let old: Vec<S::Section> = lock.sections(source.name(), path)?;
+    let mut left_out = Vec::new();
     let mut sections = Vec::new();
     let mut relocked = false;
     let mut ids = Vec::new();
@@ -177,12 +178,21 @@ fn install_source<S: Source>(
             }
         };
         ids.push(source.install(store, &section, compression, progress)?);
+        left_out.extend(source.left_out(&section)?);
         sections.push(section);
     }
     if relocked {
         lock.set_sections(source.name(), &sections, path)?;
     }
-    Ok((ids, relocked))
+    Ok(Installed { ids, relocked, left_out })
+}
+
+/// What one source contributed to a build.
+struct Installed {
+    /// Per architecture, in order.
+    ids: Vec<Vec<String>>,
+    relocked: bool,
+    left_out: Vec<LeftOut>,
 }
 
 /// How the image is written.
@@ -216,6 +226,8 @@ pub struct BuildReport {
     pub index: Option<Descriptor>,
     /// The SBOMs written beside the output.
     pub sboms: Vec<PathBuf>,
+    /// What the packages recommend that the image does not hold.
+    pub left_out: Vec<LeftOut>,
 }
 
 /// A local package as packed, and what it runs on.
@@ -241,13 +253,15 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     lock.check_sources(&sources::NAMES, &path)?;
     let mut ids_by_architecture: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
     let mut relocked = false;
+    let mut left_out = Vec::new();
     if let Some(debian) = DebianSource::of(&spec, spec_dir(&request.spec)) {
-        let (ids, changed) =
+        let installed =
             install_source(&debian, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
-        for (all, more) in ids_by_architecture.iter_mut().zip(ids) {
+        for (all, more) in ids_by_architecture.iter_mut().zip(installed.ids) {
             all.extend(more);
         }
-        relocked |= changed;
+        relocked |= installed.relocked;
+        left_out.extend(installed.left_out);
     }
     if relocked {
         lock.version = bale_image::LOCK_VERSION;
@@ -337,7 +351,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         OutputFormat::Layout => write_layout(store, &content, &request.output, &spec.tag)?,
         OutputFormat::Archive => write_archive(store, &content, &request.output, &spec.tag)?,
     }
-    Ok(BuildReport { name: spec.name, tag: spec.tag, images, index, sboms })
+    Ok(BuildReport { name: spec.name, tag: spec.tag, images, index, sboms, left_out })
 }
 
 /// A `[files]` source: a regular file below the spec's directory, reached

@@ -52,7 +52,19 @@ pub trait Source {
     ) -> Result<Vec<String>, BuildError>;
     /// What `section` pins, as (id without version, version).
     fn pins(section: &Self::Section) -> Vec<(String, String)>;
+    /// What `section` left out that its packages suggest (Debian's
+    /// Recommends), for a notice.
+    fn left_out(&self, section: &Self::Section) -> Result<Vec<LeftOut>, BuildError>;
     /// To update the package `name`: everything else `section` pins, to
     /// keep; `None` when it does not pin `name`.
     fn keep_all_but(section: &Self::Section, name: &str) -> Result<Option<Self::Keep>, BuildError>;
+}
+
+/// Packages a package suggests that the image does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftOut {
+    /// The id of the package that suggests them.
+    pub package: String,
+    /// What it suggests, as the source writes it (`ca-certificates`, `a | b`).
+    pub recommends: Vec<String>,
 }

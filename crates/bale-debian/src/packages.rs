@@ -33,6 +33,10 @@ pub struct BinaryPackage {
     pub source_version: Version,
     pub depends: Vec<Alternatives>,
     pub pre_depends: Vec<Alternatives>,
+    /// What apt installs by default beside the package; bale does not
+    /// unless the spec asks (`recommends = true`), and says what it left out.
+    #[serde(default)]
+    pub recommends: Vec<Alternatives>,
     pub provides: Vec<Atom>,
     pub conflicts: Vec<Atom>,
     pub breaks: Vec<Atom>,
@@ -104,6 +108,7 @@ impl BinaryPackage {
         field("Source", &format!("{} ({})", self.source, self.source_version));
         field("Pre-Depends", &groups(&self.pre_depends));
         field("Depends", &groups(&self.depends));
+        field("Recommends", &groups(&self.recommends));
         field("Provides", &atoms(&self.provides));
         field("Conflicts", &atoms(&self.conflicts));
         field("Breaks", &atoms(&self.breaks));
@@ -129,6 +134,7 @@ struct Stanza<'a> {
     source: Option<&'a str>,
     depends: Option<&'a str>,
     pre_depends: Option<&'a str>,
+    recommends: Option<&'a str>,
     provides: Option<&'a str>,
     conflicts: Option<&'a str>,
     breaks: Option<&'a str>,
@@ -437,6 +443,7 @@ fn parse_stanza(text: &str, first_line: usize, component: &str, index: &str) -> 
             "Source" => &mut f.source,
             "Depends" => &mut f.depends,
             "Pre-Depends" => &mut f.pre_depends,
+            "Recommends" => &mut f.recommends,
             "Provides" => &mut f.provides,
             "Conflicts" => &mut f.conflicts,
             "Breaks" => &mut f.breaks,
@@ -496,6 +503,7 @@ fn parse_stanza(text: &str, first_line: usize, component: &str, index: &str) -> 
         source_version,
         depends: relations(f.depends, "Depends")?,
         pre_depends: relations(f.pre_depends, "Pre-Depends")?,
+        recommends: relations(f.recommends, "Recommends")?,
         provides: flat(f.provides, "Provides")?,
         conflicts: flat(f.conflicts, "Conflicts")?,
         breaks: flat(f.breaks, "Breaks")?,

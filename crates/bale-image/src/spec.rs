@@ -78,6 +78,10 @@ pub struct DebianSource {
     /// sources over the main suite (when the mirror comes from the host).
     #[serde(default = "yes")]
     pub updates: bool,
+    /// Take the packages' Recommends too, as apt does by default (those
+    /// that can be met); without it they are left out and listed.
+    #[serde(default)]
+    pub recommends: bool,
 }
 
 fn yes() -> bool {

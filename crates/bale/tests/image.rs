@@ -597,3 +597,50 @@ user = "app"
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("uid=1000(app) gid=1000(app)") && stdout.ends_with("wrote\n"), "{stdout}");
 }
+
+/// Recommends are a decision: left out and listed by default, taken (those
+/// the archive can meet) with `recommends = true`.
+#[test]
+fn recommends_are_listed_when_left_out_and_taken_on_request() {
+    for tool in ["gpg", "dpkg-deb"] {
+        if bale_testkit::require_tool(tool).is_none() {
+            return;
+        }
+    }
+    let mut a = Archive::new();
+    a.add(&DebSpec::new("fetcher", "1.0").field("Recommends", "certs, no-such-package | other-missing"));
+    a.add(&DebSpec::new("certs", "1.0").field("Recommends", "fetcher"));
+    a.publish(SUITE, FUTURE);
+    let env = Env::new();
+    let spec_text = |extra: &str| {
+        format!(
+            "name = \"example.com/rec\"\n\n[debian]\nsuite = \"{SUITE}\"\nmirror = \"{}\"\nkeyring = \"{}\"\narchitecture = \"amd64\"\npackages = [\"fetcher\"]\n{extra}",
+            a.url,
+            a.keyring.display()
+        )
+    };
+    let spec = env.path().join("bale.toml");
+    fs::write(&spec, spec_text("")).unwrap();
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", env.path().join("plain").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("notice: left out what 1 packages recommend")
+            && stderr.contains("debian:imagesuite/fetcher:amd64@1.0 recommends certs, no-such-package | other-missing"),
+        "{stderr}"
+    );
+    let json = env.json(&["build", spec.to_str().unwrap(), "--output", env.path().join("plain").to_str().unwrap()]);
+    assert_eq!(
+        json["recommendsLeftOut"][0]["recommends"],
+        serde_json::json!(["certs", "no-such-package | other-missing"])
+    );
+
+    fs::write(&spec, spec_text("recommends = true\n")).unwrap();
+    let taken = env.json(&["build", spec.to_str().unwrap(), "--output", env.path().join("taken").to_str().unwrap()]);
+    let layers: Vec<&str> = taken["layers"].as_array().unwrap().iter().filter_map(|l| l["package"].as_str()).collect();
+    assert!(layers.contains(&"debian:imagesuite/certs:amd64@1.0"), "{layers:?}");
+    assert_eq!(
+        taken["recommendsLeftOut"],
+        serde_json::json!([{"package": "debian:imagesuite/fetcher:amd64@1.0", "recommends": ["no-such-package | other-missing"]}])
+    );
+}

@@ -16,7 +16,7 @@ use bale_image::{DebianSource as DebianRequest, Spec};
 use bale_progress::Progress;
 use bale_store::Store;
 
-use crate::source::Source;
+use crate::source::{LeftOut, Source};
 use crate::{ArchiveRequest, BuildError, archive_config};
 
 /// A spec's `[debian]` table, as a source.
@@ -69,14 +69,22 @@ impl<'a> DebianSource<'a> {
         let mut kept: Vec<String> = keep.iter().map(|(n, v)| format!("{n}={v}")).collect();
         kept.sort();
         let options = ImportOptions { deb: DebOptions { keep_docs: debian.keep_docs }, compression };
-        let report = import_closure(store, config, roots, &kept.join(","), options, progress, |index, roots| {
+        let mut key = kept.join(",");
+        if debian.recommends {
+            key.push_str(";recommends");
+        }
+        let report = import_closure(store, config, roots, &key, options, progress, |index, roots| {
             let request = bale_debian::solve::Request {
                 index,
                 architecture: config.architecture.clone(),
                 roots,
                 locked: keep.clone(),
             };
-            bale_debian::solve::resolve(&request).map(|r| r.packages)
+            if debian.recommends {
+                bale_debian::solve::resolve_with_recommends(&request).map(|r| r.packages)
+            } else {
+                bale_debian::solve::resolve(&request).map(|r| r.packages)
+            }
         })?;
         let packages = report
             .packages
@@ -151,6 +159,27 @@ impl Source for DebianSource<'_> {
             .collect()
     }
 
+    fn left_out(&self, section: &LockedDebian) -> Result<Vec<LeftOut>, BuildError> {
+        let packages = section
+            .packages
+            .iter()
+            .map(|p| BinaryPackage::from_stanza(&p.stanza, &p.component, "bale.lock"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: std::collections::HashMap<&str, &str> = section
+            .packages
+            .iter()
+            .zip(&packages)
+            .map(|(locked, package)| (package.name.as_str(), locked.id.as_str()))
+            .collect();
+        Ok(bale_debian::solve::left_out_recommends(&packages)
+            .into_iter()
+            .map(|(name, recommends)| LeftOut {
+                package: ids.get(name.as_str()).map_or(name.clone(), |id| id.to_string()),
+                recommends,
+            })
+            .collect())
+    }
+
     fn keep_all_but(section: &LockedDebian, name: &str) -> Result<Option<Self::Keep>, BuildError> {
         let mut keep = HashMap::new();
         let mut found = false;
@@ -191,6 +220,9 @@ pub fn debian_inputs(spec: &Spec, architecture: &str) -> Digest {
         // the setting existed stay valid.
         if !d.updates {
             inputs["updates"] = false.into();
+        }
+        if d.recommends {
+            inputs["recommends"] = true.into();
         }
         inputs
     });

@@ -136,6 +136,75 @@ pub fn resolve(request: &Request<'_>) -> Result<Resolution, ResolveError> {
     }
 }
 
+/// Like [`resolve`], and then takes the selection's Recommends as apt
+/// does by default: each group not yet met by the selection is added to
+/// the request, its first alternative that still resolves, until nothing
+/// more can be added. A recommendation that cannot be met is left out.
+pub fn resolve_with_recommends(request: &Request<'_>) -> Result<Resolution, ResolveError> {
+    let mut roots = request.roots.clone();
+    let mut resolution = resolve(request)?;
+    let mut tried: std::collections::HashSet<String> = std::collections::HashSet::new();
+    loop {
+        let selected: Vec<&BinaryPackage> = resolution.packages.iter().map(|&p| request.index.get(p)).collect();
+        let mut grown = None;
+        'groups: for group in selected.iter().flat_map(|p| &p.recommends) {
+            if met(group, &selected) || !tried.insert(group_text(group)) {
+                continue;
+            }
+            for atom in group {
+                let mut trial = roots.clone();
+                trial.push(atom.clone());
+                let attempt = Request {
+                    index: request.index,
+                    architecture: request.architecture.clone(),
+                    roots: trial.clone(),
+                    locked: request.locked.clone(),
+                };
+                if let Ok(found) = resolve(&attempt) {
+                    grown = Some((trial, found));
+                    break 'groups;
+                }
+            }
+        }
+        match grown {
+            Some((trial, found)) => {
+                roots = trial;
+                resolution = found;
+            }
+            None => return Ok(resolution),
+        }
+    }
+}
+
+fn group_text(group: &[Atom]) -> String {
+    group.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")
+}
+
+/// Whether some package of `selected` meets one alternative of `group`:
+/// by name (in the version asked for) or by what it provides.
+fn met(group: &[Atom], selected: &[&BinaryPackage]) -> bool {
+    group.iter().any(|atom| {
+        selected.iter().any(|p| {
+            (p.name == atom.name && atom.matches_version(&p.version)) || provides(p, &atom.name, &atom.constraint)
+        })
+    })
+}
+
+/// The Recommends of `selected` that the selection does not meet, as
+/// (package name, the groups left out as Debian writes them).
+pub fn left_out_recommends(selected: &[BinaryPackage]) -> Vec<(String, Vec<String>)> {
+    let all: Vec<&BinaryPackage> = selected.iter().collect();
+    let mut out = Vec::new();
+    for package in selected {
+        let missing: Vec<String> = package.recommends.iter().filter(|g| !met(g, &all)).map(|g| group_text(g)).collect();
+        if !missing.is_empty() {
+            out.push((package.name.clone(), missing));
+        }
+    }
+    out.sort();
+    out
+}
+
 pub(crate) type Constraint = Option<(Relation, Version)>;
 
 /// Which field a restriction comes from; only changes the words.

@@ -73,7 +73,13 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
             .collect::<Vec<_>>()
     };
     if json {
-        let mut doc = json!({ "name": report.name, "tag": report.tag, "output": args.output, "sboms": report.sboms });
+        let mut doc = json!({
+            "name": report.name,
+            "tag": report.tag,
+            "output": args.output,
+            "sboms": report.sboms,
+            "recommendsLeftOut": report.left_out,
+        });
         match (&report.index, report.images.as_slice()) {
             (None, [image]) => {
                 doc["architecture"] = json!(image.architecture);
@@ -126,6 +132,17 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         ImageFormat::Oci => "OCI layout",
         ImageFormat::OciArchive => "oci-archive",
     };
+    if !report.left_out.is_empty() {
+        // On stderr: a notice, not the result.
+        eprintln!(
+            "notice: left out what {} packages recommend (`recommends = true` in [debian] takes it, or list the \
+             packages wanted):",
+            report.left_out.len()
+        );
+        for left in &report.left_out {
+            eprintln!("  {} recommends {}", left.package, left.recommends.join(", "));
+        }
+    }
     outln!(
         "  written to {} ({format}, tag {}) in {:.1} s",
         args.output.display(),

@@ -19,4 +19,4 @@ pub use error::BuildError;
 pub use host::{
     ArchiveRequest, DebianShow, archive_config, host_architecture, import_debian, open_archive, show_debian,
 };
-pub use pipeline::{BuildReport, BuildRequest, LockReport, OutputFormat, build, lock, update};
+pub use pipeline::{BuildReport, BuildRequest, LockReport, OutputFormat, build, check_lock, lock, update};

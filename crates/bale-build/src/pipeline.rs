@@ -38,7 +38,13 @@ pub struct LockReport {
 
 /// `bale lock`: pins the spec's packages afresh and writes `bale.lock`.
 pub fn lock(store: &Store, spec_path: &Path, progress: &dyn Progress) -> Result<LockReport, BuildError> {
-    relock(store, spec_path, None, progress)
+    relock(store, spec_path, None, true, progress)
+}
+
+/// `bale lock --check`: what `bale lock` would change, without writing;
+/// no changes means the lock is what the archive resolves to today.
+pub fn check_lock(store: &Store, spec_path: &Path, progress: &dyn Progress) -> Result<LockReport, BuildError> {
+    relock(store, spec_path, None, false, progress)
 }
 
 /// `bale update PACKAGE`: re-resolves `package`, keeping every other locked
@@ -49,13 +55,14 @@ pub fn update(
     package: &str,
     progress: &dyn Progress,
 ) -> Result<LockReport, BuildError> {
-    relock(store, spec_path, Some(package), progress)
+    relock(store, spec_path, Some(package), true, progress)
 }
 
 fn relock(
     store: &Store,
     spec_path: &Path,
     update: Option<&str>,
+    save: bool,
     progress: &dyn Progress,
 ) -> Result<LockReport, BuildError> {
     let spec = Spec::load(spec_path)?;
@@ -86,7 +93,9 @@ fn relock(
     {
         return Err(BuildError::NotLocked { name: name.to_string(), path });
     }
-    new.save(&path)?;
+    if save {
+        new.save(&path)?;
+    }
     let (before, after): (HashMap<String, String>, HashMap<String, String>) =
         (before.into_iter().collect(), after.into_iter().collect());
     let mut changes: Vec<String> = Vec::new();

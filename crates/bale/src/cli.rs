@@ -64,14 +64,21 @@ pub enum Command {
         after_help = "A spec with `architectures = [\"amd64\", \"arm64\"]` gets an OCI image index of one image\n\
         per architecture, one bale.lock for all, and SBOMs per image (OUTPUT.ARCH.spdx.json).\n\n\
         Example:\n  bale build examples/busybox/bale.toml --output out/busybox\n  \
-        umoci unpack --rootless --image out/busybox:latest bundle && runc run --bundle bundle demo"
+        sudo umoci unpack --image out/busybox:latest bundle\n  \
+        jq '.process.terminal = false' bundle/config.json > config.json && mv config.json bundle/\n  \
+        sudo runc run --bundle bundle demo"
     )]
     Build(BuildArgs),
     /// Resolve a spec's packages and pin them all in bale.lock (beside the spec).
+    #[command(after_help = "With --check, nothing is written: it lists what `bale lock` would change and exits 1\n\
+        when the lock is behind what the archive resolves to today (or missing).")]
     Lock {
         /// The spec file.
         #[arg(default_value = "bale.toml")]
         spec: PathBuf,
+        /// Only say whether bale.lock is current with the archive.
+        #[arg(long)]
+        check: bool,
     },
     /// Re-resolve one package of bale.lock (and what its new version needs),
     /// keeping every other package as locked.

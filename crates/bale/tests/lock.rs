@@ -103,6 +103,19 @@ fn locked_builds_are_exact_and_update_moves_one_package() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("bale.lock") && stderr.contains("bale lock"), "{stderr}");
 
+    // --check says the lock is behind, and what would move, writing nothing.
+    let lock_before = fs::read_to_string(env.path().join("bale.lock")).unwrap();
+    let check = env.run(&["lock", "--check", spec_path.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        stdout.contains("behind the archive")
+            && stdout.contains("~ debian:locksuite/libfoo:amd64@1.0 -> 1.1")
+            && stdout.contains("~ debian:locksuite/tool:amd64@1.0 -> 1.1"),
+        "{stdout}"
+    );
+    assert_eq!(fs::read_to_string(env.path().join("bale.lock")).unwrap(), lock_before);
+
     // Update libfoo only: tool stays at 1.0 although 1.1 exists.
     let blob_inodes = |dir: &str| -> Vec<(String, u64)> {
         let mut v: Vec<(String, u64)> = fs::read_dir(env.path().join(dir).join("blobs/sha256"))

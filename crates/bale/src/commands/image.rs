@@ -44,6 +44,23 @@ pub fn lock(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `bale lock --check`: exit 1 when re-locking would change anything.
+pub fn check_lock(store: &Store, spec_path: &Path, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
+    let report = bale_build::check_lock(store, spec_path, progress)?;
+    let current = report.changes.is_empty() && report.path.exists();
+    if json {
+        print_json(&json!({ "lock": report.path, "current": current, "changes": report.changes }))?;
+    } else if current {
+        outln!("{}: current ({} packages pinned)", report.path.display(), report.packages);
+    } else {
+        outln!("{}: behind the archive; `bale lock` would make these changes:", report.path.display());
+        for change in &report.changes {
+            outln!("  {change}");
+        }
+    }
+    Ok(if current { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let request = BuildRequest {

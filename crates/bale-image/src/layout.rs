@@ -220,7 +220,13 @@ fn index_json(image: &LayoutContent, tag: &str) -> Vec<u8> {
 /// Writes an image or image index that is in the store (pulled) as an
 /// OCI layout: its manifests, configs and layers, hard-linked from the
 /// store.
-pub fn write_pulled_layout(store: &Store, top: &Descriptor, dir: &Path, tag: &str) -> Result<(), LayoutError> {
+pub fn write_pulled_layout(
+    store: &Store,
+    top: &Descriptor,
+    referrers: &[Descriptor],
+    dir: &Path,
+    tag: &str,
+) -> Result<(), LayoutError> {
     use bale_store::oci::Manifest;
     let read_err = |digest: &bale_fileset::Digest| {
         let path = store.blob_path(digest);
@@ -233,7 +239,12 @@ pub fn write_pulled_layout(store: &Store, top: &Descriptor, dir: &Path, tag: &st
         vec![top.clone()]
     };
     let mut content = LayoutContent { top: top.clone(), blobs: vec![top.digest], referrers: Vec::new() };
-    for descriptor in &manifests {
+    for referrer in referrers {
+        let mut entry = referrer.clone();
+        entry.annotations.retain(|key, _| !key.starts_with("vnd.bale.image."));
+        content.referrers.push(entry);
+    }
+    for descriptor in manifests.iter().chain(referrers) {
         let manifest: Manifest =
             store.read_json(&descriptor.digest, "a pulled manifest").map_err(read_err(&descriptor.digest))?;
         content.blobs.push(descriptor.digest);

@@ -185,8 +185,22 @@ impl Registry {
     /// a digest, and against the registry's Docker-Content-Digest).
     pub fn get_manifest(&mut self, reference: &str) -> Result<(Vec<u8>, Digest, String), RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
+        self.try_get_manifest(reference)?.ok_or_else(|| RegistryError::Status {
+            method: "GET",
+            url,
+            status: 404,
+            body: "no such manifest".into(),
+        })
+    }
+
+    /// [`Registry::get_manifest`], or `None` when the registry has none.
+    pub fn try_get_manifest(&mut self, reference: &str) -> Result<Option<(Vec<u8>, Digest, String)>, RegistryError> {
+        let url = self.url(&format!("manifests/{reference}"));
         let mut response =
             self.send(&|agent, auth| with_auth(agent.get(&url), auth).header("Accept", MANIFEST_TYPES).call(), &url)?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
         if response.status().as_u16() != 200 {
             return Err(Self::status("GET", &url, response));
         }
@@ -204,7 +218,74 @@ impl Registry {
                 return Err(RegistryError::Mismatch { url, expected, actual });
             }
         }
-        Ok((bytes, actual, media_type))
+        Ok(Some((bytes, actual, media_type)))
+    }
+
+    /// The referrers of `subject` through the OCI 1.1 referrers API, or
+    /// `None` when the registry does not have the API.
+    fn referrers_api(&mut self, subject: &Digest) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let url = self.url(&format!("referrers/{subject}"));
+        let mut response = self.send(
+            &|agent, auth| with_auth(agent.get(&url), auth).header("Accept", bale_store::INDEX_MEDIA_TYPE).call(),
+            &url,
+        )?;
+        match response.status().as_u16() {
+            200 => {
+                let bytes = response
+                    .body_mut()
+                    .with_config()
+                    .limit(16 << 20)
+                    .read_to_vec()
+                    .map_err(|e| Self::network(&url, e))?;
+                let index: Index = serde_json::from_slice(&bytes).map_err(|e| Self::network(&url, e))?;
+                Ok(Some(index.manifests))
+            }
+            // distribution 2.8 answers 404 for the unknown route.
+            404 | 405 | 400 => Ok(None),
+            _ => Err(Self::status("GET", &url, response)),
+        }
+    }
+
+    /// The referrers of `subject`: the API's answer where the registry has
+    /// it, else the index under the fallback tag `sha256-<hex>` (OCI 1.1's
+    /// referrers tag scheme), else none.
+    pub fn referrers(&mut self, subject: &Digest) -> Result<Vec<Descriptor>, RegistryError> {
+        if let Some(found) = self.referrers_api(subject)? {
+            return Ok(found);
+        }
+        match self.try_get_manifest(&fallback_tag(subject))? {
+            Some((bytes, _, _)) => {
+                let index: Index = serde_json::from_slice(&bytes)
+                    .map_err(|e| Self::network(&self.url(&format!("manifests/{}", fallback_tag(subject))), e))?;
+                Ok(index.manifests)
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Makes `referrers` findable from `subject` on a registry without
+    /// the referrers API: adds them to the index under the fallback tag,
+    /// keeping what is there. Returns whether the tag was written.
+    pub fn tag_referrers(&mut self, subject: &Digest, referrers: &[Descriptor]) -> Result<bool, RegistryError> {
+        if self.referrers_api(subject)?.is_some() {
+            return Ok(false);
+        }
+        let tag = fallback_tag(subject);
+        let mut index = match self.try_get_manifest(&tag)? {
+            Some((bytes, _, _)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => Index::default(),
+        };
+        for referrer in referrers {
+            if !index.manifests.iter().any(|d| d.digest == referrer.digest) {
+                let mut entry = referrer.clone();
+                entry.annotations.remove(REF_NAME_ANNOTATION);
+                index.manifests.push(entry);
+            }
+        }
+        index.manifests.sort_by_key(|d| d.digest);
+        let bytes = bale_store::oci::to_json(&index);
+        self.put_manifest(&tag, bale_store::INDEX_MEDIA_TYPE, &bytes)?;
+        Ok(true)
     }
 
     /// Streams a blob of the `size` its descriptor declares into the store;
@@ -230,6 +311,11 @@ impl Registry {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The tag OCI 1.1's fallback scheme keeps an image's referrers under.
+fn fallback_tag(subject: &Digest) -> String {
+    format!("sha256-{}", subject.hex())
 }
 
 /// The `key="value"` pairs of a challenge; values may hold commas
@@ -300,6 +386,9 @@ pub struct PushReport {
     pub blobs_present: u64,
     pub bytes_sent: u64,
     pub referrers: u64,
+    /// Fallback tags (`sha256-<hex>`) written for a registry without the
+    /// referrers API.
+    pub referrer_tags: u64,
 }
 
 fn layout_err(path: &Path, reason: impl std::fmt::Display) -> RegistryError {
@@ -383,6 +472,18 @@ pub fn push_layout(
         report.bytes_sent += bytes.len() as u64;
         report.referrers += 1;
     }
+    // Where the registry cannot list referrers itself, the fallback tag
+    // does, so a pull finds the SBOMs.
+    for image in &images {
+        let own: Vec<Descriptor> = referrers
+            .iter()
+            .filter(|(_, m, _)| m.subject.as_ref().is_some_and(|s| s.digest == image.digest))
+            .map(|(d, _, _)| d.clone())
+            .collect();
+        if !own.is_empty() && registry.tag_referrers(&image.digest, &own)? {
+            report.referrer_tags += 1;
+        }
+    }
     Ok(report)
 }
 
@@ -403,8 +504,13 @@ pub struct PullReport {
     /// The images of an index, with their platforms.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Descriptor>,
+    /// The artifacts that refer to the images (SBOMs), pulled with them.
+    pub referrers: Vec<Descriptor>,
     pub bytes_received: u64,
 }
+
+/// The most referrers pulled for one image.
+const MAX_REFERRERS: usize = 64;
 
 /// The most images one index may list.
 const MAX_INDEX_ENTRIES: usize = 64;
@@ -454,6 +560,27 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
         }
     }
     progress.finish_phase();
+    // The images' referrers (their SBOMs): through the referrers API or the
+    // fallback tag, each manifest checked by digest, its blobs by theirs.
+    let mut referrers = Vec::new();
+    for (image, _, _) in &manifests {
+        for descriptor in registry.referrers(image)?.into_iter().take(MAX_REFERRERS) {
+            if descriptor.media_type != bale_store::MANIFEST_MEDIA_TYPE {
+                continue;
+            }
+            let (bytes, _, _) = registry.get_manifest(&descriptor.digest.to_string())?;
+            let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|_| unsupported())?;
+            if manifest.subject.as_ref().is_none_or(|s| s.digest != *image) {
+                continue;
+            }
+            for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                received += registry.get_blob(&blob.digest, blob.size, store)?;
+            }
+            store.put_bytes(&bytes)?;
+            received += bytes.len() as u64;
+            referrers.push(descriptor);
+        }
+    }
     // Manifests land after their blobs, the index after its manifests.
     for (_, bytes, _) in &manifests {
         store.put_bytes(bytes)?;
@@ -466,7 +593,7 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
     if !is_index {
         descriptor.artifact_type = manifests[0].2.artifact_type.clone();
     }
-    store.add_image(&source.to_string(), descriptor)?;
+    store.add_image(&source.to_string(), descriptor, &referrers)?;
     Ok(PullReport {
         reference: source.to_string(),
         manifest: digest,
@@ -475,6 +602,7 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
         config: if is_index { None } else { Some(manifests[0].2.config.digest) },
         layers: manifests.iter().flat_map(|(_, _, m)| m.layers.iter().map(|l| l.digest)).collect(),
         images,
+        referrers,
         bytes_received: received + bytes.len() as u64,
     })
 }

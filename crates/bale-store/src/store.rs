@@ -440,7 +440,10 @@ impl Store {
     /// Records a pulled image in the index under its reference (replacing
     /// what that reference named before), so that `gc` keeps its blobs.
     /// Images are not packages: [`Store::packages`] leaves them out.
-    pub fn add_image(&self, reference: &str, manifest: Descriptor) -> Result<(), StoreError> {
+    /// Its `referrers` (SBOMs) are recorded beside it under the same
+    /// reference, marked as referrers, so gc keeps them and a layout
+    /// written from the store carries them.
+    pub fn add_image(&self, reference: &str, manifest: Descriptor, referrers: &[Descriptor]) -> Result<(), StoreError> {
         self.update_index(|index| {
             index
                 .manifests
@@ -448,8 +451,32 @@ impl Store {
             let mut entry = manifest;
             entry.annotations.insert(IMAGE_REFERENCE_ANNOTATION.to_string(), reference.to_string());
             index.manifests.push(entry);
+            for referrer in referrers {
+                let mut entry = referrer.clone();
+                entry.annotations.insert(IMAGE_REFERENCE_ANNOTATION.to_string(), reference.to_string());
+                entry.annotations.insert(REFERRER_ANNOTATION.to_string(), "true".to_string());
+                index.manifests.push(entry);
+            }
             Ok(())
         })
+    }
+
+    /// The image recorded under a pulled `reference` and its referrers.
+    pub fn pulled_image(&self, reference: &str) -> Result<Option<(Descriptor, Vec<Descriptor>)>, StoreError> {
+        let index = self.read_index()?;
+        let mut top = None;
+        let mut referrers = Vec::new();
+        for entry in index.manifests {
+            if entry.annotations.get(IMAGE_REFERENCE_ANNOTATION).map(String::as_str) != Some(reference) {
+                continue;
+            }
+            if entry.annotations.contains_key(REFERRER_ANNOTATION) {
+                referrers.push(entry);
+            } else {
+                top = Some(entry);
+            }
+        }
+        Ok(top.map(|t| (t, referrers)))
     }
 
     /// Records a package in the index. Returns `false` if exactly this
@@ -563,6 +590,10 @@ impl Store {
         })
     }
 }
+
+/// Index annotation marking an entry of a pulled image as one of its
+/// referrers (an SBOM), not the image.
+pub const REFERRER_ANNOTATION: &str = "vnd.bale.image.referrer";
 
 /// Index annotation naming a pulled image by the reference it came from.
 pub const IMAGE_REFERENCE_ANNOTATION: &str = "vnd.bale.image.reference";

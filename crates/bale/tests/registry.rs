@@ -48,6 +48,15 @@ fn push_pull_round_trip_and_incremental_pushes() {
     assert_eq!(pulled["manifest"], built["manifest"]["digest"]);
     let index: serde_json::Value = serde_json::from_slice(&fs::read(pulled_dir.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], built["manifest"]["digest"]);
+    // The SBOMs came along, through the fallback tag distribution 2.8
+    // needs (it has no referrers API), and read back from the pulled layout
+    // as bale build wrote them.
+    assert_eq!(first["referrerTags"], 1, "{first}");
+    assert_eq!(pulled["referrers"].as_array().unwrap().len(), 2, "{pulled}");
+    let spdx = other.ok(&["sbom", &format!("{}:v1", pulled_dir.display())]);
+    assert_eq!(spdx.as_bytes(), fs::read(env.path().join("image.spdx.json")).unwrap());
+    let cdx = other.ok(&["sbom", &format!("{}:v1", pulled_dir.display()), "--format", "cyclonedx"]);
+    assert_eq!(cdx.as_bytes(), fs::read(env.path().join("image.cdx.json")).unwrap());
     // The store records the pulled image, so gc keeps every blob of it.
     let gc = other.json(&["store", "gc"]);
     assert_eq!(gc["blobsRemoved"], 0, "{gc}");

@@ -19,11 +19,12 @@ pub fn push(image: &str, reference: &str, json: bool, progress: &dyn Progress) -
     } else {
         outln!("pushed {} {}", report.reference, report.manifest);
         outln!(
-            "  {} blobs sent ({} bytes in all, manifests included), {} already there; {} referrers (SBOMs)",
+            "  {} blobs sent ({} bytes in all, manifests included), {} already there; {} referrers (SBOMs){}",
             report.blobs_sent,
             report.bytes_sent,
             report.blobs_present,
-            report.referrers
+            report.referrers,
+            if report.referrer_tags > 0 { ", listed under the fallback tag (no referrers API here)" } else { "" }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -43,7 +44,7 @@ pub fn pull(
         let media_type =
             if report.images.is_empty() { bale_store::MANIFEST_MEDIA_TYPE } else { bale_store::INDEX_MEDIA_TYPE };
         let top = bale_store::Descriptor::new(media_type, report.manifest, report.manifest_size);
-        bale_image::write_pulled_layout(store, &top, dir, tag)?;
+        bale_image::write_pulled_layout(store, &top, &report.referrers, dir, tag)?;
     }
     if json {
         print_json(&report)?;
@@ -61,7 +62,12 @@ pub fn pull(
                 .collect();
             outln!("  an image index of {} images: {}", report.images.len(), platforms.join(", "));
         }
-        outln!("  {} layers, {} bytes received", report.layers.len(), report.bytes_received);
+        outln!(
+            "  {} layers and {} referrers (SBOMs), {} bytes received",
+            report.layers.len(),
+            report.referrers.len(),
+            report.bytes_received
+        );
         if let Some(dir) = output {
             outln!("  written to {} (OCI layout)", dir.display());
         }

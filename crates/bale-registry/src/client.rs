@@ -137,16 +137,26 @@ impl Registry {
 
     /// Uploads one blob in a single request; `open` gives its bytes (it is
     /// called again if the registry asks for credentials first).
+    /// Uploads a blob, or, when `mount_from` names another repository of
+    /// this registry that holds it, asks the registry to mount it from
+    /// there instead (nothing is sent); returns whether it was mounted. A
+    /// registry that cannot mount starts an ordinary upload, which goes on.
     pub fn put_blob(
         &mut self,
         digest: &Digest,
         open: &dyn Fn() -> Result<File, StoreError>,
         size: u64,
-    ) -> Result<(), RegistryError> {
-        let start = self.url("blobs/uploads/");
+        mount_from: Option<&str>,
+    ) -> Result<bool, RegistryError> {
+        let start = match mount_from {
+            Some(from) => self.url(&format!("blobs/uploads/?mount={digest}&from={}", percent_encode(from))),
+            None => self.url("blobs/uploads/"),
+        };
         let response = self.send(&|agent, auth| with_auth(agent.post(&start), auth).send_empty(), &start)?;
-        if response.status().as_u16() != 202 {
-            return Err(Self::status("POST", &start, response));
+        match response.status().as_u16() {
+            201 if mount_from.is_some() => return Ok(true),
+            202 => {}
+            _ => return Err(Self::status("POST", &start, response)),
         }
         let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let location =
@@ -164,7 +174,7 @@ impl Registry {
             &url,
         )?;
         match response.status().as_u16() {
-            201 | 204 => Ok(()),
+            201 | 204 => Ok(false),
             _ => Err(Self::status("PUT", &url, response)),
         }
     }
@@ -384,11 +394,16 @@ pub struct PushReport {
     pub manifest: String,
     pub blobs_sent: u64,
     pub blobs_present: u64,
+    /// Blobs the registry mounted from another of its repositories.
+    pub blobs_mounted: u64,
     pub bytes_sent: u64,
     pub referrers: u64,
     /// Fallback tags (`sha256-<hex>`) written for a registry without the
     /// referrers API.
     pub referrer_tags: u64,
+    /// Every blob the repository now holds for the image.
+    #[serde(skip)]
+    pub blobs: Vec<Digest>,
 }
 
 fn layout_err(path: &Path, reason: impl std::fmt::Display) -> RegistryError {
@@ -404,6 +419,7 @@ pub fn push_layout(
     dir: &Path,
     tag: &str,
     target: &Reference,
+    mount_from: &dyn Fn(&Digest) -> Option<String>,
     progress: &dyn Progress,
 ) -> Result<PushReport, RegistryError> {
     let layout = bale_store::LayoutReader::open(dir)?;
@@ -452,10 +468,16 @@ pub fn push_layout(
         if registry.has_blob(&blob.digest)? {
             report.blobs_present += 1;
         } else {
-            registry.put_blob(&blob.digest, &|| layout.open_blob(&blob.digest, blob.size), blob.size)?;
-            report.blobs_sent += 1;
-            report.bytes_sent += blob.size;
+            let from = mount_from(&blob.digest).filter(|repo| *repo != target.repository);
+            let open = || layout.open_blob(&blob.digest, blob.size);
+            if registry.put_blob(&blob.digest, &open, blob.size, from.as_deref())? {
+                report.blobs_mounted += 1;
+            } else {
+                report.blobs_sent += 1;
+                report.bytes_sent += blob.size;
+            }
         }
+        report.blobs.push(blob.digest);
         progress.advance(blob.size);
     }
     progress.finish_phase();
@@ -594,6 +616,11 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
         descriptor.artifact_type = manifests[0].2.artifact_type.clone();
     }
     store.add_image(&source.to_string(), descriptor, &referrers)?;
+    let blobs: Vec<Digest> = manifests
+        .iter()
+        .flat_map(|(_, _, m)| std::iter::once(m.config.digest).chain(m.layers.iter().map(|l| l.digest)))
+        .collect();
+    crate::mounts::record(store, &source.registry, &source.repository, &blobs);
     Ok(PullReport {
         reference: source.to_string(),
         manifest: digest,

@@ -6,5 +6,6 @@ mod auth;
 mod client;
 mod reference;
 
+pub mod mounts;
 pub use client::{PullReport, PushReport, Registry, RegistryError, pull, push_layout};
 pub use reference::{Reference, ReferenceError};

@@ -74,6 +74,17 @@ fn push_pull_round_trip_and_incremental_pushes() {
         assert!(copy.status.success(), "{}", String::from_utf8_lossy(&copy.stderr));
     }
 
+    // Another repository of the same registry: every blob is mounted from
+    // the first, only the manifests travel.
+    let elsewhere = format!("{}/tests/elsewhere:v1", registry.address);
+    let mounted = env.json(&["push", out.to_str().unwrap(), &elsewhere]);
+    assert_eq!(mounted["blobsSent"], 0, "{mounted}");
+    assert_eq!(mounted["blobsMounted"], first["blobsSent"], "{mounted}");
+    assert!(mounted["bytesSent"].as_u64().unwrap() < 8192, "{mounted}");
+    let back = Env::new();
+    back.ok(&["pull", &elsewhere]);
+    back.ok(&["store", "verify", "--deep"]);
+
     // Pushing again sends no blob at all.
     let again = env.json(&["push", out.to_str().unwrap(), &reference]);
     assert_eq!(again["blobsSent"], 0, "{again}");

@@ -35,7 +35,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lock { spec, check: true } => image::check_lock(&open()?, &spec, json, progress),
         Command::Update { package, spec } => image::lock(&open()?, &spec, Some(&package), json, progress),
         Command::Sbom { image, format, architecture } => image::sbom(&image, format, architecture.as_deref()),
-        Command::Push { image, reference } => registry::push(&image, &reference, json, progress),
+        Command::Push { image, reference } => {
+            // The store only lends its memory of the registry; a push needs
+            // none, and makes none where there is no store yet.
+            let store = if root.join("index.json").exists() { Some(open()?) } else { None };
+            registry::push(store.as_ref(), &image, &reference, json, progress)
+        }
         Command::Pull { reference, output } => registry::pull(&open()?, &reference, output, json, progress),
         Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
         Command::Debian(DebianCommand::Show { name, archive }) => {

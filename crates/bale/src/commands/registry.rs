@@ -9,19 +9,33 @@ use bale_store::Store;
 
 use crate::output::{outln, print_json};
 
-pub fn push(image: &str, reference: &str, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
+/// `store` (when there is one) remembers which repository holds which
+/// blob, so pushing to another repository of a registry mounts them.
+pub fn push(
+    store: Option<&Store>,
+    image: &str,
+    reference: &str,
+    json: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<ExitCode> {
     let (dir, tag) = super::split_image(image);
     let target: bale_registry::Reference = reference.parse()?;
-    let report = bale_registry::push_layout(Path::new(&dir), &tag, &target, progress)
+    let known = store.map(|s| bale_registry::mounts::known(s, &target.registry)).unwrap_or_default();
+    let report = bale_registry::push_layout(Path::new(&dir), &tag, &target, &|d| known.get(d).cloned(), progress)
         .with_context(|| format!("pushing {dir}:{tag} to {target}"))?;
+    if let Some(store) = store {
+        bale_registry::mounts::record(store, &target.registry, &target.repository, &report.blobs);
+    }
     if json {
         print_json(&report)?;
     } else {
         outln!("pushed {} {}", report.reference, report.manifest);
         outln!(
-            "  {} blobs sent ({} bytes in all, manifests included), {} already there; {} referrers (SBOMs){}",
+            "  {} blobs sent ({} bytes in all, manifests included), {} mounted from another repository, {} already \
+             there; {} referrers (SBOMs){}",
             report.blobs_sent,
             report.bytes_sent,
+            report.blobs_mounted,
             report.blobs_present,
             report.referrers,
             if report.referrer_tags > 0 { ", listed under the fallback tag (no referrers API here)" } else { "" }

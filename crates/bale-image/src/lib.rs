@@ -3,6 +3,7 @@
 
 mod accounts;
 mod compose;
+mod inspect;
 mod layout;
 mod lock;
 mod platform;
@@ -14,6 +15,7 @@ pub use compose::{
     CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecContent,
     SpecFileContent, compose,
 };
+pub use inspect::{ImageDetail, ImageSummary, LayerDetail, inspect_layout, inspect_pulled};
 pub use layout::{
     ImageIndex, LayoutContent, LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout,
 };

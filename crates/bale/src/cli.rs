@@ -36,7 +36,10 @@ pub enum Command {
     Pack(PackArgs),
     /// Show a package: id, digests, metadata, and with --files every path.
     #[command(after_help = "REF is an id (name:arch@version), any part of one that names one package\n\
-        (hello, hello@1.0, libc6:arm64), or a content or manifest digest (sha256:… or at least 6 hex digits).")]
+        (hello, hello@1.0, libc6:arm64), or a content or manifest digest (sha256:… or at least 6 hex digits).\n\
+        It may also name an image: an OCI layout DIR[:TAG] (bale inspect out/busybox) or a pulled reference\n\
+        (bale inspect 127.0.0.1:5000/hello:v1), shown with its platform, layers and the package each is,\n\
+        config and referrers (SBOMs).")]
     Inspect {
         /// The package: id, name, or digest (prefix).
         reference: String,

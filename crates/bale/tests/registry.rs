@@ -57,6 +57,19 @@ fn push_pull_round_trip_and_incremental_pushes() {
     assert_eq!(spdx.as_bytes(), fs::read(env.path().join("image.spdx.json")).unwrap());
     let cdx = other.ok(&["sbom", &format!("{}:v1", pulled_dir.display()), "--format", "cyclonedx"]);
     assert_eq!(cdx.as_bytes(), fs::read(env.path().join("image.cdx.json")).unwrap());
+    // The pulled image inspects by its reference, with its packages.
+    let inspected = other.json(&["inspect", &reference]);
+    let packages: Vec<&str> =
+        inspected["images"][0]["layers"].as_array().unwrap().iter().filter_map(|l| l["package"].as_str()).collect();
+    assert!(
+        packages.contains(&"example.com/app:all@1") && packages.contains(&"example.com/base:all@1"),
+        "{packages:?}"
+    );
+    assert_eq!(inspected["referrers"].as_array().unwrap().len(), 2);
+    let shown = other.ok(&["inspect", &reference]);
+    assert!(shown.contains("linux/amd64") && shown.contains("example.com/app:all@1"), "{shown}");
+    let from_layout = env.json(&["inspect", out.to_str().unwrap()]);
+    assert_eq!(from_layout["top"]["digest"], built["manifest"]["digest"]);
     // The store records the pulled image, so gc keeps every blob of it.
     let gc = other.json(&["store", "gc"]);
     assert_eq!(gc["blobsRemoved"], 0, "{gc}");

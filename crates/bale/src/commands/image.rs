@@ -180,3 +180,71 @@ pub fn sbom(image: &str, format: SbomFormatArg, architecture: Option<&str>) -> a
     crate::output::write_bytes(&bytes);
     Ok(ExitCode::SUCCESS)
 }
+
+/// The image `reference` names: an OCI layout `DIR[:TAG]`, or an image the
+/// store pulled under that reference; `None` when it names neither (it is
+/// then a package reference).
+pub fn find_image(store: &Store, reference: &str) -> anyhow::Result<Option<bale_image::ImageSummary>> {
+    let (dir, tag) = super::split_image(reference);
+    let layout = Path::new(&dir);
+    if layout.join("oci-layout").is_file() {
+        return Ok(Some(bale_image::inspect_layout(layout, &tag)?));
+    }
+    // Pulled images are recorded as bale printed them, tag filled in.
+    let normal = reference.parse::<bale_registry::Reference>().map(|r| r.to_string()).ok();
+    for candidate in std::iter::once(reference.to_string()).chain(normal) {
+        if let Some(summary) = bale_image::inspect_pulled(store, &candidate)? {
+            return Ok(Some(summary));
+        }
+    }
+    Ok(None)
+}
+
+/// `bale inspect IMAGE`: platform, layers with the package each is, the
+/// config and the referrers.
+pub fn inspect(reference: &str, summary: &bale_image::ImageSummary, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(summary)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let what = if summary.images.len() > 1 { "image index" } else { "image" };
+    outln!("{reference}: {what} {}", summary.top.digest);
+    for image in &summary.images {
+        let p = &image.platform;
+        let platform = match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        };
+        let total: u64 = image.layers.iter().map(|l| l.size).sum();
+        outln!("  {platform}  manifest {}", image.manifest.digest);
+        outln!("    {} layers, {} compressed", image.layers.len(), human_bytes(total));
+        for layer in &image.layers {
+            outln!(
+                "    {:>10}  {}  {}",
+                human_bytes(layer.size),
+                layer.digest.short(),
+                layer.package.as_deref().unwrap_or("(not a bale package)")
+            );
+        }
+        let config = &image.config;
+        let list = |key: &str| {
+            config[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
+        outln!(
+            "    user {}, workdir {}",
+            config["User"].as_str().unwrap_or("0"),
+            config["WorkingDir"].as_str().unwrap_or("/")
+        );
+        outln!("    entrypoint [{}], cmd [{}]", list("Entrypoint"), list("Cmd"));
+    }
+    if summary.referrers.is_empty() {
+        outln!("  no referrers (SBOMs)");
+    }
+    for referrer in &summary.referrers {
+        outln!("  referrer {} {}", referrer.artifact_type.as_deref().unwrap_or("?"), referrer.digest);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -26,7 +26,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let open = || Store::open(&root).with_context(|| format!("opening the store at {}", root.display()));
     match cli.command {
         Command::Pack(args) => package::pack(&open()?, args, json, progress),
-        Command::Inspect { reference, files } => package::inspect(&open()?, &reference, files, json),
+        Command::Inspect { reference, files } => {
+            let store = open()?;
+            match image::find_image(&store, &reference)? {
+                Some(summary) => image::inspect(&reference, &summary, json),
+                None => package::inspect(&store, &reference, files, json),
+            }
+        }
         Command::List => package::list(&open()?, json),
         Command::Unpack { reference, dest } => package::unpack(&open()?, &reference, &dest, json),
         Command::Remove { reference } => package::remove(&open()?, &reference, json),

@@ -4,8 +4,15 @@
 //! its source declared (a manifest's descriptor, a Packages entry), so a
 //! peer that streams forever cannot fill the disk.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::NextTimeout;
 
 /// Seconds without a byte sent or received before a transfer fails.
 pub const DEFAULT_STALL_SECONDS: u64 = 60;
@@ -43,18 +50,89 @@ impl NetLimits {
     }
 }
 
+/// How long one name lookup may take before it is tried again. Some
+/// resolvers drop a query when several arrive at once and the C library
+/// then waits 5 s for an answer; a fresh query is answered at once.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Lookups of one name before giving up.
+const LOOKUP_ATTEMPTS: usize = 3;
+
 /// An agent with bale's user agent, no error for HTTP statuses (callers
 /// look at them), and `limits.stall` on connecting and on every read and
-/// write, so a stalled peer is noticed within that time.
+/// write, so a stalled peer is noticed within that time. Every agent of
+/// the process shares one resolver, which looks each host up once.
+/// Connections are kept alive and reused, a few per host.
 pub fn agent(limits: &NetLimits) -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .timeout_resolve(Some(LOOKUP_TIMEOUT))
         .timeout_connect(Some(limits.stall.min(Duration::from_secs(20))))
         .timeout_per_read(Some(limits.stall))
         .timeout_per_write(Some(limits.stall))
+        .max_idle_connections_per_host(8)
         .user_agent(concat!("bale/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::new(),
+        SharedResolver(Arc::clone(&SHARED_RESOLVER)),
+    )
+}
+
+static SHARED_RESOLVER: LazyLock<Arc<OnceResolver<DefaultResolver>>> =
+    LazyLock::new(|| Arc::new(OnceResolver::new(DefaultResolver::default())));
+
+/// The process's one resolver, shared by every agent.
+#[derive(Debug)]
+struct SharedResolver(Arc<OnceResolver<DefaultResolver>>);
+
+impl Resolver for SharedResolver {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// Looks each host up once: the first request for a host resolves it
+/// while others for the same host wait for that answer (no burst of
+/// identical queries), and the answer is kept for the process. A lookup
+/// that times out is tried again, up to [`LOOKUP_ATTEMPTS`] times.
+#[derive(Debug)]
+pub struct OnceResolver<R> {
+    inner: R,
+    answers: Mutex<HashMap<String, Arc<Mutex<Option<ResolvedSocketAddrs>>>>>,
+}
+
+impl<R: Resolver> OnceResolver<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner, answers: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<R: Resolver> Resolver for OnceResolver<R> {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let key = format!("{}://{}", uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()));
+        let slot = {
+            let mut answers = self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(answers.entry(key).or_default())
+        };
+        // Held while looking up, so concurrent requests for this host wait.
+        let mut answer = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(addresses) = answer.as_ref() {
+            return Ok(addresses.clone());
+        }
+        let mut last = None;
+        for _ in 0..LOOKUP_ATTEMPTS {
+            match self.inner.resolve(uri, config, timeout) {
+                Ok(addresses) => {
+                    *answer = Some(addresses.clone());
+                    return Ok(addresses);
+                }
+                Err(error @ ureq::Error::Timeout(_)) => last = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last.unwrap_or(ureq::Error::HostNotFound))
+    }
 }
 
 /// Why a download stopped.
@@ -155,5 +233,102 @@ mod tests {
         assert_eq!(copy_declared(&[1u8; 10][..], 10, &mut out, &limits).unwrap(), 10);
         let limits = NetLimits { max_blob: 5, ..NetLimits::default() };
         assert!(matches!(copy_declared(&[1u8; 10][..], 10, &mut out, &limits), Err(DownloadError::TooLarge { .. })));
+    }
+
+    /// Answers every lookup with one address, counting lookups, and times
+    /// out the first `stalls` of them.
+    #[derive(Debug)]
+    struct Counting {
+        address: std::net::SocketAddr,
+        lookups: std::sync::atomic::AtomicUsize,
+        stalls: usize,
+    }
+
+    impl Resolver for Counting {
+        fn resolve(&self, _: &Uri, _: &Config, _: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            let n = self.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Slow enough that concurrent requests overlap.
+            std::thread::sleep(Duration::from_millis(50));
+            if n < self.stalls {
+                return Err(ureq::Error::Timeout(ureq::Timeout::Resolve));
+            }
+            let mut out = DefaultResolver::default().empty();
+            out.push(self.address);
+            Ok(out)
+        }
+    }
+
+    /// A server on 127.0.0.1 answering every request with an empty 200.
+    fn server() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut reader = io::BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        if stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    fn agent_with(resolver: Arc<OnceResolver<Counting>>) -> ureq::Agent {
+        #[derive(Debug)]
+        struct Shared(Arc<OnceResolver<Counting>>);
+        impl Resolver for Shared {
+            fn resolve(&self, u: &Uri, c: &Config, t: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+                self.0.resolve(u, c, t)
+            }
+        }
+        let config = ureq::Agent::config_builder().http_status_as_error(false).build();
+        ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), Shared(resolver))
+    }
+
+    #[test]
+    fn each_host_is_looked_up_once_however_many_requests_race() {
+        let address = server();
+        let counting = Counting { address, lookups: Default::default(), stalls: 0 };
+        let resolver = Arc::new(OnceResolver::new(counting));
+        let url = format!("http://mirror.bale-test.invalid:{}/dists/x/InRelease", address.port());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                // Separate agents, as separate sources make: one resolver.
+                let agent = agent_with(Arc::clone(&resolver));
+                let url = url.clone();
+                std::thread::spawn(move || agent.get(&url).call().map(|r| r.status().as_u16()))
+            })
+            .collect();
+        for thread in threads {
+            assert_eq!(thread.join().unwrap().unwrap(), 200);
+        }
+        assert_eq!(resolver.inner.lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_lookup_that_stalls_is_tried_again() {
+        let address = server();
+        let url = format!("http://stalls.bale-test.invalid:{}/", address.port());
+        let twice = Arc::new(OnceResolver::new(Counting { address, lookups: Default::default(), stalls: 2 }));
+        assert_eq!(agent_with(Arc::clone(&twice)).get(&url).call().unwrap().status().as_u16(), 200);
+        assert_eq!(twice.inner.lookups.load(std::sync::atomic::Ordering::SeqCst), 3);
+        let always = Arc::new(OnceResolver::new(Counting { address, lookups: Default::default(), stalls: 99 }));
+        assert!(agent_with(Arc::clone(&always)).get(&url).call().is_err());
+        assert_eq!(always.inner.lookups.load(std::sync::atomic::Ordering::SeqCst), LOOKUP_ATTEMPTS);
     }
 }

@@ -139,3 +139,95 @@ fn summarize(
     }
     Ok(ImageSummary { top, images, referrers: own })
 }
+
+/// Why an image could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackImageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Fileset(#[from] bale_fileset::FilesetError),
+    #[error("the image is an index of {platforms}; name one with --arch")]
+    WhichPlatform { platforms: String },
+    #[error("the image index has no image for {architecture} (it has {platforms})")]
+    NoSuchPlatform { architecture: String, platforms: String },
+    #[error("writing the image's root filesystem: {0}")]
+    Spool(std::io::Error),
+}
+
+fn platform_text(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{v}", p.architecture),
+        None => p.architecture.clone(),
+    }
+}
+
+/// Writes the root filesystem of `summary`'s image (for an index, the one
+/// for `architecture`) into `dest`, which must not exist or be empty:
+/// its layers stacked as a runtime stacks them, upper layers winning.
+/// Blobs of a layout come into the store first, each checked by digest,
+/// and are read from there. Layers with whiteouts (deletions, which bale
+/// images never have) are refused by the strict reader.
+pub fn unpack_image(
+    store: &Store,
+    layout: Option<&std::path::Path>,
+    summary: &ImageSummary,
+    architecture: Option<&str>,
+    dest: &std::path::Path,
+    options: bale_fileset::UnpackOptions,
+) -> Result<u64, UnpackImageError> {
+    use crate::platform::DebianPlatform;
+    let platforms = || summary.images.iter().map(|i| platform_text(&i.platform)).collect::<Vec<_>>().join(", ");
+    let image = match (summary.images.as_slice(), architecture) {
+        ([one], None) => one,
+        (_, None) => return Err(UnpackImageError::WhichPlatform { platforms: platforms() }),
+        (images, Some(architecture)) => {
+            let wanted = Platform::of_debian(architecture);
+            images
+                .iter()
+                .find(|i| Some(&i.platform) == wanted.as_ref() || i.platform.architecture == architecture)
+                .ok_or_else(|| UnpackImageError::NoSuchPlatform {
+                    architecture: architecture.to_string(),
+                    platforms: platforms(),
+                })?
+        }
+    };
+    let _session = store.lock_shared()?;
+    if let Some(dir) = layout {
+        let reader = LayoutReader::open(dir)?;
+        for layer in &image.layers {
+            if !store.has_blob(&layer.digest) {
+                let mut blob = reader.open_blob(&layer.digest, layer.size)?;
+                let mut writer = store.blob_writer()?;
+                std::io::copy(&mut std::io::Read::take(&mut blob, layer.size), &mut writer)
+                    .map_err(|e| StoreError::Io { path: reader.blob_path(&layer.digest), source: e })?;
+                writer.commit(Some(layer.digest))?;
+            }
+        }
+    }
+    let mut readers = Vec::new();
+    for layer in image.layers.iter().rev() {
+        let descriptor = Descriptor::new(layer.media_type.clone(), layer.digest, layer.size);
+        readers.push(store.open_layer(&descriptor)?);
+    }
+    let keep = bale_fileset::Normalize {
+        modes: bale_fileset::ModePolicy::Preserve { special_bits: true },
+        owners: bale_fileset::OwnerPolicy::Preserve,
+        keep_xattrs: true,
+    };
+    let plan = bale_fileset::Plan::union_of_tars(readers, keep, bale_fileset::Limits::default(), &store.tmp_dir())?;
+    // Spooled to a private file in the store's tmp/ (gc removes what a
+    // crash leaves), then unpacked from it.
+    let tmp = bale_fileset::safe_fs::Dir::open(&store.tmp_dir()).map_err(UnpackImageError::Spool)?;
+    let (name, file) = tmp.create_temp("unpack.tar", 0o600).map_err(UnpackImageError::Spool)?;
+    let result = (|| {
+        let mut out = std::io::BufWriter::new(file);
+        bale_fileset::write_canonical(&plan, &mut out, &bale_progress::NoProgress)?;
+        std::io::Write::flush(&mut out).map_err(UnpackImageError::Spool)?;
+        drop(out);
+        let (spool, _) = tmp.open_file(&name).map_err(UnpackImageError::Spool)?;
+        Ok(bale_fileset::unpack(std::io::BufReader::new(spool), dest, &bale_fileset::Limits::default(), options)?)
+    })();
+    let _ = tmp.remove_file(&name);
+    result
+}

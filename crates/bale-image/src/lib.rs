@@ -15,7 +15,9 @@ pub use compose::{
     CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecContent,
     SpecFileContent, compose,
 };
-pub use inspect::{ImageDetail, ImageSummary, LayerDetail, inspect_layout, inspect_pulled};
+pub use inspect::{
+    ImageDetail, ImageSummary, LayerDetail, UnpackImageError, inspect_layout, inspect_pulled, unpack_image,
+};
 pub use layout::{
     ImageIndex, LayoutContent, LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout,
 };

@@ -49,12 +49,19 @@ pub enum Command {
     },
     /// List the packages in the store.
     List,
-    /// Unpack a package's files into a new (or empty) directory.
+    /// Unpack a package's files, or an image's root filesystem, into a new
+    /// (or empty) directory.
+    #[command(after_help = "REF is a package (id, name, or digest prefix) or an image: an OCI layout DIR[:TAG] or a\n\
+        pulled reference, whose layers are stacked as a runtime stacks them.\n\
+        Example:\n  bale unpack out/busybox rootfs")]
     Unpack {
-        /// The package: id, name, or digest (prefix).
+        /// The package or image.
         reference: String,
         /// Destination; must not exist or be empty.
         dest: PathBuf,
+        /// Which image of a multi-architecture index (`arm64`).
+        #[arg(long = "arch")]
+        architecture: Option<String>,
     },
     /// Remove a package from the store's index (its blobs go at the next gc).
     Remove {

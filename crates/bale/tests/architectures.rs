@@ -239,6 +239,15 @@ fn a_spec_with_architectures_writes_an_image_index() {
         assert!(bundle.join("rootfs/usr/share/zoneinfo/UTC").exists());
     }
 
+    // bale unpacks one platform's root filesystem, layers stacked.
+    let rootfs = one.path().join("rootfs-arm64");
+    one.ok(&["unpack", out.to_str().unwrap(), rootfs.to_str().unwrap(), "--arch", "arm64"]);
+    assert_eq!(fs::read_to_string(rootfs.join("usr/bin/app")).unwrap(), "app for arm64\n");
+    assert!(fs::read_to_string(rootfs.join("etc/passwd")).unwrap().starts_with("root:x:0:0:"));
+    let which = one.run(&["unpack", out.to_str().unwrap(), one.path().join("which").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&which.stderr).contains("--arch"));
+    assert!(!one.path().join("which").exists());
+
     // The same index from another empty store.
     let dir_two = two.path().join("multi");
     let spec_two = spec(&dir_two, &a, "architectures = [\"amd64\", \"arm64\"]");

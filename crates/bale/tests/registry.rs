@@ -68,6 +68,10 @@ fn push_pull_round_trip_and_incremental_pushes() {
     assert_eq!(inspected["referrers"].as_array().unwrap().len(), 2);
     let shown = other.ok(&["inspect", &reference]);
     assert!(shown.contains("linux/amd64") && shown.contains("example.com/app:all@1"), "{shown}");
+    let rootfs = other.path().join("rootfs");
+    other.ok(&["unpack", &reference, rootfs.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(rootfs.join("srv/app/main")).unwrap(), "version 1\n");
+    assert_eq!(fs::read_to_string(rootfs.join("usr/share/base/data")).unwrap(), "base layer\n");
     let from_layout = env.json(&["inspect", out.to_str().unwrap()]);
     assert_eq!(from_layout["top"]["digest"], built["manifest"]["digest"]);
     // The store records the pulled image, so gc keeps every blob of it.

@@ -2,6 +2,8 @@
 //! (`bale-build`) did.
 
 use std::path::Path;
+
+use anyhow::Context;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -184,20 +186,48 @@ pub fn sbom(image: &str, format: SbomFormatArg, architecture: Option<&str>) -> a
 /// The image `reference` names: an OCI layout `DIR[:TAG]`, or an image the
 /// store pulled under that reference; `None` when it names neither (it is
 /// then a package reference).
-pub fn find_image(store: &Store, reference: &str) -> anyhow::Result<Option<bale_image::ImageSummary>> {
+pub fn find_image(store: &Store, reference: &str) -> anyhow::Result<Option<FoundImage>> {
     let (dir, tag) = super::split_image(reference);
     let layout = Path::new(&dir);
     if layout.join("oci-layout").is_file() {
-        return Ok(Some(bale_image::inspect_layout(layout, &tag)?));
+        let summary = bale_image::inspect_layout(layout, &tag)?;
+        return Ok(Some(FoundImage { summary, layout: Some(layout.to_path_buf()) }));
     }
     // Pulled images are recorded as bale printed them, tag filled in.
     let normal = reference.parse::<bale_registry::Reference>().map(|r| r.to_string()).ok();
     for candidate in std::iter::once(reference.to_string()).chain(normal) {
         if let Some(summary) = bale_image::inspect_pulled(store, &candidate)? {
-            return Ok(Some(summary));
+            return Ok(Some(FoundImage { summary, layout: None }));
         }
     }
     Ok(None)
+}
+
+/// An image a reference names, and the layout holding it (none when the
+/// store pulled it).
+pub struct FoundImage {
+    pub summary: bale_image::ImageSummary,
+    pub layout: Option<std::path::PathBuf>,
+}
+
+/// `bale unpack IMAGE DIR`: the image's root filesystem.
+pub fn unpack(
+    store: &Store,
+    reference: &str,
+    found: &FoundImage,
+    architecture: Option<&str>,
+    dest: &Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let options = bale_fileset::UnpackOptions { owners: super::package::is_root() };
+    let entries = bale_image::unpack_image(store, found.layout.as_deref(), &found.summary, architecture, dest, options)
+        .with_context(|| format!("unpacking the image {reference} into {}", dest.display()))?;
+    if json {
+        print_json(&json!({ "image": reference, "dest": dest, "entries": entries }))?;
+    } else {
+        outln!("unpacked the image {reference} ({entries} entries) into {}", dest.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `bale inspect IMAGE`: platform, layers with the package each is, the

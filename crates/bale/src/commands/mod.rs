@@ -29,12 +29,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect { reference, files } => {
             let store = open()?;
             match image::find_image(&store, &reference)? {
-                Some(summary) => image::inspect(&reference, &summary, json),
+                Some(found) => image::inspect(&reference, &found.summary, json),
                 None => package::inspect(&store, &reference, files, json),
             }
         }
         Command::List => package::list(&open()?, json),
-        Command::Unpack { reference, dest } => package::unpack(&open()?, &reference, &dest, json),
+        Command::Unpack { reference, dest, architecture } => {
+            let store = open()?;
+            match image::find_image(&store, &reference)? {
+                Some(found) => image::unpack(&store, &reference, &found, architecture.as_deref(), &dest, json),
+                None => package::unpack(&store, &reference, &dest, json),
+            }
+        }
         Command::Remove { reference } => package::remove(&open()?, &reference, json),
         Command::Build(args) => image::build(&open()?, args, json, progress),
         Command::Lock { spec, check: false } => image::lock(&open()?, &spec, None, json, progress),

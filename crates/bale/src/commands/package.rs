@@ -227,7 +227,7 @@ pub fn remove(store: &Store, reference: &str, json: bool) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     // /proc/self is owned by the process's effective uid.
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)

@@ -129,10 +129,18 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
 
-    // And a real engine pulls it from the layout and runs it, with a
-    // throwaway store so no cached layer can hide a broken blob.
-    let Some(podman) = bale_testkit::require_tool("podman") else { return };
-    let state = env.path().join("podman");
+    // And a real engine pulls it from the layout and runs it.
+    let Some(out) = podman_run(&env, &layout, "main") else { return };
+    assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
+}
+
+/// `podman run` of the layout's `latest`, with a throwaway store (so no
+/// cached layer can hide a broken blob) and no network; `None` without
+/// podman.
+fn podman_run(env: &Env, layout: &Path, label: &str) -> Option<std::process::Output> {
+    let podman = bale_testkit::require_tool("podman")?;
+    let state = env.path().join(format!("podman-{label}"));
     fs::create_dir_all(&state).unwrap();
     fs::write(
         state.join("containers.conf"),
@@ -140,9 +148,9 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     )
     .unwrap();
     // podman names the image after the layout's path, which must be lowercase.
-    let lowercase = std::env::temp_dir().join(format!("bale-podman-{}", std::process::id()));
+    let lowercase = std::env::temp_dir().join(format!("bale-podman-{label}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&lowercase);
-    assert!(Command::new("cp").arg("-r").arg(&layout).arg(&lowercase).status().unwrap().success());
+    assert!(Command::new("cp").arg("-r").arg(layout).arg(&lowercase).status().unwrap().success());
     let out = Command::new(podman)
         .env("CONTAINERS_CONF", state.join("containers.conf"))
         .arg("--root")
@@ -154,8 +162,7 @@ fn an_image_runs_under_runc_with_the_right_layers() {
         .output()
         .unwrap();
     let _ = fs::remove_dir_all(&lowercase);
-    assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
+    Some(out)
 }
 
 #[test]
@@ -571,28 +578,7 @@ user = "app"
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("uid=1000(app) gid=1000(app)") && stdout.ends_with("wrote\n"), "{stdout}");
 
-    let Some(podman) = bale_testkit::require_tool("podman") else { return };
-    let state = env.path().join("podman");
-    fs::create_dir_all(&state).unwrap();
-    fs::write(
-        state.join("containers.conf"),
-        "[containers]\ndefault_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\nnetns = \"none\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-    )
-    .unwrap();
-    let lowercase = std::env::temp_dir().join(format!("bale-podman-users-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&lowercase);
-    assert!(Command::new("cp").arg("-r").arg(&layout).arg(&lowercase).status().unwrap().success());
-    let out = Command::new(podman)
-        .env("CONTAINERS_CONF", state.join("containers.conf"))
-        .arg("--root")
-        .arg(state.join("root"))
-        .arg("--runroot")
-        .arg(state.join("runroot"))
-        .args(["--storage-driver", "vfs", "run", "--rm"])
-        .arg(format!("oci:{}:latest", lowercase.display()))
-        .output()
-        .unwrap();
-    let _ = fs::remove_dir_all(&lowercase);
+    let Some(out) = podman_run(&env, &layout, "users") else { return };
     assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("uid=1000(app) gid=1000(app)") && stdout.ends_with("wrote\n"), "{stdout}");

@@ -80,14 +80,8 @@ fn relock(
     let architectures = spec_architectures(&spec);
     let mut new = Lock::default();
     let mut found = false;
-    let mut before = Vec::new();
-    let mut after = Vec::new();
-    relock_source(&debian, store, old.as_ref(), &mut new, &path, &architectures, update, &mut found, progress).map(
-        |(b, a)| {
-            before.extend(b);
-            after.extend(a);
-        },
-    )?;
+    let (before, after) =
+        relock_source(&debian, store, old.as_ref(), &mut new, &path, &architectures, update, &mut found, progress)?;
     if let Some(name) = update
         && !found
     {
@@ -322,7 +316,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         ids.extend(
             locals
                 .iter()
-                .filter(|l| !multi || l.architecture == bale_store::ARCH_ALL || &l.architecture == architecture)
+                .filter(|l| !multi || bale_store::runs_on(&l.architecture, architecture))
                 .map(|l| l.id.clone()),
         );
         let options =

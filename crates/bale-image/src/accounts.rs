@@ -237,7 +237,7 @@ impl Accounts {
         let by_name = |name: &str| self.users.iter().find(|u| u.name == name);
         let (uid, gid) = match user {
             None => (0, 0),
-            Some(UserRef::Uid(uid)) => (*uid, self.users.iter().find(|u| u.uid == *uid).map_or(*uid, |u| u.gid)),
+            Some(UserRef::Uid(uid)) => (*uid, self.primary_gid(*uid)),
             Some(UserRef::Text(text)) => {
                 let (user, group) = match text.split_once(':') {
                     Some((u, g)) => (u, Some(g)),
@@ -257,12 +257,17 @@ impl Accounts {
                                 format!("no group is called {group:?} (define it in [groups.{group}])")
                             })?,
                         },
-                        None => self.users.iter().find(|u| u.uid == uid).map_or(uid, |u| u.gid),
+                        None => self.primary_gid(uid),
                     };
                 (uid, gid)
             }
         };
         Ok(format!("{uid}:{gid}"))
+    }
+
+    /// The group of `uid`'s account; the same number when it has none.
+    fn primary_gid(&self, uid: u32) -> u32 {
+        self.users.iter().find(|u| u.uid == uid).map_or(uid, |u| u.gid)
     }
 
     pub fn passwd(&self) -> String {

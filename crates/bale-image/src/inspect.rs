@@ -155,13 +155,6 @@ pub enum UnpackImageError {
     Spool(std::io::Error),
 }
 
-fn platform_text(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{v}", p.architecture),
-        None => p.architecture.clone(),
-    }
-}
-
 /// Writes the root filesystem of `summary`'s image (for an index, the one
 /// for `architecture`) into `dest`, which must not exist or be empty:
 /// its layers stacked as a runtime stacks them, upper layers winning.
@@ -177,7 +170,7 @@ pub fn unpack_image(
     options: bale_fileset::UnpackOptions,
 ) -> Result<u64, UnpackImageError> {
     use crate::platform::DebianPlatform;
-    let platforms = || summary.images.iter().map(|i| platform_text(&i.platform)).collect::<Vec<_>>().join(", ");
+    let platforms = || summary.images.iter().map(|i| i.platform.short_name()).collect::<Vec<_>>().join(", ");
     let image = match (summary.images.as_slice(), architecture) {
         ([one], None) => one,
         (_, None) => return Err(UnpackImageError::WhichPlatform { platforms: platforms() }),

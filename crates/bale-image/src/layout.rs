@@ -280,15 +280,8 @@ pub fn read_referrer(
     let chosen;
     let image = if tagged.media_type == bale_store::INDEX_MEDIA_TYPE {
         let (images, _): (Index, _) = layout.read_json(&tagged.digest).map_err(store_err)?;
-        let names: Vec<String> = images
-            .manifests
-            .iter()
-            .filter_map(|d| d.platform.as_ref())
-            .map(|p| match &p.variant {
-                Some(v) => format!("{}/{v}", p.architecture),
-                None => p.architecture.clone(),
-            })
-            .collect();
+        let names: Vec<String> =
+            images.manifests.iter().filter_map(|d| d.platform.as_ref()).map(Platform::short_name).collect();
         let Some(architecture) = architecture else {
             return Err(LayoutError::Missing {
                 path: dir.to_path_buf(),

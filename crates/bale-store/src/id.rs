@@ -48,7 +48,7 @@ impl PackageId {
 
     /// Whether an image for `architecture` may hold this package.
     pub fn runs_on(&self, architecture: &str) -> bool {
-        self.architecture == ARCH_ALL || self.architecture == architecture
+        runs_on(&self.architecture, architecture)
     }
 }
 
@@ -70,6 +70,12 @@ impl FromStr for PackageId {
         ))?;
         Self::new(parts.origin.map(str::to_string), parts.name, architecture, version)
     }
+}
+
+/// Whether content for `package` (an architecture or `all`) belongs in an
+/// image for `image`.
+pub fn runs_on(package: &str, image: &str) -> bool {
+    package == ARCH_ALL || package == image
 }
 
 /// A package reference split into its parts, any of which but the name

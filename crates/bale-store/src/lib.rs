@@ -22,7 +22,9 @@ mod verify;
 pub use blob::BlobWriter;
 pub use error::StoreError;
 pub use gc::GcReport;
-pub use id::{ARCH_ALL, IdParts, PackageId, validate_architecture, validate_license, validate_name, validate_version};
+pub use id::{
+    ARCH_ALL, IdParts, PackageId, runs_on, validate_architecture, validate_license, validate_name, validate_version,
+};
 pub use layout::{LayoutReader, MAX_LAYOUT_JSON};
 pub use lock::StoreLock;
 pub use oci::{Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME_ANNOTATION};

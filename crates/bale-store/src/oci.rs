@@ -50,6 +50,21 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+impl Platform {
+    /// `arm64/v8`, `amd64`.
+    pub fn short_name(&self) -> String {
+        match &self.variant {
+            Some(variant) => format!("{}/{variant}", self.architecture),
+            None => self.architecture.clone(),
+        }
+    }
+
+    /// `linux/arm64/v8`, `linux/amd64`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.os, self.short_name())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {

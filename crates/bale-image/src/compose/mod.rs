@@ -129,7 +129,7 @@ pub fn compose(
         };
         let (manifest, metadata) = store.load_package(&record)?;
         let package_architecture = metadata.architecture_or_all();
-        if package_architecture != bale_store::ARCH_ALL && package_architecture != options.architecture {
+        if !bale_store::runs_on(package_architecture, &options.architecture) {
             return Err(ComposeError::WrongArchitecture {
                 package: record.id,
                 package_architecture: package_architecture.to_string(),

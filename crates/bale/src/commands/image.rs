@@ -240,11 +240,7 @@ pub fn inspect(reference: &str, summary: &bale_image::ImageSummary, json: bool) 
     let what = if summary.images.len() > 1 { "image index" } else { "image" };
     outln!("{reference}: {what} {}", summary.top.digest);
     for image in &summary.images {
-        let p = &image.platform;
-        let platform = match &p.variant {
-            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-            None => format!("{}/{}", p.os, p.architecture),
-        };
+        let platform = image.platform.name();
         let total: u64 = image.layers.iter().map(|l| l.size).sum();
         outln!("  {platform}  manifest {}", image.manifest.digest);
         outln!("    {} layers, {} compressed", image.layers.len(), human_bytes(total));

@@ -65,15 +65,8 @@ pub fn pull(
     } else {
         outln!("pulled {} {}", report.reference, report.manifest);
         if !report.images.is_empty() {
-            let platforms: Vec<String> = report
-                .images
-                .iter()
-                .filter_map(|d| d.platform.as_ref())
-                .map(|p| match &p.variant {
-                    Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                    None => format!("{}/{}", p.os, p.architecture),
-                })
-                .collect();
+            let platforms: Vec<String> =
+                report.images.iter().filter_map(|d| d.platform.as_ref()).map(bale_store::oci::Platform::name).collect();
             outln!("  an image index of {} images: {}", report.images.len(), platforms.join(", "));
         }
         outln!(

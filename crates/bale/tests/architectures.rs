@@ -210,31 +210,12 @@ fn a_spec_with_architectures_writes_an_image_index() {
 
     // skopeo copies the whole index; each platform's image unpacks with
     // umoci and holds its own architecture's files.
-    let copy = one.path().join("copy");
-    let status = Command::new(&skopeo)
-        .args(["copy", "--all"])
-        .arg(format!("oci:{}:latest", out.display()))
-        .arg(format!("oci:{}:latest", copy.display()))
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "skopeo copy --all: {}", String::from_utf8_lossy(&status.stderr));
+    common::oci::skopeo_copy_all(&skopeo, &out, &one.path().join("copy"));
     for arch in ["amd64", "arm64"] {
         let single = one.path().join(format!("only-{arch}"));
-        let status = Command::new(&skopeo)
-            .args(["--override-arch", arch, "--override-os", "linux", "copy"])
-            .arg(format!("oci:{}:latest", out.display()))
-            .arg(format!("oci:{}:latest", single.display()))
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "skopeo copy {arch}: {}", String::from_utf8_lossy(&status.stderr));
+        common::oci::skopeo_copy_platform(&skopeo, &out, arch, &single);
         let bundle = one.path().join(format!("bundle-{arch}"));
-        let status = Command::new(&umoci)
-            .args(["unpack", "--rootless", "--image"])
-            .arg(format!("{}:latest", single.display()))
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "umoci {arch}: {}", String::from_utf8_lossy(&status.stderr));
+        common::oci::umoci_unpack(&umoci, &single, &bundle, true);
         assert_eq!(fs::read_to_string(bundle.join("rootfs/usr/bin/app")).unwrap(), format!("app for {arch}\n"));
         assert!(bundle.join("rootfs/usr/share/zoneinfo/UTC").exists());
     }

@@ -117,15 +117,7 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     assert!(config["process"]["env"].as_array().unwrap().iter().any(|e| e == "GREETING=hi"));
 
     // And it runs.
-    if !bale_testkit::require_root("running the image with runc") {
-        return;
-    }
-    let Some(runc) = bale_testkit::require_tool("runc") else { return };
-    let mut config = config;
-    config["process"]["terminal"] = false.into();
-    fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
-    let id = format!("bale-test-{}", std::process::id());
-    let out = Command::new(runc).args(["run", "--bundle"]).arg(&bundle).arg(&id).output().unwrap();
+    let Some(out) = runc_run(&bundle, config, "test") else { return };
     assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
 
@@ -133,6 +125,19 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     let Some(out) = podman_run(&env, &layout, "main") else { return };
     assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
+}
+
+/// `runc run` of an unpacked bundle whose config is `config` (written
+/// back without a terminal); `None` when not root or without runc.
+fn runc_run(bundle: &Path, mut config: serde_json::Value, label: &str) -> Option<std::process::Output> {
+    if !bale_testkit::require_root("running the image with runc") {
+        return None;
+    }
+    let runc = bale_testkit::require_tool("runc")?;
+    config["process"]["terminal"] = false.into();
+    fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let id = format!("bale-{label}-{}", std::process::id());
+    Some(Command::new(runc).args(["run", "--bundle"]).arg(bundle).arg(&id).output().unwrap())
 }
 
 /// `podman run` of the layout's `latest`, with a throwaway store (so no
@@ -565,15 +570,7 @@ user = "app"
         (Some(1000), Some(1000))
     );
 
-    if !bale_testkit::require_root("running the image with runc") {
-        return;
-    }
-    let Some(runc) = bale_testkit::require_tool("runc") else { return };
-    let mut config = config;
-    config["process"]["terminal"] = false.into();
-    fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
-    let id = format!("bale-users-{}", std::process::id());
-    let out = Command::new(runc).args(["run", "--bundle"]).arg(&bundle).arg(&id).output().unwrap();
+    let Some(out) = runc_run(&bundle, config, "users") else { return };
     assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("uid=1000(app) gid=1000(app)") && stdout.ends_with("wrote\n"), "{stdout}");

@@ -112,32 +112,13 @@ fn a_two_architecture_busybox_index_runs_on_both() {
     let (again, _) = build(&two);
     assert_eq!(built["index"], again["index"], "two empty stores, one index");
 
-    let copy = one.path().join("copy");
-    let status = std::process::Command::new(&skopeo)
-        .args(["copy", "--all"])
-        .arg(format!("oci:{}:latest", out.display()))
-        .arg(format!("oci:{}:latest", copy.display()))
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "skopeo copy --all: {}", String::from_utf8_lossy(&status.stderr));
+    common::oci::skopeo_copy_all(&skopeo, &out, &one.path().join("copy"));
 
     for arch in ["amd64", "arm64"] {
         let single = one.path().join(format!("only-{arch}"));
-        let status = std::process::Command::new(&skopeo)
-            .args(["--override-arch", arch, "--override-os", "linux", "copy"])
-            .arg(format!("oci:{}:latest", out.display()))
-            .arg(format!("oci:{}:latest", single.display()))
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        common::oci::skopeo_copy_platform(&skopeo, &out, arch, &single);
         let bundle = one.path().join(format!("bundle-{arch}"));
-        let status = std::process::Command::new(&umoci)
-            .args(["unpack", "--rootless", "--image"])
-            .arg(format!("{}:latest", single.display()))
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "umoci {arch}: {}", String::from_utf8_lossy(&status.stderr));
+        common::oci::umoci_unpack(&umoci, &single, &bundle, true);
         let busybox = bundle.join("rootfs/usr/bin/busybox");
         let elf = std::fs::read(&busybox).unwrap();
         // e_machine: 62 is x86-64, 183 is AArch64.
@@ -158,13 +139,7 @@ fn a_two_architecture_busybox_index_runs_on_both() {
             return;
         }
         let rootful = one.path().join("bundle-amd64-root");
-        let status = std::process::Command::new(&umoci)
-            .args(["unpack", "--image"])
-            .arg(format!("{}:latest", single.display()))
-            .arg(&rootful)
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        common::oci::umoci_unpack(&umoci, &single, &rootful, false);
         let config_path = rootful.join("config.json");
         let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
         config["process"]["terminal"] = false.into();

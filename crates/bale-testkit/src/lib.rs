@@ -6,6 +6,8 @@
 //! fails, so nothing CI is meant to prove is silently left out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod elf;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

@@ -51,7 +51,7 @@ fn the_examples_build_and_run() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for (example, expected) in [
         ("busybox", "hello from a bale image\n".to_string()),
-        ("python", "{\"greeting\": \"hello from a bale image\", \"python\": \"3.11.2\"}\n".to_string()),
+        ("python", "{\"greeting\": \"hello from a bale image\", \"python\": \"3.11.2\", \"sqlite\": \"libsqlite3.so.0\"}\n".to_string()),
     ] {
         let env = Env::new();
         let spec = root.join("examples").join(example).join("bale.toml");

@@ -1,7 +1,7 @@
 //! The layer bale writes itself: the accounts (root, daemon and the
 //! spec's), the spec's directories, homes and `/tmp`, the CA bundle, the
 //! alternatives symlinks the packages' maintainer scripts would have made,
-//! and the spec's files.
+//! `/etc/ld.so.cache` ([`super::ldcache`]), and the spec's files.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -96,6 +96,7 @@ pub(super) fn generated_layer(
     members: &[Member],
     paths: &BTreeSet<String>,
     ca_bundle: Option<Vec<u8>>,
+    ld_cache: Option<super::ldcache::LdCache>,
     spec: &SpecContent,
 ) -> Result<Plan, ComposeError> {
     // Modes and owners as the spec declares them (`/tmp` is 1777), and
@@ -134,6 +135,19 @@ pub(super) fn generated_layer(
         entry.kind = EntryKind::File { size: bundle.len() as u64 };
         entry.mode = 0o644;
         plan.insert(entry, Content::Bytes(bundle))?;
+    }
+    if let Some(cache) = ld_cache {
+        let mut entry = Entry::directory(super::ldcache::LD_SO_CACHE);
+        entry.kind = EntryKind::File { size: cache.bytes.len() as u64 };
+        entry.mode = 0o644;
+        plan.insert(entry, Content::Bytes(cache.bytes))?;
+        for (path, target) in cache.links {
+            if plan.get(&path).is_none() {
+                let mut entry = Entry::directory(path.as_str());
+                entry.kind = EntryKind::Symlink { target };
+                plan.insert(entry, Content::None)?;
+            }
+        }
     }
     // For each alternative name, the highest priority (then the smallest
     // path) among candidates whose target is in the image wins, as

@@ -7,6 +7,7 @@
 mod config;
 mod conflicts;
 mod generated;
+mod ldcache;
 mod merge;
 mod order;
 
@@ -184,7 +185,9 @@ pub fn compose(
     }
 
     let bundle = ca_bundle(store, &members, &all_paths, &owners)?;
-    let generated = generated_layer(&members, &all_paths, bundle, spec)?;
+    let ld_cache =
+        ldcache::ld_so_cache(store, &members, &all_paths, &owners, spec, &options.architecture, progress)?;
+    let generated = generated_layer(&members, &all_paths, bundle, ld_cache, spec)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
     // Above the cap, the lowest packages of the stack (the most stable:
@@ -239,7 +242,7 @@ pub fn compose(
                 created_by: match &l.package {
                     Some(id) => format!("bale: package {id}"),
                     None if !l.merged.is_empty() => format!("bale: packages {}", l.merged.join(", ")),
-                    None => "bale: generated layer (/etc/passwd, /etc/group; alternatives, CA bundle and spec files when any)".into(),
+                    None => "bale: generated layer (/etc/passwd, /etc/group; alternatives, CA bundle, ld.so.cache and spec files when any)".into(),
                 },
             })
             .collect(),

@@ -96,13 +96,12 @@ pub fn read_dynamic(reader: &mut dyn Read, size: u64) -> Result<Option<Dynamic>,
     }
     let machine = f.u16(&file.bytes, 18);
     let (phoff, flags, phentsize, phnum) = match class {
-        Class::Elf32 => (
-            u64::from(f.u32(&file.bytes, 28)),
-            f.u32(&file.bytes, 36),
-            f.u16(&file.bytes, 42),
-            f.u16(&file.bytes, 44),
-        ),
-        Class::Elf64 => (f.u64(&file.bytes, 32), f.u32(&file.bytes, 48), f.u16(&file.bytes, 54), f.u16(&file.bytes, 56)),
+        Class::Elf32 => {
+            (u64::from(f.u32(&file.bytes, 28)), f.u32(&file.bytes, 36), f.u16(&file.bytes, 42), f.u16(&file.bytes, 44))
+        }
+        Class::Elf64 => {
+            (f.u64(&file.bytes, 32), f.u32(&file.bytes, 48), f.u16(&file.bytes, 54), f.u16(&file.bytes, 56))
+        }
     };
     let entry_size = f.pick(32, 56);
     if u64::from(phentsize) < entry_size || u64::from(phnum) > MAX_PROGRAM_HEADERS {
@@ -186,8 +185,10 @@ pub fn read_dynamic(reader: &mut dyn Read, size: u64) -> Result<Option<Dynamic>,
             return Err(ElfError::Malformed("string table out of range"));
         }
         let bytes = &file.bytes[to_usize(start)?..to_usize(end)?];
-        let length =
-            bytes.iter().position(|b| *b == 0).ok_or(ElfError::Malformed("a name in the string table is unterminated"))?;
+        let length = bytes
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or(ElfError::Malformed("a name in the string table is unterminated"))?;
         String::from_utf8(bytes[..length].to_vec()).map_err(|_| ElfError::Malformed("a name is not UTF-8"))
     };
     let soname = soname.map(&mut name).transpose()?;
@@ -293,8 +294,14 @@ mod tests {
 
     #[test]
     fn reads_32_bit_objects() {
-        let bytes = SharedObject { elf64: false, machine: EM_ARM, flags: 0x0500_0400, soname: Some("libbar.so.2"), needed: &[] }
-            .bytes();
+        let bytes = SharedObject {
+            elf64: false,
+            machine: EM_ARM,
+            flags: 0x0500_0400,
+            soname: Some("libbar.so.2"),
+            needed: &[],
+        }
+        .bytes();
         let dynamic = read(&bytes).unwrap().unwrap();
         assert_eq!((dynamic.class, dynamic.machine, dynamic.flags), (Class::Elf32, EM_ARM, 0x0500_0400));
         assert_eq!(dynamic.soname.as_deref(), Some("libbar.so.2"));

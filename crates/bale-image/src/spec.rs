@@ -176,6 +176,25 @@ pub struct RuntimeConfig {
     /// Annotations on the image manifest.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Run the entrypoint under Debian's `tini`, so that signals reach the
+    /// app and zombies are reaped (an app as PID 1 gets no default signal
+    /// actions). Adds `tini` to `[debian] packages`.
+    #[serde(default)]
+    pub init: bool,
+}
+
+/// The Debian package `init = true` adds, and the entrypoint prefix it runs.
+pub const INIT_PACKAGE: &str = "tini";
+pub const INIT_ENTRYPOINT: [&str; 2] = ["/usr/bin/tini", "--"];
+
+impl RuntimeConfig {
+    /// The image config's entrypoint: the spec's, under the init when asked.
+    pub fn image_entrypoint(&self) -> Vec<String> {
+        let mut entrypoint: Vec<String> =
+            if self.init { INIT_ENTRYPOINT.iter().map(|s| s.to_string()).collect() } else { Vec::new() };
+        entrypoint.extend(self.entrypoint.iter().cloned());
+        entrypoint
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +224,7 @@ impl Spec {
     /// Parses and checks a spec; errors point at the line (toml's messages
     /// quote it).
     pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
-        let spec: Spec = toml::from_str(text)
+        let mut spec: Spec = toml::from_str(text)
             .map_err(|e| SpecError::Parse { path: path.to_path_buf(), message: bounded_message(&e.to_string()) })?;
         let invalid =
             |field: &str, reason: String| SpecError::Invalid { path: path.to_path_buf(), field: field.into(), reason };
@@ -338,6 +357,24 @@ impl Spec {
                 return Err(invalid("config.ports", format!("{port:?} is not a port such as `8080/tcp`")));
             }
         }
+        if spec.config.init {
+            let Some(debian) = spec.debian.as_mut() else {
+                return Err(invalid(
+                    "config.init",
+                    "the init is Debian's tini: add a [debian] section (a suite to take it from)".into(),
+                ));
+            };
+            let named = |request: &String| {
+                request.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-'))).next()
+                    == Some(INIT_PACKAGE)
+            };
+            if !debian.packages.iter().any(named) {
+                debian.packages.push(INIT_PACKAGE.into());
+            }
+            if spec.config.entrypoint.is_empty() && spec.config.cmd.is_empty() {
+                return Err(invalid("config.init", "give an entrypoint or cmd for tini to run".into()));
+            }
+        }
         Ok(spec)
     }
 }
@@ -428,6 +465,30 @@ pub(crate) fn bounded_message(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_adds_tini_and_runs_the_entrypoint_under_it() {
+        let parse = |text: &str| Spec::parse(text, Path::new("bale.toml"));
+        let spec = parse(
+            "name = \"x\"\n[debian]\nsuite = \"bookworm\"\npackages = [\"python3\"]\n[config]\nentrypoint = [\"/usr/bin/python3\"]\ninit = true\n",
+        )
+        .unwrap();
+        assert_eq!(spec.debian.as_ref().unwrap().packages, ["python3", "tini"]);
+        assert_eq!(spec.config.image_entrypoint(), ["/usr/bin/tini", "--", "/usr/bin/python3"]);
+        let pinned = parse(
+            "name = \"x\"\n[debian]\nsuite = \"bookworm\"\npackages = [\"tini=0.19.0-1\"]\n[config]\ncmd = [\"/bin/app\"]\ninit = true\n",
+        )
+        .unwrap();
+        assert_eq!(pinned.debian.as_ref().unwrap().packages, ["tini=0.19.0-1"]);
+        assert_eq!(pinned.config.image_entrypoint(), ["/usr/bin/tini", "--"]);
+        let without_debian = parse("name = \"x\"\n[config]\nentrypoint = [\"/a\"]\ninit = true\n").unwrap_err();
+        assert!(without_debian.to_string().contains("config.init: the init is Debian's tini"), "{without_debian}");
+        let nothing_to_run =
+            parse("name = \"x\"\n[debian]\nsuite = \"bookworm\"\npackages = []\n[config]\ninit = true\n").unwrap_err();
+        assert!(nothing_to_run.to_string().contains("entrypoint or cmd"), "{nothing_to_run}");
+        let plain = parse("name = \"x\"\n[config]\nentrypoint = [\"/a\"]\n").unwrap();
+        assert_eq!(plain.config.image_entrypoint(), ["/a"]);
+    }
 
     #[test]
     fn parses_a_typical_spec() {

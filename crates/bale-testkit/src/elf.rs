@@ -60,7 +60,8 @@ impl SharedObject<'_> {
                 out[at..at + 4].copy_from_slice(&(value as u32).to_le_bytes());
             }
         };
-        let half = |out: &mut Vec<u8>, at: usize, value: u64| out[at..at + 2].copy_from_slice(&(value as u16).to_le_bytes());
+        let half =
+            |out: &mut Vec<u8>, at: usize, value: u64| out[at..at + 2].copy_from_slice(&(value as u16).to_le_bytes());
         if self.elf64 {
             put(&mut out, 32, phoff, true);
             put(&mut out, 48, u64::from(self.flags), false);

@@ -65,7 +65,9 @@ fn symlinks(root: &Path) -> Vec<String> {
 
 #[test]
 fn the_cache_lists_exactly_what_ldconfig_finds() {
-    if !bale_testkit::require_root("ldconfig runs chrooted into the image") || bale_testkit::require_tool("ldconfig").is_none() {
+    if !bale_testkit::require_root("ldconfig runs chrooted into the image")
+        || bale_testkit::require_tool("ldconfig").is_none()
+    {
         return;
     }
     let (Some(libc), Some(loader), Some(zlib)) =
@@ -106,7 +108,11 @@ fn the_cache_lists_exactly_what_ldconfig_finds() {
         "etc/ld.so.conf.d/x86_64-linux-gnu.conf",
         b"# Multiarch support\n/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n",
     );
-    write(&tree, "etc/ld.so.conf.d/app.conf", b"/opt/app/lib/   # trailing slash and a comment\n\ninclude extra/*.conf\n");
+    write(
+        &tree,
+        "etc/ld.so.conf.d/app.conf",
+        b"/opt/app/lib/   # trailing slash and a comment\n\ninclude extra/*.conf\n",
+    );
     write(&tree, "etc/ld.so.conf.d/extra/more.conf", b"/usr/lib32\n/nonexistent\n/opt/applink\n");
     write(&tree, "etc/ld.so.conf.d/extra/not-a-conf.txt", b"/opt/never\n");
     write(&tree, "opt/never/libnever.so.1", &SharedObject::x86_64(Some("libnever.so.1")).bytes());

@@ -51,7 +51,11 @@ fn the_examples_build_and_run() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for (example, expected) in [
         ("busybox", "hello from a bale image\n".to_string()),
-        ("python", "{\"greeting\": \"hello from a bale image\", \"python\": \"3.11.2\", \"sqlite\": \"libsqlite3.so.0\"}\n".to_string()),
+        (
+            "python",
+            "{\"greeting\": \"hello from a bale image\", \"python\": \"3.11.2\", \"sqlite\": \"libsqlite3.so.0\"}\n"
+                .to_string(),
+        ),
     ] {
         let env = Env::new();
         let spec = root.join("examples").join(example).join("bale.toml");
@@ -153,4 +157,78 @@ fn a_two_architecture_busybox_index_runs_on_both() {
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
         assert_eq!(String::from_utf8_lossy(&run.stdout), "hello from a bale image\n");
     }
+}
+
+/// `init = true`: Debian's tini runs the app, so `runc kill … TERM` stops a
+/// process that ignores the signal as PID 1 (busybox sleep does, as
+/// Python does). The same image without init shows the problem.
+#[test]
+fn an_init_lets_sigterm_stop_the_app() {
+    if !live() {
+        return;
+    }
+    let Some(umoci) = bale_testkit::require_tool("umoci") else { return };
+    let Some(runc) = bale_testkit::require_tool("runc") else { return };
+    if !bale_testkit::require_root("running images with runc") {
+        return;
+    }
+    let env = Env::new();
+    let stops_on_term = |init: bool| -> bool {
+        let name = if init { "with-init" } else { "without-init" };
+        let spec = env.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &spec,
+            format!(
+                "name = \"example.com/{name}\"\narchitecture = \"amd64\"\n\n[debian]\nsuite = \"bookworm\"\npackages = [\"busybox-static\"]\n\n[config]\nentrypoint = [\"/usr/bin/busybox\", \"sleep\", \"60\"]\ninit = {init}\n"
+            ),
+        )
+        .unwrap();
+        let out = env.path().join(name);
+        let built = env.json(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+        let config = env.json(&["inspect", out.to_str().unwrap()]);
+        let entrypoint = &config["images"][0]["config"]["Entrypoint"];
+        if init {
+            assert_eq!(entrypoint, &serde_json::json!(["/usr/bin/tini", "--", "/usr/bin/busybox", "sleep", "60"]));
+            assert!(built.to_string().contains("debian:bookworm/tini:amd64@"), "{built}");
+        }
+        let bundle = env.path().join(format!("{name}-bundle"));
+        common::oci::umoci_unpack(&umoci, &out, &bundle, false);
+        let config_path = bundle.join("config.json");
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+        config["process"]["terminal"] = false.into();
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let id = format!("bale-live-{name}-{}", std::process::id());
+        let runc_cmd = || {
+            let mut c = std::process::Command::new(&runc);
+            c.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            c
+        };
+        assert!(runc_cmd().args(["run", "-d", "--bundle"]).arg(&bundle).arg(&id).status().unwrap().success());
+        let state = || {
+            let out = std::process::Command::new(&runc).args(["state", &id]).output().unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .map(|s| s["status"].as_str().unwrap_or("").to_string())
+                .unwrap_or_default()
+        };
+        // Let the app start before signalling it.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(runc_cmd().args(["kill", &id, "TERM"]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut stopped = false;
+        while std::time::Instant::now() < deadline {
+            if state() == "stopped" {
+                stopped = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = runc_cmd().args(["kill", &id, "KILL"]).status();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = runc_cmd().args(["delete", "--force", &id]).status();
+        stopped
+    };
+    assert!(!stops_on_term(false), "without init, PID 1 was expected to ignore SIGTERM");
+    assert!(stops_on_term(true), "under tini, SIGTERM did not stop the app within 5 s");
 }

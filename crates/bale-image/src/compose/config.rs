@@ -51,7 +51,7 @@ impl ContainerConfig {
                 .map(|p| (if p.contains('/') { p.clone() } else { format!("{p}/tcp") }, BTreeMap::new()))
                 .collect(),
             env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            entrypoint: c.entrypoint.clone(),
+            entrypoint: c.image_entrypoint(),
             cmd: c.cmd.clone(),
             working_dir: Some(c.workdir.clone().unwrap_or_else(|| "/".into())),
             labels: c.labels.clone(),

@@ -68,7 +68,8 @@ pub(super) fn ld_so_cache(
     architecture: &str,
     progress: &dyn Progress,
 ) -> Result<Option<LdCache>, ComposeError> {
-    let has_glibc = paths.iter().any(|p| p.ends_with("/libc.so.6") && (p.starts_with("usr/lib") || p.starts_with("lib")));
+    let has_glibc =
+        paths.iter().any(|p| p.ends_with("/libc.so.6") && (p.starts_with("usr/lib") || p.starts_with("lib")));
     if !has_glibc || paths.contains(LD_SO_CACHE) || spec.has_file(LD_SO_CACHE) {
         return Ok(None);
     }
@@ -125,7 +126,11 @@ pub(super) fn ld_so_cache(
             if !found.is_link && found.name != found.soname && !tree.exists(&link) {
                 links.push((link, found.name.clone()));
             }
-            entries.push(CacheEntry { key: found.soname.clone(), value: format!("{shown}/{}", found.soname), flags: found.flags });
+            entries.push(CacheEntry {
+                key: found.soname.clone(),
+                value: format!("{shown}/{}", found.soname),
+                flags: found.flags,
+            });
         }
     }
     entries.sort_by(|a, b| libcmp(&b.key, &a.key).then(b.flags.cmp(&a.flags)));

@@ -52,6 +52,11 @@ pub enum ComposeError {
          drop one of them"
     )]
     NotADirectory { package: String, path: String, kind: String },
+    #[error(
+        "the spec says init = true, and no package in the image ships {path}; \
+         keep Debian's tini in the set (init adds it to [debian] packages)"
+    )]
+    NoInit { path: String },
     #[error("no packages to compose")]
     Empty,
     #[error("{package} is built for {package_architecture}, and this image is for {architecture}")]
@@ -184,9 +189,14 @@ pub fn compose(
         }
     }
 
+    if config.init {
+        let init = crate::spec::INIT_ENTRYPOINT[0];
+        if !all_paths.contains(init.trim_start_matches('/')) {
+            return Err(ComposeError::NoInit { path: init.into() });
+        }
+    }
     let bundle = ca_bundle(store, &members, &all_paths, &owners)?;
-    let ld_cache =
-        ldcache::ld_so_cache(store, &members, &all_paths, &owners, spec, &options.architecture, progress)?;
+    let ld_cache = ldcache::ld_so_cache(store, &members, &all_paths, &owners, spec, &options.architecture, progress)?;
     let generated = generated_layer(&members, &all_paths, bundle, ld_cache, spec)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 

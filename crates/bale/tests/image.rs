@@ -277,7 +277,13 @@ fn sboms_pass_the_reference_validators() {
     assert_eq!(names, ["example.com/test/hello", "bale-merged-usr", "libbale-motd", "busybox-static"]);
     let busybox = &spdx["packages"][3];
     assert_eq!(busybox["externalRefs"][0]["referenceLocator"], "pkg:deb/debian/busybox-static@1%3A1.35.0-4?arch=amd64");
-    assert!(busybox["sourceInfo"].as_str().unwrap().contains("InRelease"), "{busybox}");
+    assert!(busybox["sourceInfo"].as_str().unwrap().contains(".deb sha256:"), "{busybox}");
+    // The signed indexes are named once for the document, not per package.
+    let verified = spdx["creationInfo"]["comment"].as_str().unwrap();
+    assert!(verified.contains("Packages sha256:") && verified.contains("InRelease sha256:"), "{verified}");
+    assert!(!busybox["sourceInfo"].as_str().unwrap().contains("InRelease"), "{busybox}");
+    let cdx: serde_json::Value = serde_json::from_slice(&fs::read(&cdx_path).unwrap()).unwrap();
+    assert_eq!(cdx["metadata"]["properties"][0]["name"], "bale:debian-index");
     assert_eq!(
         spdx["packages"][0]["checksums"][0]["checksumValue"],
         built["manifest"]["digest"].as_str().unwrap().trim_start_matches("sha256:")

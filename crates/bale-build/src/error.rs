@@ -100,7 +100,7 @@ impl BuildError {
                 "a [[local]] package with binaries for one architecture says so (`architecture = \"arm64\"`) and \
                  goes only into that image; one that runs anywhere is `all` (the default)",
             ),
-            Self::Compose { source: ComposeError::Store(e), .. } => e.help(),
+            Self::Compose { source: ComposeError::Store(e), .. } | Self::Layout(LayoutError::Store(e)) => e.help(),
             Self::NoSuchPackage { .. } => Some("check the name, the suite and the components (--component)"),
             _ => None,
         }

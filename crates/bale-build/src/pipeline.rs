@@ -245,6 +245,8 @@ struct PackedLocal {
 /// index when the spec lists `architectures`), with SBOMs beside it.
 pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let spec = Spec::load(&request.spec)?;
+    // Before any work: an output inside the store would replace its index.
+    store.refuse_inside(&request.output)?;
     // Held to the end: the image's own blobs (config, manifest, generated
     // layer) are referenced by no package, and gc must not take them
     // before the layout links them.

@@ -185,6 +185,7 @@ pub fn unpack_image(
                 })?
         }
     };
+    store.refuse_inside(dest)?;
     let _session = store.lock_shared()?;
     if let Some(dir) = layout {
         let reader = LayoutReader::open(dir)?;

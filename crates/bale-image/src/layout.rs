@@ -76,6 +76,8 @@ pub enum LayoutError {
     Occupied { path: PathBuf },
     #[error("{} holds no {what}", path.display())]
     Missing { path: PathBuf, what: String },
+    #[error(transparent)]
+    Store(#[from] bale_store::StoreError),
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> LayoutError + '_ {
@@ -87,6 +89,7 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> LayoutError + '_ {
 /// swapped into place, so `dir` is never half written and nothing planted
 /// beside it is written through; an existing OCI layout there is replaced.
 pub fn write_layout(store: &Store, image: &LayoutContent, dir: &Path, tag: &str) -> Result<(), LayoutError> {
+    store.refuse_inside(dir)?;
     let (parent, name) = safe_fs::open_parent(dir).map_err(io_err(dir))?;
     let replace = match parent.entry_meta(&name) {
         Ok(_) if parent.open_dir(&name).is_ok_and(|d| replaceable(&d)) => true,
@@ -162,6 +165,7 @@ fn replaceable(dir: &safe_fs::Dir) -> bool {
 /// Written to a new file with an unguessable name beside `path` and renamed
 /// into place (a link at `path` is replaced, never written through).
 pub fn write_archive(store: &Store, image: &LayoutContent, path: &Path, tag: &str) -> Result<(), LayoutError> {
+    store.refuse_inside(path)?;
     use bale_fileset::{Content, Entry, EntryKind, Limits, Normalize, Plan};
     let (parent, name) = safe_fs::open_parent(path).map_err(io_err(path))?;
     if parent.entry_meta(&name).is_ok_and(|m| m.kind == safe_fs::Kind::Directory) {

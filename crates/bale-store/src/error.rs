@@ -50,6 +50,8 @@ pub enum StoreError {
     GcRefused { digest: Digest, reason: String },
     #[error("{}: {format}-compressed tars are not supported; decompress it first", path.display())]
     UnsupportedCompression { path: PathBuf, format: &'static str },
+    #[error("{} is inside the store at {}; bale writes nothing there but the store itself", path.display(), store.display())]
+    InsideStore { path: PathBuf, store: PathBuf },
 }
 
 impl StoreError {
@@ -65,6 +67,7 @@ impl StoreError {
                 "`bale store verify` names the damaged package; `bale remove` it (then pack or import it again) and rerun gc"
             }
             Self::NoHome => "for example: export BALE_HOME=$PWD/.bale",
+            Self::InsideStore { .. } => "write the image or files to a directory outside the store",
             Self::InvalidName { .. } => "names look like `hello` or `example.com/tools/app`",
             Self::InvalidVersion { .. } => "versions look like `1.2.0` or `2:1.0-3~rc1`",
             Self::InvalidArchitecture { .. } => {

@@ -116,6 +116,37 @@ impl Store {
         self.root.join("index.json")
     }
 
+    /// Refuses `path` (which need not exist) when it is the store's own
+    /// directory or inside it: an output written there would replace the
+    /// store's `index.json`, or bury files among its blobs.
+    pub fn refuse_inside(&self, path: &Path) -> Result<(), StoreError> {
+        let Ok(root) = fs::canonicalize(&self.root) else { return Ok(()) };
+        let absolute = match path.is_absolute() {
+            true => path.to_path_buf(),
+            false => std::env::current_dir().map_err(|e| StoreError::io(path, e))?.join(path),
+        };
+        // The deepest ancestor that exists, with its links resolved, then
+        // the parts below it as given.
+        let mut existing = absolute.as_path();
+        let mut below = Vec::new();
+        let resolved = loop {
+            if let Ok(real) = fs::canonicalize(existing) {
+                break below.iter().rev().fold(real, |full: PathBuf, part: &&std::ffi::OsStr| full.join(part));
+            }
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    below.push(name);
+                    existing = parent;
+                }
+                _ => return Ok(()),
+            }
+        };
+        if resolved.starts_with(&root) {
+            return Err(StoreError::InsideStore { path: path.to_path_buf(), store: self.root.clone() });
+        }
+        Ok(())
+    }
+
     /// Held by every writer for its whole session; see [`StoreLock`].
     pub fn lock_shared(&self) -> Result<StoreLock, StoreError> {
         StoreLock::shared(&self.root.join("store.lock"))

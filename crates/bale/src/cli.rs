@@ -23,7 +23,7 @@ pub struct Global {
     /// The store to use instead of $BALE_HOME.
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// No progress bars, even on a terminal.
+    /// No progress bars (even on a terminal) and no notices.
     #[arg(long, short, global = true)]
     pub quiet: bool,
 }

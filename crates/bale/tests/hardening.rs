@@ -392,3 +392,44 @@ fn error_messages_quote_a_bounded_part_of_hostile_names() {
     assert!(!out.status.success());
     assert!(stderr.len() < 1000 && stderr.contains("(60008 bytes)"), "{} bytes: {}", stderr.len(), &stderr[..300]);
 }
+
+/// No output may land inside the store: a layout written over the store's
+/// directory would replace its index (losing every package), and files
+/// unpacked among its blobs are not the store's. Each is refused before
+/// any work, by every command that writes, and the store is unchanged.
+#[test]
+fn no_output_lands_inside_the_store() {
+    let env = Env::new();
+    fs::create_dir_all(env.path().join("app/srv")).unwrap();
+    fs::write(env.path().join("app/srv/data"), "data\n").unwrap();
+    fs::write(
+        env.path().join("bale.toml"),
+        "name = \"example.com/inside\"\n\n[[local]]\npath = \"app\"\nname = \"example.com/app\"\nversion = \"1\"\n",
+    )
+    .unwrap();
+    env.ok(&["build", "bale.toml", "--output", "image"]);
+    let before = env.store_state();
+    let store = env.store();
+    let inside = [store.clone(), store.join("blobs"), store.join("blobs/sha256/new"), store.join("tmp/../new")];
+    for target in &inside {
+        let target = target.to_str().unwrap();
+        for args in [
+            vec!["build", "bale.toml", "--output", target],
+            vec!["build", "bale.toml", "--format", "oci-archive", "--output", target],
+            vec!["unpack", "image", target],
+            vec!["unpack", "example.com/app", target],
+        ] {
+            let out = env.run(&args);
+            assert!(!out.status.success(), "{args:?} succeeded");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("is inside the store at"), "{args:?}: {stderr}");
+        }
+    }
+    // Through a link to the store, too.
+    symlink(&store, env.path().join("alias")).unwrap();
+    let out = env.run(&["build", "bale.toml", "--output", "alias/blobs"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is inside the store at"));
+    assert_eq!(env.store_state(), before);
+    env.ok(&["store", "verify"]);
+    env.ok(&["build", "bale.toml", "--output", "image"]);
+}

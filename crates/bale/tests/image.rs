@@ -127,47 +127,12 @@ fn an_image_runs_under_runc_with_the_right_layers() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from a bale image\n");
 }
 
-/// `runc run` of an unpacked bundle whose config is `config` (written
-/// back without a terminal); `None` when not root or without runc.
-fn runc_run(bundle: &Path, mut config: serde_json::Value, label: &str) -> Option<std::process::Output> {
-    if !bale_testkit::require_root("running the image with runc") {
-        return None;
-    }
-    let runc = bale_testkit::require_tool("runc")?;
-    config["process"]["terminal"] = false.into();
-    fs::write(bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
-    let id = format!("bale-{label}-{}", std::process::id());
-    Some(Command::new(runc).args(["run", "--bundle"]).arg(bundle).arg(&id).output().unwrap())
+fn runc_run(bundle: &Path, config: serde_json::Value, label: &str) -> Option<std::process::Output> {
+    common::oci::runc_run(bundle, config, label)
 }
 
-/// `podman run` of the layout's `latest`, with a throwaway store (so no
-/// cached layer can hide a broken blob) and no network; `None` without
-/// podman.
 fn podman_run(env: &Env, layout: &Path, label: &str) -> Option<std::process::Output> {
-    let podman = bale_testkit::require_tool("podman")?;
-    let state = env.path().join(format!("podman-{label}"));
-    fs::create_dir_all(&state).unwrap();
-    fs::write(
-        state.join("containers.conf"),
-        "[containers]\ndefault_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\nnetns = \"none\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-    )
-    .unwrap();
-    // podman names the image after the layout's path, which must be lowercase.
-    let lowercase = std::env::temp_dir().join(format!("bale-podman-{label}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&lowercase);
-    assert!(Command::new("cp").arg("-r").arg(layout).arg(&lowercase).status().unwrap().success());
-    let out = Command::new(podman)
-        .env("CONTAINERS_CONF", state.join("containers.conf"))
-        .arg("--root")
-        .arg(state.join("root"))
-        .arg("--runroot")
-        .arg(state.join("runroot"))
-        .args(["--storage-driver", "vfs", "run", "--rm"])
-        .arg(format!("oci:{}:latest", lowercase.display()))
-        .output()
-        .unwrap();
-    let _ = fs::remove_dir_all(&lowercase);
-    Some(out)
+    common::oci::podman_run(env.path(), layout, label)
 }
 
 #[test]

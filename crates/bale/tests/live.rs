@@ -232,3 +232,83 @@ fn an_init_lets_sigterm_stop_the_app() {
     assert!(!stops_on_term(false), "without init, PID 1 was expected to ignore SIGTERM");
     assert!(stops_on_term(true), "under tini, SIGTERM did not stop the app within 5 s");
 }
+
+/// The production image of issue 11's acceptance: Flask from the real
+/// archive, an app user owning /var/lib/app, /tmp, tini as init. Under runc
+/// and podman `id` shows the app user and group, `tempfile.mkstemp()` and a
+/// write to /var/lib/app succeed, and Flask answers a request.
+#[test]
+fn a_flask_app_runs_as_its_user_under_runc_and_podman() {
+    if !live() {
+        return;
+    }
+    let Some(umoci) = bale_testkit::require_tool("umoci") else { return };
+    let env = Env::new();
+    let app = env.path().join("app/srv/app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("main.py"),
+        r#"import os, subprocess, tempfile
+import flask
+
+subprocess.run(["id"], check=True)
+fd, path = tempfile.mkstemp()
+os.write(fd, b"scratch")
+os.close(fd)
+with open("/var/lib/app/state", "w") as state:
+    state.write("kept")
+app = flask.Flask(__name__)
+
+@app.route("/")
+def hello():
+    return "hello from flask"
+
+print(app.test_client().get("/").get_data(as_text=True), path.startswith("/tmp/"))
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        env.path().join("bale.toml"),
+        r#"name = "example.com/flask"
+architecture = "amd64"
+
+[debian]
+suite = "bookworm"
+packages = ["python3-flask", "coreutils"]
+
+[[local]]
+path = "app"
+name = "example.com/flask/app"
+version = "1"
+
+[users.app]
+uid = 1000
+
+[dirs."/var/lib/app"]
+uid = "app"
+mode = "0750"
+
+[config]
+entrypoint = ["/usr/bin/python3", "/srv/app/main.py"]
+env = { PYTHONDONTWRITEBYTECODE = "1" }
+user = "app"
+init = true
+"#,
+    )
+    .unwrap();
+    env.ok(&["build", "bale.toml", "--output", "flask"]);
+    let layout = env.path().join("flask");
+    let expected = "uid=1000(app) gid=1000(app) groups=1000(app)\nhello from flask True\n";
+
+    let bundle = env.path().join("bundle");
+    common::oci::umoci_unpack(&umoci, &layout, &bundle, false);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let Some(out) = common::oci::runc_run(&bundle, config, "flask") else { return };
+    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    let Some(out) = common::oci::podman_run(env.path(), &layout, "flask") else { return };
+    assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}

@@ -63,7 +63,13 @@ pub fn check_lock(store: &Store, spec_path: &Path, json: bool, progress: &dyn Pr
     Ok(if current { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress) -> anyhow::Result<ExitCode> {
+pub fn build(
+    store: &Store,
+    args: BuildArgs,
+    json: bool,
+    quiet: bool,
+    progress: &dyn Progress,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let request = BuildRequest {
         spec: args.spec.clone(),
@@ -151,8 +157,8 @@ pub fn build(store: &Store, args: BuildArgs, json: bool, progress: &dyn Progress
         ImageFormat::Oci => "OCI layout",
         ImageFormat::OciArchive => "oci-archive",
     };
-    if !report.left_out.is_empty() {
-        // On stderr: a notice, not the result.
+    if !report.left_out.is_empty() && !quiet {
+        // On stderr: a notice, not the result; --quiet leaves it out.
         eprintln!(
             "notice: left out what {} packages recommend (`recommends = true` in [debian] takes it, or list the \
              packages wanted):",

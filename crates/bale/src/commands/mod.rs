@@ -42,7 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Remove { reference } => package::remove(&open()?, &reference, json),
-        Command::Build(args) => image::build(&open()?, args, json, progress),
+        Command::Build(args) => image::build(&open()?, args, json, global.quiet, progress),
         Command::Lock { spec, check: false } => image::lock(&open()?, &spec, None, json, progress),
         Command::Lock { spec, check: true } => image::check_lock(&open()?, &spec, json, progress),
         Command::Update { package, spec } => image::lock(&open()?, &spec, Some(&package), json, progress),

@@ -192,6 +192,7 @@ pub fn list(store: &Store, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn unpack(store: &Store, reference: &str, dest: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    store.refuse_inside(dest)?;
     let record = store.resolve(reference)?;
     let (manifest, metadata) = store.load_package(&record)?;
     let layer = manifest.layers.first().context("the package manifest lists no layer")?;

@@ -17,6 +17,7 @@ work=$(mktemp -d)
 registry_pid=
 cleanup() { [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now() { date +%s.%N; }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use bale_fileset::{Compression, Limits, Normalize, safe_fs};
 use bale_image::{
-    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, SbomFormat, SbomInput, Spec, SpecContent, SpecFileContent,
-    attach_sboms, compose, lock_path, render_sbom, write_archive, write_layout,
+    ComposeOptions, Image, ImageIndex, LayoutContent, Lock, SbomInput, Spec, SpecContent, SpecFileContent,
+    attach_sboms, compose, lock_path, write_archive, write_layout,
 };
 use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
@@ -326,11 +326,11 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         let mut image = compose(store, &ids, &content, &spec.config, &options, progress)
             .map_err(|source| BuildError::Compose { architecture: architecture.clone(), source })?;
         let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
-        attach_sboms(store, &mut image, &sbom)?;
+        let documents = attach_sboms(store, &mut image, &sbom)?;
         // The SBOMs also beside the output, for people and scanners;
         // replaced atomically, so a link planted at either name is never
         // written through.
-        for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
+        for (format, document) in documents {
             let mut path = request.output.clone().into_os_string();
             if multi {
                 path.push(format!(".{architecture}"));
@@ -339,7 +339,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
             let path = PathBuf::from(path);
             let write = || {
                 let (dir, name) = safe_fs::open_parent(&path)?;
-                dir.write_atomic(&name, &render_sbom(&sbom, format), 0o644)
+                dir.write_atomic(&name, &document, 0o644)
             };
             write().map_err(|source| BuildError::Write { path: path.clone(), source })?;
             sboms.push(path);

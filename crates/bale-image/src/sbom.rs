@@ -66,10 +66,11 @@ impl SbomInput {
 
 /// Stores both SBOMs of `input.image` and records them on `image` as OCI
 /// referrers (artifact manifests whose subject is the image), so layouts
-/// and pushes carry them.
-pub fn attach(store: &Store, image: &mut Image, input: &SbomInput) -> Result<(), StoreError> {
+/// and pushes carry them. Returns each document as stored.
+pub fn attach(store: &Store, image: &mut Image, input: &SbomInput) -> Result<Vec<(SbomFormat, Vec<u8>)>, StoreError> {
     use bale_store::oci::{self, Descriptor, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
     let empty = store.put_bytes(b"{}")?;
+    let mut documents = Vec::new();
     for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
         let bytes = render(input, format);
         let digest = store.put_bytes(&bytes)?;
@@ -88,10 +89,11 @@ pub fn attach(store: &Store, image: &mut Image, input: &SbomInput) -> Result<(),
         descriptor.artifact_type = Some(format.media_type().into());
         image.referrers.push(descriptor);
         image.referrer_blobs.extend([manifest_digest, digest, empty]);
+        documents.push((format, bytes));
     }
     image.referrer_blobs.sort();
     image.referrer_blobs.dedup();
-    Ok(())
+    Ok(documents)
 }
 
 pub fn render(input: &SbomInput, format: SbomFormat) -> Vec<u8> {

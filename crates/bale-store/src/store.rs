@@ -53,10 +53,18 @@ pub struct PackageRecord {
     pub content_digest: Option<Digest>,
 }
 
-/// A store rooted at one directory. Cheap to clone; all state is on disk.
+type LoadedPackage = (Manifest, PackageMetadata);
+
+/// A store rooted at one directory. Cheap to clone; all state is on disk,
+/// but for a memo of package manifests and metadata read in this process.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Packages read so far, by manifest digest. Blobs never change under
+    /// their digest, and each was verified when first read, so one build
+    /// (which reads every package for composing, then for its SBOMs)
+    /// parses each once.
+    loaded: std::sync::Arc<std::sync::Mutex<HashMap<Digest, LoadedPackage>>>,
 }
 
 impl Store {
@@ -74,7 +82,7 @@ impl Store {
 
     /// Opens the store at `root`, creating an empty one if there is none.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        let store = Self { root: root.to_path_buf() };
+        let store = Self { root: root.to_path_buf(), loaded: Default::default() };
         for dir in [store.blobs_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
@@ -606,9 +614,17 @@ impl Store {
 
     /// The manifest and metadata of a recorded package.
     pub fn load_package(&self, record: &PackageRecord) -> Result<(Manifest, PackageMetadata), StoreError> {
+        let recalled = self.loaded.lock().ok().and_then(|loaded| loaded.get(&record.manifest.digest).cloned());
+        if let Some(package) = recalled {
+            return Ok(package);
+        }
         let manifest: Manifest = self.read_json(&record.manifest.digest, &format!("the manifest of {}", record.id))?;
         let metadata = self.read_metadata(&manifest.config.digest, &format!("the metadata of {}", record.id))?;
-        Ok((manifest, metadata))
+        let package = (manifest, metadata);
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.insert(record.manifest.digest, package.clone());
+        }
+        Ok(package)
     }
 
     /// A package metadata blob, read as [`PackageMetadata::from_json`] does.

@@ -155,6 +155,20 @@ pub enum UnpackImageError {
     Spool(std::io::Error),
 }
 
+impl UnpackImageError {
+    /// What to do about it, for people.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Store(e) => e.help(),
+            Self::Fileset(e) => e.help(),
+            Self::WhichPlatform { .. } | Self::NoSuchPlatform { .. } => {
+                Some("`bale inspect IMAGE` lists the platforms; `--arch` takes a Debian name such as arm64")
+            }
+            Self::Spool(_) => None,
+        }
+    }
+}
+
 /// Writes the root filesystem of `summary`'s image (for an index, the one
 /// for `architecture`) into `dest`, which must not exist or be empty:
 /// its layers stacked as a runtime stacks them, upper layers winning.

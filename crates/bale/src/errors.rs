@@ -30,6 +30,8 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_registry::RegistryError>() {
             e.help()
+        } else if let Some(e) = cause.downcast_ref::<bale_image::UnpackImageError>() {
+            e.help()
         } else if let Some(e) = cause.downcast_ref::<StoreError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<FilesetError>() {

@@ -423,6 +423,10 @@ fn no_output_lands_inside_the_store() {
             assert!(!out.status.success(), "{args:?} succeeded");
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(stderr.contains("is inside the store at"), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("help: write the image or files to a directory outside the store"),
+                "{args:?}: {stderr}"
+            );
         }
     }
     // Through a link to the store, too.

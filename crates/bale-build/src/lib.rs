@@ -11,6 +11,7 @@
 
 mod error;
 mod host;
+mod image_cache;
 mod pipeline;
 pub mod source;
 pub mod sources;

@@ -323,10 +323,21 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         );
         let options =
             ComposeOptions { architecture: architecture.clone(), created, layer_cap: spec.layer_cap, compression };
-        let mut image = compose(store, &ids, &content, &spec.config, &options, progress)
-            .map_err(|source| BuildError::Compose { architecture: architecture.clone(), source })?;
-        let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
-        let documents = attach_sboms(store, &mut image, &sbom)?;
+        let key = crate::image_cache::key(store, &ids, &content, &spec.config, &options, &spec.name, &spec.tag);
+        let recalled = key.as_ref().and_then(|key| crate::image_cache::recall(store, key, progress));
+        let (image, documents) = match recalled {
+            Some(cached) => cached,
+            None => {
+                let mut image = compose(store, &ids, &content, &spec.config, &options, progress)
+                    .map_err(|source| BuildError::Compose { architecture: architecture.clone(), source })?;
+                let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
+                let documents = attach_sboms(store, &mut image, &sbom)?;
+                if let Some(key) = &key {
+                    crate::image_cache::remember(store, key, &image, &documents);
+                }
+                (image, documents)
+            }
+        };
         // The SBOMs also beside the output, for people and scanners;
         // replaced atomically, so a link planted at either name is never
         // written through.

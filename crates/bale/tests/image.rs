@@ -598,3 +598,58 @@ fn recommends_are_listed_when_left_out_and_taken_on_request() {
         serde_json::json!([{"package": "debian:imagesuite/fetcher:amd64@1.0", "recommends": ["no-such-package | other-missing"]}])
     );
 }
+
+/// A build that changes nothing recalls the composed image instead of
+/// composing again; the recalled image is the one composing gives, and the
+/// entry is never trusted blindly: a damaged one is reported and rebuilt,
+/// one whose blobs gc took is composed again, and any change to what the
+/// image is made of (a spec file here) misses it.
+#[test]
+fn an_unchanged_build_recalls_the_image_and_never_a_stale_one() {
+    let env = Env::new();
+    fs::create_dir_all(env.path().join("app/srv")).unwrap();
+    fs::write(env.path().join("app/srv/data"), "data\n").unwrap();
+    let spec = env.path().join("bale.toml");
+    let write_spec = |greeting: &str| {
+        fs::write(
+            &spec,
+            format!(
+                "name = \"example.com/recall\"\n\n[[local]]\npath = \"app\"\nname = \"example.com/app\"\nversion = \"1\"\n\n[files.\"/etc/greeting\"]\ncontent = \"{greeting}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_spec("hi");
+    let digest = |built: &serde_json::Value| built["manifest"]["digest"].as_str().unwrap().to_string();
+    let first = build(&env, &spec, "image");
+    let entries = env.store().join("cache/image-v1");
+    assert_eq!(fs::read_dir(&entries).unwrap().count(), 1, "the build remembered its image");
+    let again = build(&env, &spec, "image");
+    assert_eq!(digest(&again), digest(&first));
+    assert!(!fs::read(env.path().join("image.spdx.json")).unwrap().is_empty(), "the SBOM beside the output");
+
+    // Damaged: a warning, then composed again to the same image.
+    let entry = fs::read_dir(&entries).unwrap().next().unwrap().unwrap().path();
+    let mut bytes = fs::read(&entry).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    fs::write(&entry, bytes).unwrap();
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", env.path().join("image").to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed its integrity check; composing again"));
+    assert_eq!(digest(&build(&env, &spec, "image")), digest(&first));
+
+    // The image's own blobs gone (gc takes what no package references).
+    fs::remove_dir_all(env.path().join("image")).unwrap();
+    env.ok(&["store", "gc"]);
+    let rebuilt = build(&env, &spec, "image");
+    assert_eq!(digest(&rebuilt), digest(&first));
+    env.ok(&["store", "verify"]);
+    if let Some(skopeo) = bale_testkit::require_tool("skopeo") {
+        common::oci::skopeo_copy_all(&skopeo, &env.path().join("image"), &env.path().join("copy"));
+    }
+
+    // Anything the image is made of changes the key.
+    write_spec("hello");
+    assert_ne!(digest(&build(&env, &spec, "image")), digest(&first));
+}

@@ -75,7 +75,7 @@ pub struct ComposeOptions {
 }
 
 /// A composed image, all of whose blobs are in the store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Image {
     /// The Debian name of the architecture it is for (`arm64`).
     pub architecture: String,
@@ -90,7 +90,7 @@ pub struct Image {
     pub referrer_blobs: Vec<Digest>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageLayer {
     /// The package this layer is, or None for the generated layer and a
     /// merged one.

@@ -80,11 +80,7 @@ fn format_name(format: SbomFormat) -> &'static str {
 
 /// The image composed earlier under `key`, with its SBOM documents, if
 /// every blob of it is still in the store.
-pub(crate) fn recall(
-    store: &Store,
-    key: &Digest,
-    progress: &dyn Progress,
-) -> Option<(Image, Documents)> {
+pub(crate) fn recall(store: &Store, key: &Digest, progress: &dyn Progress) -> Option<(Image, Documents)> {
     let bytes = match store.read_sealed_cache(NAMESPACE, key) {
         bale_store::CacheRead::Hit(bytes) => bytes,
         bale_store::CacheRead::Damaged(path) => {

@@ -22,7 +22,7 @@ use super::{ComposeError, Member, SpecContent};
 
 pub(super) const LD_SO_CACHE: &str = "etc/ld.so.cache";
 const LD_SO_CONF: &str = "etc/ld.so.conf";
-const PACKAGE_CACHE: &str = "ldconfig-v1";
+const PACKAGE_CACHE: &str = "ldconfig-v2";
 /// An ld.so.conf file larger than this is not read.
 const MAX_CONF_SIZE: u64 = 64 * 1024;
 /// How deep `include`s may nest, as a guard against an include loop.
@@ -51,10 +51,22 @@ struct PackageScan {
     conf: BTreeMap<String, String>,
 }
 
+/// What the ELF file says, and nothing bale derives from it: the cache
+/// holds facts of the file, so a later bale that classifies differently
+/// reads the same entry right.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SharedObject {
     soname: Option<String>,
-    flags: i32,
+    elf64: bool,
+    machine: u16,
+    elf_flags: u32,
+}
+
+impl SharedObject {
+    fn cache_flags(&self) -> i32 {
+        let class = if self.elf64 { bale_elf::Class::Elf64 } else { bale_elf::Class::Elf32 };
+        cache_flags(self.machine, class, self.elf_flags)
+    }
 }
 
 /// The cache for the composed tree, or `None` when the image holds no
@@ -177,7 +189,7 @@ fn join(dir: &str, name: &str) -> String {
 /// Reads (or recalls) what one package holds for ldconfig.
 fn package_scan(store: &Store, member: &Member, progress: &dyn Progress) -> Result<PackageScan, ComposeError> {
     let content: Digest = member.metadata.content.digest;
-    let key = bale_fileset::sha256_bytes(format!("ldconfig-v1 {content}").as_bytes());
+    let key = bale_fileset::sha256_bytes(format!("{PACKAGE_CACHE} {content}").as_bytes());
     match store.read_sealed_cache(PACKAGE_CACHE, &key) {
         bale_store::CacheRead::Hit(bytes) => {
             if let Ok(scan) = serde_json::from_slice::<PackageScan>(&bytes) {
@@ -211,7 +223,12 @@ fn package_scan(store: &Store, member: &Member, progress: &dyn Progress) -> Resu
                     Ok(Some(object)) => {
                         scan.objects.insert(
                             entry.path.clone(),
-                            SharedObject { soname: object.soname.clone(), flags: cache_flags(&object) },
+                            SharedObject {
+                                soname: object.soname.clone(),
+                                elf64: object.class == bale_elf::Class::Elf64,
+                                machine: object.machine,
+                                elf_flags: object.flags,
+                            },
                         );
                     }
                     Ok(None) => {}
@@ -231,10 +248,9 @@ fn package_scan(store: &Store, member: &Member, progress: &dyn Progress) -> Resu
 
 /// The flags ldconfig records for a shared object: always glibc's ELF
 /// (libc6), and the ABI where a machine has several.
-fn cache_flags(object: &bale_elf::Dynamic) -> i32 {
+fn cache_flags(machine: u16, class: bale_elf::Class, flags: u32) -> i32 {
     use bale_elf::Class::{Elf32, Elf64};
-    let flags = object.flags;
-    let required = match (object.machine, object.class) {
+    let required = match (machine, class) {
         (bale_elf::EM_X86_64, Elf64) => 0x0300,
         (bale_elf::EM_X86_64, Elf32) => 0x0800,
         (bale_elf::EM_AARCH64, Elf64) => 0x0a00,
@@ -521,10 +537,10 @@ fn scan_dir(tree: &Tree, objects: &HashMap<String, SharedObject>, dir: &str) -> 
                 {
                     existing.name = name.to_string();
                     existing.is_link = is_link;
-                    existing.flags = object.flags;
+                    existing.flags = object.cache_flags();
                 }
             }
-            None => found.push(Found { soname, name: name.to_string(), is_link, flags: object.flags }),
+            None => found.push(Found { soname, name: name.to_string(), is_link, flags: object.cache_flags() }),
         }
     }
     found
@@ -633,11 +649,7 @@ mod tests {
     #[test]
     fn flags_name_the_abi_as_ldconfig_does() {
         use bale_elf::Class::{Elf32, Elf64};
-        let flags = |machine, class, e_flags| {
-            let object =
-                bale_elf::Dynamic { class, little_endian: true, machine, flags: e_flags, soname: None, needed: vec![] };
-            cache_flags(&object)
-        };
+        let flags = cache_flags;
         assert_eq!(flags(bale_elf::EM_X86_64, Elf64, 0), 0x0303);
         assert_eq!(flags(bale_elf::EM_X86_64, Elf32, 0), 0x0803);
         assert_eq!(flags(bale_elf::EM_386, Elf32, 0), 0x0003);

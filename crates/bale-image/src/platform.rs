@@ -30,6 +30,24 @@ impl DebianPlatform for Platform {
     }
 }
 
+/// Debian's multiarch directory name for an architecture
+/// (`lib/x86_64-linux-gnu`), as glibc's built-in library paths use it.
+pub fn multiarch_triplet(architecture: &str) -> Option<&'static str> {
+    Some(match architecture {
+        "amd64" => "x86_64-linux-gnu",
+        "arm64" => "aarch64-linux-gnu",
+        "armhf" => "arm-linux-gnueabihf",
+        "armel" => "arm-linux-gnueabi",
+        "i386" => "i386-linux-gnu",
+        "ppc64el" => "powerpc64le-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
+        "mips64el" => "mips64el-linux-gnuabi64",
+        "riscv64" => "riscv64-linux-gnu",
+        "loong64" => "loongarch64-linux-gnu",
+        _ => return None,
+    })
+}
+
 /// The architectures an image can be built for, for error messages.
 pub const KNOWN_ARCHITECTURES: &str = "amd64, arm64, armhf, armel, i386, ppc64el, s390x, mips64el, riscv64, loong64";
 

@@ -210,6 +210,16 @@ impl Dropped {
 }
 
 impl PackageMetadata {
+    /// The bounds for reading this package's layer: exactly the size and
+    /// entry count its content declares; anything more is damage.
+    pub fn content_limits(&self) -> bale_fileset::Limits {
+        bale_fileset::Limits {
+            max_total_size: self.content.size,
+            max_entry_size: self.content.size,
+            max_entries: self.content.entries,
+        }
+    }
+
     /// Metadata with everything empty but the name and version, for a
     /// source to fill in; `content` and `fileIndex` are set when stored.
     pub fn new(name: &str, version: &str) -> Self {

@@ -35,14 +35,7 @@ pub(super) fn ca_bundle(
     let shippers: BTreeSet<usize> = certificates.iter().filter_map(|p| owners.get(*p).map(|(i, _)| *i)).collect();
     let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for member in shippers.into_iter().map(|i| &members[i]) {
-        let Some(layer) = member.manifest.layers.first() else { continue };
-        let reader = store.open_layer(layer)?;
-        let limits = Limits {
-            max_total_size: member.metadata.content.size,
-            max_entry_size: member.metadata.content.size,
-            max_entries: member.metadata.content.entries,
-        };
-        bale_fileset::read_entries(reader, &limits, |entry, data| {
+        member.read_layer(store, |entry, data| {
             if certificates.contains(&entry.path) && matches!(entry.kind, EntryKind::File { .. }) {
                 let mut bytes = Vec::new();
                 std::io::Read::read_to_end(data, &mut bytes)

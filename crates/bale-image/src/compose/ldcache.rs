@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bale_fileset::{Digest, EntryKind, FileIndexEntry, Limits};
+use bale_fileset::{Digest, EntryKind, FileIndexEntry};
 use bale_progress::Progress;
 use bale_store::Store;
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ pub(super) fn ld_so_cache(
     if !has_glibc || paths.contains(LD_SO_CACHE) || spec.has_file(LD_SO_CACHE) {
         return Ok(None);
     }
-    let Some(triplet) = multiarch_triplet(architecture) else { return Ok(None) };
+    let Some(triplet) = crate::platform::multiarch_triplet(architecture) else { return Ok(None) };
     let mut objects: HashMap<String, SharedObject> = HashMap::new();
     let mut conf: HashMap<String, String> = HashMap::new();
     let holders: BTreeSet<usize> = owners
@@ -150,23 +150,6 @@ pub(super) fn ld_so_cache(
     Ok(Some(LdCache { bytes: serialize(&entries, architecture == "s390x"), links }))
 }
 
-/// Debian's multiarch directory name for an architecture.
-fn multiarch_triplet(architecture: &str) -> Option<&'static str> {
-    Some(match architecture {
-        "amd64" => "x86_64-linux-gnu",
-        "arm64" => "aarch64-linux-gnu",
-        "armhf" => "arm-linux-gnueabihf",
-        "armel" => "arm-linux-gnueabi",
-        "i386" => "i386-linux-gnu",
-        "ppc64el" => "powerpc64le-linux-gnu",
-        "s390x" => "s390x-linux-gnu",
-        "mips64el" => "mips64el-linux-gnuabi64",
-        "riscv64" => "riscv64-linux-gnu",
-        "loong64" => "loongarch64-linux-gnu",
-        _ => return None,
-    })
-}
-
 fn is_conf(path: &str) -> bool {
     path == LD_SO_CONF || path.starts_with("etc/ld.so.conf.d/")
 }
@@ -203,42 +186,34 @@ fn package_scan(store: &Store, member: &Member, progress: &dyn Progress) -> Resu
         bale_store::CacheRead::Miss => {}
     }
     let mut scan = PackageScan::default();
-    if let Some(layer) = member.manifest.layers.first() {
-        let reader = store.open_layer(layer)?;
-        let limits = Limits {
-            max_total_size: member.metadata.content.size,
-            max_entry_size: member.metadata.content.size,
-            max_entries: member.metadata.content.entries,
-        };
-        let id = &member.record.id;
-        bale_fileset::read_entries(reader, &limits, |entry, data| {
-            let EntryKind::File { size } = entry.kind else { return Ok(()) };
-            if is_conf(&entry.path) && size <= MAX_CONF_SIZE {
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(data, &mut bytes)
-                    .map_err(|e| bale_fileset::FilesetError::Io { path: entry.path.clone().into(), source: e })?;
-                scan.conf.insert(entry.path.clone(), String::from_utf8_lossy(&bytes).into_owned());
-            } else if is_shared_object_name(basename(&entry.path)) {
-                match bale_elf::read_dynamic(data, size) {
-                    Ok(Some(object)) => {
-                        scan.objects.insert(
-                            entry.path.clone(),
-                            SharedObject {
-                                soname: object.soname.clone(),
-                                elf64: object.class == bale_elf::Class::Elf64,
-                                machine: object.machine,
-                                elf_flags: object.flags,
-                            },
-                        );
-                    }
-                    Ok(None) => {}
-                    // ldconfig skips what it cannot read, and so does bale.
-                    Err(e) => progress.warn(&format!("/{} in {id}: {e}; left out of /etc/ld.so.cache", entry.path)),
+    let id = &member.record.id;
+    member.read_layer(store, |entry, data| {
+        let EntryKind::File { size } = entry.kind else { return Ok(()) };
+        if is_conf(&entry.path) && size <= MAX_CONF_SIZE {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(data, &mut bytes)
+                .map_err(|e| bale_fileset::FilesetError::Io { path: entry.path.clone().into(), source: e })?;
+            scan.conf.insert(entry.path.clone(), String::from_utf8_lossy(&bytes).into_owned());
+        } else if is_shared_object_name(basename(&entry.path)) {
+            match bale_elf::read_dynamic(data, size) {
+                Ok(Some(object)) => {
+                    scan.objects.insert(
+                        entry.path.clone(),
+                        SharedObject {
+                            soname: object.soname.clone(),
+                            elf64: object.class == bale_elf::Class::Elf64,
+                            machine: object.machine,
+                            elf_flags: object.flags,
+                        },
+                    );
                 }
+                Ok(None) => {}
+                // ldconfig skips what it cannot read, and so does bale.
+                Err(e) => progress.warn(&format!("/{} in {id}: {e}; left out of /etc/ld.so.cache", entry.path)),
             }
-            Ok(())
-        })?;
-    }
+        }
+        Ok(())
+    })?;
     if let Ok(bytes) = serde_json::to_vec(&scan) {
         // Best effort: without it the next build reads the package again.
         let _ = store.write_sealed_cache(PACKAGE_CACHE, &key, &bytes);

@@ -107,6 +107,21 @@ struct Member {
     metadata: PackageMetadata,
 }
 
+impl Member {
+    /// Streams the package's layer through the strict reader, within the
+    /// bounds its metadata declares, handing each entry to `visit`.
+    fn read_layer(
+        &self,
+        store: &Store,
+        visit: impl FnMut(bale_fileset::Entry, &mut dyn std::io::Read) -> Result<(), bale_fileset::FilesetError>,
+    ) -> Result<(), ComposeError> {
+        let Some(layer) = self.manifest.layers.first() else { return Ok(()) };
+        let reader = store.open_layer(layer)?;
+        bale_fileset::read_entries(reader, &self.metadata.content_limits(), visit)?;
+        Ok(())
+    }
+}
+
 /// Composes the packages `ids` (an unordered set) with `config`.
 pub fn compose(
     store: &Store,

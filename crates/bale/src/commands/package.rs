@@ -201,11 +201,7 @@ pub fn unpack(store: &Store, reference: &str, dest: &Path, json: bool) -> anyhow
     store.check_blob(&layer.digest).with_context(|| format!("reading the layer of {}", record.id))?;
     let reader = store.open_layer(layer)?;
     // The package says exactly how big it is; anything more is damage.
-    let limits = Limits {
-        max_total_size: metadata.content.size,
-        max_entry_size: metadata.content.size,
-        max_entries: metadata.content.entries,
-    };
+    let limits = metadata.content_limits();
     let options = UnpackOptions { owners: is_root() };
     let entries = bale_fileset::unpack(reader, dest, &limits, options)
         .with_context(|| format!("unpacking {} into {}", record.id, dest.display()))?;

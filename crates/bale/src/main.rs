@@ -12,6 +12,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A stage of the build sandbox runs as this executable; it must start
+    // before any thread does.
+    bale_sandbox::helper_main();
     let cli = cli::Cli::parse();
     let json = cli.global.json;
     match commands::run(cli) {

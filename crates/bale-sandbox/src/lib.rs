@@ -89,12 +89,7 @@ pub fn run(spec: &SandboxSpec, helper: &Path, work: &Path, output: Output) -> Re
             (Stdio::from(file), Stdio::from(again))
         }
     };
-    let status = Command::new(helper)
-        .arg(HELPER_ARG)
-        .arg("outer")
-        .arg(work)
-        .env_clear()
-        .stdin(Stdio::null())
+    let status = stage(helper, "outer", work)
         .stdout(stdout)
         .stderr(stderr)
         .status()
@@ -108,12 +103,7 @@ pub fn run(spec: &SandboxSpec, helper: &Path, work: &Path, output: Output) -> Re
 /// never run.
 pub fn probe(helper: &Path, work: &Path) -> Result<(), SandboxError> {
     fs::create_dir(work).map_err(|e| SandboxError::io(work, e))?;
-    let status = Command::new(helper)
-        .arg(HELPER_ARG)
-        .arg("probe")
-        .arg(work)
-        .env_clear()
-        .stdin(Stdio::null())
+    let status = stage(helper, "probe", work)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .status()
@@ -144,6 +134,13 @@ pub fn helper_main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The first stage, started with nothing of the caller's environment.
+fn stage(helper: &Path, name: &str, work: &Path) -> Command {
+    let mut command = Command::new(helper);
+    command.arg(HELPER_ARG).arg(name).arg(work).env_clear().stdin(Stdio::null());
+    command
 }
 
 fn prepare_work(work: &Path, spec: &SandboxSpec) -> Result<(), SandboxError> {

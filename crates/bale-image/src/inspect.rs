@@ -213,10 +213,24 @@ pub fn unpack_image(
             }
         }
     }
+    let layers: Vec<Descriptor> =
+        image.layers.iter().map(|l| Descriptor::new(l.media_type.clone(), l.digest, l.size)).collect();
+    unpack_layers(store, &layers, dest, options)
+}
+
+/// Writes the union of `layers` (bottom first, upper layers winning, as a
+/// runtime stacks them), all in the store, into `dest`, which must not
+/// exist or be empty. The caller holds the store lock shared, and has
+/// made sure `dest` is not a place of the store's own.
+pub fn unpack_layers(
+    store: &Store,
+    layers: &[Descriptor],
+    dest: &std::path::Path,
+    options: bale_fileset::UnpackOptions,
+) -> Result<u64, UnpackImageError> {
     let mut readers = Vec::new();
-    for layer in image.layers.iter().rev() {
-        let descriptor = Descriptor::new(layer.media_type.clone(), layer.digest, layer.size);
-        readers.push(store.open_layer(&descriptor)?);
+    for descriptor in layers.iter().rev() {
+        readers.push(store.open_layer(descriptor)?);
     }
     let keep = bale_fileset::Normalize {
         modes: bale_fileset::ModePolicy::Preserve { special_bits: true },

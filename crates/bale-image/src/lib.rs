@@ -17,6 +17,7 @@ pub use compose::{
 };
 pub use inspect::{
     ImageDetail, ImageSummary, LayerDetail, UnpackImageError, inspect_layout, inspect_pulled, unpack_image,
+    unpack_layers,
 };
 pub use layout::{
     ImageIndex, LayoutContent, LayoutError, read_referrer, write_archive, write_layout, write_pulled_layout,
@@ -28,5 +29,5 @@ pub use sbom::{
 };
 pub use spec::{
     DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, ResolvedDir, RuntimeConfig, Spec, SpecDir,
-    SpecError, SpecFile,
+    SpecError, SpecFile, bounded_message,
 };

@@ -121,6 +121,11 @@ fn provenance_text(p: &Provenance) -> String {
         Provenance::Debian { archive, suite, component, filename, deb_sha256, .. } => {
             format!("{archive} {suite}/{component} {filename} (.deb {deb_sha256})")
         }
+        Provenance::Recipe(recipe) => {
+            let external = &recipe.build_definition.external_parameters;
+            let digest = external.recipe.digest.get("sha256").map_or("", String::as_str);
+            format!("built by bale from the recipe {} (sha256:{digest})", external.recipe.name)
+        }
         Provenance::Unknown(unknown) => format!("{} (a provenance kind this bale does not know)", unknown.kind),
     }
 }

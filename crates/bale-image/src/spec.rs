@@ -441,7 +441,7 @@ impl Spec {
 
 /// A parser's message with each line cut to a few hundred bytes: toml
 /// quotes the offending line, which may be megabytes of hostile input.
-pub(crate) fn bounded_message(message: &str) -> String {
+pub fn bounded_message(message: &str) -> String {
     const LINE_LIMIT: usize = 200;
     let mut out = String::new();
     for line in message.trim_end().lines().take(20) {

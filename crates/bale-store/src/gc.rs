@@ -62,9 +62,13 @@ impl Store {
         }
         // Caches (resolutions, decompressed indexes) are derived data that
         // the blobs they came from no longer back after a gc.
+        // So are recipes' unpacked build roots (`cache/build-roots`), which
+        // may hold directories their packages made read-only: removed
+        // through handles that open those up.
         let cache = self.root().join("cache");
         if !dry_run && cache.exists() {
-            fs::remove_dir_all(&cache).map_err(|e| StoreError::io(&cache, e))?;
+            let root = bale_fileset::safe_fs::Dir::open(self.root()).map_err(|e| StoreError::io(self.root(), e))?;
+            root.remove_tree("cache").map_err(|e| StoreError::io(&cache, e))?;
         }
         let tmp = self.tmp_dir();
         for item in fs::read_dir(&tmp).map_err(|e| StoreError::io(&tmp, e))? {

@@ -30,9 +30,10 @@ pub use lock::StoreLock;
 pub use oci::{Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME_ANNOTATION};
 pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_layer, store_plan};
 pub use package::{
-    AlternativeLink, BlobRef, ContentInfo, DebianFields, Dependency, DependencyAlternative, Dropped,
-    PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide, SourceRef, UnknownProvenance,
-    generic_purl, purl_version, utc_time,
+    AlternativeLink, BlobRef, BuildDefinition, BuildParameters, Builder, ContentInfo, DebianFields, Dependency,
+    DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide,
+    RECIPE_BUILD_TYPE, RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, SourceRef,
+    UnknownProvenance, generic_purl, purl_version, utc_time,
 };
 pub use store::{CacheRead, PackageRecord, STORE_FORMAT, STORE_FORMAT_ANNOTATION, Store};
 pub use verify::{VerifyProblem, VerifyReport};

@@ -15,6 +15,9 @@ pub struct PackageMetadata {
     pub media_type: String,
     pub name: String,
     pub version: String,
+    /// One line on what it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// Where the package comes from (`debian:bookworm`); absent for
     /// bale-native packages, whose names are rooted in DNS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +162,9 @@ pub enum Provenance {
         release_sha256: Digest,
         signers: Vec<String>,
     },
+    /// Built by `bale make` from a recipe, recorded in the shape of SLSA
+    /// provenance v1's predicate, so an attestation can carry it as is.
+    Recipe(Box<RecipeProvenance>),
     /// A kind this bale does not know, written by a newer one (a source
     /// added since): kept whole, shown by its kind, never taken for one of
     /// the kinds above.
@@ -167,7 +173,86 @@ pub enum Provenance {
 }
 
 /// The kinds of provenance this bale knows, by their `type`.
-const KNOWN_PROVENANCE: [&str; 4] = ["directory", "generated", "tar", "debian"];
+const KNOWN_PROVENANCE: [&str; 5] = ["directory", "generated", "tar", "debian", "recipe"];
+
+/// The build type of a recipe build, as SLSA's `buildType` names it.
+pub const RECIPE_BUILD_TYPE: &str = "urn:bale:build-type:recipe:v1";
+
+/// How a recipe became a package: SLSA provenance v1's `buildDefinition`
+/// and `runDetails`. Nothing in it varies between two builds of the same
+/// locked recipe on one kind of machine (no times, no paths, no ids of the
+/// run), so a rebuild gives the same metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipeProvenance {
+    pub build_definition: BuildDefinition,
+    pub run_details: RunDetails,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDefinition {
+    /// [`RECIPE_BUILD_TYPE`].
+    pub build_type: String,
+    /// What the user controls: the recipe and its lock.
+    pub external_parameters: RecipeParameters,
+    /// What bale fixed for the build.
+    pub internal_parameters: BuildParameters,
+    /// Every input by digest: sources, Debian indexes, build-root packages.
+    pub resolved_dependencies: Vec<ResourceDescriptor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipeParameters {
+    /// The recipe's file name and the sha256 of its bytes.
+    pub recipe: ResourceDescriptor,
+    /// The sha256 of `recipe.lock`'s bytes.
+    pub lock: ResourceDescriptor,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildParameters {
+    pub source_date_epoch: i64,
+    pub jobs: u32,
+    pub uid: u32,
+    pub hostname: String,
+    /// The sandbox's network: always `loopback`.
+    pub network: String,
+}
+
+/// SLSA's ResourceDescriptor, as far as bale fills it in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceDescriptor {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Algorithm to lowercase hex, as SLSA's DigestSet (`sha256`).
+    pub digest: std::collections::BTreeMap<String, String>,
+}
+
+impl ResourceDescriptor {
+    pub fn sha256(name: impl Into<String>, uri: Option<String>, digest: &Digest) -> Self {
+        Self { name: name.into(), uri, digest: [("sha256".to_string(), digest.hex())].into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunDetails {
+    pub builder: Builder,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Builder {
+    /// `urn:bale:builder:sandbox`.
+    pub id: String,
+    /// `bale` and `kernel` (the release the sandbox ran on).
+    pub version: std::collections::BTreeMap<String, String>,
+}
 
 /// A provenance of a kind this bale does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -229,6 +314,7 @@ impl PackageMetadata {
             media_type: PACKAGE_MEDIA_TYPE.to_string(),
             name: name.to_string(),
             version: version.to_string(),
+            summary: None,
             origin: None,
             architecture: Some(crate::id::ARCH_ALL.to_string()),
             content: ContentInfo { digest: zero.digest, size: 0, files: 0, entries: 0 },

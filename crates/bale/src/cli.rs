@@ -79,6 +79,14 @@ pub enum Command {
         sudo runc run --bundle bundle demo"
     )]
     Build(BuildArgs),
+    /// Build a package from a recipe (*.recipe.toml) in bale's sandbox: no
+    /// network, a read-only root of the locked build packages, uid 1000.
+    #[command(after_help = "Every input is pinned in the lock beside the recipe (hello.recipe.toml -> \
+        hello.recipe.lock);\n\
+        the package's provenance records them all. Recipes are documented in docs/recipes.md.\n\n\
+        Example:\n  bale make examples/recipes/hello/hello.recipe.toml\n  \
+        bale make examples/recipes/hello/hello.recipe.toml --locked --json")]
+    Make(MakeArgs),
     /// Resolve a spec's packages and pin them all in bale.lock (beside the spec).
     #[command(after_help = "With --check, nothing is written: it lists what `bale lock` would change and exits 1\n\
         when the lock is behind what the archive resolves to today (or missing).")]
@@ -224,6 +232,18 @@ pub struct ArchiveArgs {
     /// Read only the main suite, not the SUITE-updates and SUITE-security suites the host's apt sources list.
     #[arg(long)]
     pub no_updates: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    /// The recipe file.
+    pub recipe: PathBuf,
+    /// Refuse a recipe that drifted from its lock instead of re-pinning.
+    #[arg(long)]
+    pub locked: bool,
+    /// Compression of the package's layer blob.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
 }
 
 #[derive(Debug, Args)]

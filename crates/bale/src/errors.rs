@@ -28,6 +28,10 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|cause| {
         let help = if let Some(e) = cause.downcast_ref::<bale_build::BuildError>() {
             e.help()
+        } else if let Some(e) = cause.downcast_ref::<bale_recipe::RecipeError>() {
+            e.help()
+        } else if let Some(e) = cause.downcast_ref::<bale_sandbox::SandboxError>() {
+            e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_registry::RegistryError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_image::UnpackImageError>() {

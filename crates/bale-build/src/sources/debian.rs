@@ -22,7 +22,9 @@ use crate::{ArchiveRequest, BuildError, archive_config};
 /// A spec's `[debian]` table, as a source.
 #[derive(Debug)]
 pub struct DebianSource<'a> {
-    spec: &'a Spec,
+    /// The architecture the request's inputs name: the spec's own value,
+    /// per image for a multi-architecture spec, `None` for the host's.
+    declared: DeclaredArchitecture,
     request: &'a DebianRequest,
     /// Where relative paths of the table (the keyring) start.
     spec_dir: &'a Path,
@@ -31,7 +33,26 @@ pub struct DebianSource<'a> {
 impl<'a> DebianSource<'a> {
     /// The spec's Debian source, if it has a `[debian]` table.
     pub fn of(spec: &'a Spec, spec_dir: &'a Path) -> Option<Self> {
-        spec.debian.as_ref().map(|request| Self { spec, request, spec_dir })
+        let declared = if spec.is_multi_architecture() {
+            DeclaredArchitecture::PerImage
+        } else {
+            DeclaredArchitecture::One(spec.declared_architectures().into_iter().next())
+        };
+        spec.debian.as_ref().map(|request| Self { declared, request, spec_dir })
+    }
+
+    /// A Debian request of something other than an image spec (a recipe's
+    /// build root) for one architecture, `None` meaning the host's.
+    pub fn for_request(request: &'a DebianRequest, spec_dir: &'a Path, architecture: Option<String>) -> Self {
+        Self { declared: DeclaredArchitecture::One(architecture), request, spec_dir }
+    }
+
+    fn inputs(&self, architecture: &str) -> Digest {
+        let declared = match &self.declared {
+            DeclaredArchitecture::PerImage => Some(architecture.to_string()),
+            DeclaredArchitecture::One(declared) => declared.clone(),
+        };
+        request_inputs(Some(self.request), declared)
     }
 
     /// The archive the table names for `architecture`, filled in from the
@@ -100,7 +121,7 @@ impl<'a> DebianSource<'a> {
             .collect();
         Ok(LockedDebian {
             architecture: config.architecture.clone(),
-            inputs: debian_inputs(self.spec, &config.architecture),
+            inputs: self.inputs(&config.architecture),
             codename: report.suite.codename().to_string(),
             release: report.suite.release_sha256,
             base: LockedBase { id: report.base.id.clone(), content: report.base.content_digest },
@@ -122,7 +143,7 @@ impl Source for DebianSource<'_> {
     }
 
     fn is_current(&self, section: &LockedDebian) -> bool {
-        section.inputs == debian_inputs(self.spec, &section.architecture)
+        section.inputs == self.inputs(&section.architecture)
     }
 
     fn lock(
@@ -206,7 +227,17 @@ pub fn debian_inputs(spec: &Spec, architecture: &str) -> Digest {
     } else {
         spec.declared_architectures().into_iter().next()
     };
-    let debian = spec.debian.as_ref().map(|d| {
+    request_inputs(spec.debian.as_ref(), declared)
+}
+
+#[derive(Debug, Clone)]
+enum DeclaredArchitecture {
+    PerImage,
+    One(Option<String>),
+}
+
+fn request_inputs(request: Option<&DebianRequest>, declared: Option<String>) -> Digest {
+    let debian = request.map(|d| {
         let mut packages = d.packages.clone();
         packages.sort();
         let mut inputs = serde_json::json!({

@@ -3,6 +3,7 @@
 mod debian;
 mod image;
 mod package;
+mod recipe;
 mod registry;
 mod store;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let open = || Store::open(&root).with_context(|| format!("opening the store at {}", root.display()));
     match cli.command {
         Command::Pack(args) => package::pack(&open()?, args, json, progress),
+        Command::Make(args) => recipe::make(&open()?, args, json, progress),
         Command::Inspect { reference, files } => {
             let store = open()?;
             match image::find_image(&store, &reference)? {

@@ -117,6 +117,17 @@ pub fn inspect(store: &Store, reference: &str, files: bool, json: bool) -> anyho
             outln!("  source    {archive} {suite}/{component}, {filename}");
             outln!("  deb       {deb_sha256}");
         }
+        Provenance::Recipe(recipe) => {
+            let definition = &recipe.build_definition;
+            let sha256 = |d: &bale_store::ResourceDescriptor| d.digest.get("sha256").cloned().unwrap_or_default();
+            let external = &definition.external_parameters;
+            outln!("  source    the recipe {}, sha256:{}", external.recipe.name, sha256(&external.recipe));
+            outln!("  lock      sha256:{}", sha256(&external.lock));
+            outln!("  inputs    {} (`--json` lists them)", definition.resolved_dependencies.len());
+            let builder = &recipe.run_details.builder.version;
+            let version = |k: &str| builder.get(k).map_or("?", String::as_str);
+            outln!("  built by  bale {} on Linux {}", version("bale"), version("kernel"));
+        }
     }
     for dep in &metadata.dependencies {
         let alternatives: Vec<String> = dep

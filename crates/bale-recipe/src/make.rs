@@ -1,0 +1,545 @@
+//! `bale make`: a recipe → its sources checked by digest → a build root
+//! composed from the locked packages → the steps run in the sandbox →
+//! `$OUT` packed as a package with the build's provenance.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use bale_build::source::Source as _;
+use bale_build::sources::debian::DebianSource;
+use bale_fileset::safe_fs::Dir;
+use bale_fileset::{Compression, Limits, ModePolicy, Normalize, OwnerPolicy, Plan, sha256_bytes};
+use bale_image::{Account, Accounts, ComposeOptions, Group, RuntimeConfig, SpecContent, compose, unpack_layers};
+use bale_progress::Progress;
+use bale_sandbox::{Bind, Output, SandboxSpec};
+use bale_store::{
+    BuildDefinition, BuildParameters, Builder, Dependency, DependencyAlternative, PackageMetadata, Provenance,
+    RECIPE_BUILD_TYPE, RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, Store,
+};
+
+use crate::lock::{LockedPackage, LockedSource, RECIPE_LOCK_VERSION, RecipeLock, recipe_lock_path};
+use crate::recipe::{FileOrigin, Recipe, Source, SourceDateEpoch};
+use crate::{RecipeError, fetch};
+
+/// The uid and gid builds run as, and the hostname they see.
+pub const BUILD_UID: u32 = 1000;
+pub const BUILD_HOSTNAME: &str = "bale";
+/// Where the sources are, and the output goes, inside the sandbox.
+pub const BUILD_DIR: &str = "/build";
+pub const OUT_DIR: &str = "/out";
+
+/// Where in the store unpacked build roots are kept.
+const BUILD_ROOTS: &str = "cache/build-roots";
+
+/// What to make.
+#[derive(Debug, Clone)]
+pub struct MakeRequest {
+    pub recipe: PathBuf,
+    /// Refuse a recipe that drifted from its lock instead of re-pinning.
+    pub locked: bool,
+    /// The executable that runs sandbox stages (calls
+    /// `bale_sandbox::helper_main` first thing).
+    pub helper: PathBuf,
+    pub compression: Compression,
+}
+
+/// What `bale make` made.
+#[derive(Debug, Clone)]
+pub struct MakeReport {
+    pub id: String,
+    pub metadata: PackageMetadata,
+    pub manifest: bale_store::Descriptor,
+    /// False when exactly this package was already in the store.
+    pub new: bool,
+    pub lock: PathBuf,
+    /// Whether the lock was written afresh.
+    pub relocked: bool,
+}
+
+/// Builds `request.recipe` into a package in `store`.
+pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Result<MakeReport, RecipeError> {
+    let (recipe, bytes) = Recipe::load(&request.recipe)?;
+    let recipe_digest = sha256_bytes(&bytes);
+    let sources = recipe.checked_sources(&request.recipe)?;
+    let lock_path = recipe_lock_path(&request.recipe);
+    let old = RecipeLock::load(&lock_path)?;
+    if request.locked {
+        match &old {
+            None => return Err(RecipeError::LockStale { path: lock_path, reason: "does not exist".into() }),
+            Some(lock) if lock.recipe != recipe_digest => {
+                return Err(RecipeError::LockStale {
+                    path: lock_path,
+                    reason: format!(
+                        "was made for a recipe with sha256 {}, and the recipe now has {recipe_digest}",
+                        lock.recipe
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let _session = store.lock_shared()?;
+    let work = WorkDir::new(store)?;
+    // Before fetching or composing anything: a machine that cannot make
+    // the sandbox cannot build, and says why now.
+    bale_sandbox::probe(&request.helper, &work.path.join("probe"))?;
+
+    let recipe_dir = request.recipe.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut locked_sources = Vec::new();
+    let mut inputs = Vec::new();
+    for source in &sources {
+        match source {
+            Source::File { origin, sha256, dest } => {
+                fetch::file_source(store, recipe_dir, origin, sha256, progress)?;
+                locked_sources.push(LockedSource { name: dest.clone(), sha256: *sha256, debian: None });
+                let uri = match origin {
+                    FileOrigin::Url(url) => Some(url.clone()),
+                    FileOrigin::Path(_) => None,
+                };
+                inputs.push(ResourceDescriptor::sha256(dest.clone(), uri, sha256));
+            }
+            Source::Debian { name, version } => {
+                return Err(RecipeError::Invalid {
+                    path: request.recipe.clone(),
+                    field: "source".into(),
+                    reason: format!(
+                        "the Debian source {name} {version}: Debian source packages are not built by this bale yet; \
+                         fetch its files by `url` and `sha256` instead"
+                    ),
+                });
+            }
+        }
+    }
+
+    let root = BuildRoot::resolve(store, &recipe, &request.recipe, old.as_ref(), request.locked, &lock_path, progress)?;
+    for package in &root.packages {
+        inputs.push(ResourceDescriptor::sha256(package.id.clone(), None, &package.content));
+    }
+    for section in &root.debian {
+        inputs.push(ResourceDescriptor::sha256(
+            format!("debian:{} InRelease ({})", section.codename, section.architecture),
+            None,
+            &section.release,
+        ));
+    }
+
+    let lock = RecipeLock {
+        version: RECIPE_LOCK_VERSION,
+        recipe: recipe_digest,
+        sources: locked_sources,
+        packages: root.packages.clone(),
+        debian: root.debian.clone(),
+    };
+    let relocked = old.as_ref() != Some(&lock);
+    let lock_digest =
+        if relocked && !request.locked { lock.save(&lock_path)? } else { sha256_bytes(&lock.to_bytes()?) };
+
+    let root_dir = root.unpacked(store, request.compression, progress)?;
+    if !has_shell(&root_dir) {
+        return Err(RecipeError::NoShell);
+    }
+    let build = work.path.join("build");
+    let out = work.path.join("out");
+    for dir in [&build, &out] {
+        std::fs::create_dir(dir).map_err(|e| RecipeError::io(dir, e))?;
+    }
+    let build_dir = Dir::open(&build).map_err(|e| RecipeError::io(&build, e))?;
+    for source in &sources {
+        if let Source::File { sha256, dest, .. } = source {
+            fetch::copy_blob(store, sha256, &build_dir, dest)?;
+        }
+    }
+
+    let epoch = match recipe.build.source_date_epoch {
+        Some(SourceDateEpoch::Seconds(seconds)) => seconds,
+        // Refused by the parser without a Debian source, which this bale
+        // does not build yet.
+        Some(SourceDateEpoch::From(_)) | None => 0,
+    };
+    let jobs = recipe.build.jobs;
+    let log_path = work.path.join("log");
+    for (index, step) in recipe.steps.iter().enumerate() {
+        let mut spec = SandboxSpec::new(&root_dir, vec!["/bin/sh".into(), "-e".into(), "-c".into(), step.run.clone()]);
+        spec.binds.push(Bind {
+            source: build.clone(),
+            target: BUILD_DIR.trim_start_matches('/').into(),
+            writable: true,
+        });
+        spec.binds.push(Bind { source: out.clone(), target: OUT_DIR.trim_start_matches('/').into(), writable: true });
+        spec.cwd = BUILD_DIR.into();
+        spec.hostname = BUILD_HOSTNAME.into();
+        spec.uid = BUILD_UID;
+        spec.gid = BUILD_UID;
+        spec.set_env("OUT", OUT_DIR);
+        spec.set_env("SOURCE_DATE_EPOCH", epoch.to_string());
+        spec.set_env("JOBS", jobs.to_string());
+        spec.set_env("MAKEFLAGS", format!("-j{jobs}"));
+        for (name, value) in &recipe.build.env {
+            spec.set_env(name, value.clone());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&log_path)
+            .map_err(|e| RecipeError::io(&log_path, e))?;
+        progress.phase(&format!("step {}/{}: {}", index + 1, recipe.steps.len(), first_line(&step.run)), None);
+        let sandbox_work = work.path.join(format!("sandbox-{index}"));
+        let outcome = bale_sandbox::run(&spec, &request.helper, &sandbox_work, Output::File(log));
+        progress.finish_phase();
+        let outcome = outcome?;
+        if !outcome.success() {
+            return Err(RecipeError::StepFailed {
+                step: index + 1,
+                command: first_line(&step.run),
+                outcome: outcome.to_string(),
+                tail: log_tail(&log_path),
+            });
+        }
+    }
+
+    let normalize = Normalize {
+        modes: ModePolicy::Preserve { special_bits: false },
+        owners: OwnerPolicy::Root,
+        keep_xattrs: false,
+    };
+    let plan = Plan::from_dir(&out, normalize, Limits::default(), progress).map_err(RecipeError::Output)?;
+    if plan.is_empty() {
+        return Err(RecipeError::EmptyOutput);
+    }
+
+    let package = &recipe.package;
+    let mut metadata = PackageMetadata::new(&package.name, &package.version);
+    metadata.architecture = Some(package.architecture.clone().unwrap_or_else(|| root.architecture.clone()));
+    metadata.license = package.license.clone();
+    metadata.summary = package.summary.clone();
+    metadata.dependencies = runtime_dependencies(&recipe, &request.recipe)?;
+    let recipe_name = request.recipe.file_name().map_or("recipe".into(), |n| n.to_string_lossy().into_owned());
+    let lock_name = lock_path.file_name().map_or("recipe.lock".into(), |n| n.to_string_lossy().into_owned());
+    metadata.provenance = Provenance::Recipe(Box::new(RecipeProvenance {
+        build_definition: BuildDefinition {
+            build_type: RECIPE_BUILD_TYPE.into(),
+            external_parameters: RecipeParameters {
+                recipe: ResourceDescriptor::sha256(recipe_name, None, &recipe_digest),
+                lock: ResourceDescriptor::sha256(lock_name, None, &lock_digest),
+            },
+            internal_parameters: BuildParameters {
+                source_date_epoch: epoch,
+                jobs,
+                uid: BUILD_UID,
+                hostname: BUILD_HOSTNAME.into(),
+                network: "loopback".into(),
+            },
+            resolved_dependencies: inputs,
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: "urn:bale:builder:sandbox".into(),
+                version: BTreeMap::from([
+                    ("bale".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+                    ("kernel".to_string(), kernel_release()),
+                ]),
+            },
+        },
+    }));
+    // A recipe's package may be made again after an edit: the newer build
+    // replaces it, as `bale build` replaces a changed local package.
+    let outcome = bale_store::store_plan(store, &plan, metadata, request.compression, true, progress)?;
+    Ok(MakeReport {
+        id: outcome.id,
+        metadata: outcome.metadata,
+        manifest: outcome.manifest,
+        new: outcome.new,
+        lock: lock_path,
+        relocked,
+    })
+}
+
+/// The composed build root: bale packages and a Debian closure, locked.
+struct BuildRoot {
+    architecture: String,
+    packages: Vec<LockedPackage>,
+    debian: Vec<bale_debian::lock::LockedDebian>,
+    ids: Vec<String>,
+}
+
+impl BuildRoot {
+    fn resolve(
+        store: &Store,
+        recipe: &Recipe,
+        recipe_path: &Path,
+        old: Option<&RecipeLock>,
+        locked: bool,
+        lock_path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Self, RecipeError> {
+        let records = store.packages_by_id()?;
+        let mut packages = Vec::new();
+        let old_packages = old.map(|l| l.packages.as_slice()).unwrap_or_default();
+        if locked && old_packages.len() != recipe.build.packages.len() {
+            return Err(RecipeError::LockStale {
+                path: lock_path.to_path_buf(),
+                reason: "pins other build-root packages than the recipe lists".into(),
+            });
+        }
+        for (index, reference) in recipe.build.packages.iter().enumerate() {
+            let (id, content) = if locked {
+                // The lock's ids, never what a reference resolves to today.
+                let pinned = &old_packages[index];
+                let got = records.get(&pinned.id).and_then(|r| r.content_digest);
+                if got != Some(pinned.content) {
+                    return Err(RecipeError::RootPackageChanged {
+                        lock: lock_path.to_path_buf(),
+                        id: pinned.id.clone(),
+                        want: pinned.content,
+                        got: got.map_or_else(|| "nothing under it".into(), |d| d.to_string()),
+                    });
+                }
+                (pinned.id.clone(), pinned.content)
+            } else {
+                let record = store
+                    .resolve(reference)
+                    .map_err(|source| RecipeError::RootPackage { reference: reference.clone(), source })?;
+                let content = record.content_digest.ok_or_else(|| RecipeError::RootPackage {
+                    reference: reference.clone(),
+                    source: bale_store::StoreError::NotFound { reference: reference.clone() },
+                })?;
+                (record.id, content)
+            };
+            packages.push(LockedPackage { id, content });
+        }
+        let mut ids: Vec<String> = packages.iter().map(|p| p.id.clone()).collect();
+        let mut debian = Vec::new();
+        let mut architecture = bale_build::host_architecture();
+        if let Some(request) = &recipe.build.debian {
+            let recipe_dir = recipe_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let source = DebianSource::for_request(request, recipe_dir, request.architecture.clone());
+            architecture = request.architecture.clone().unwrap_or(architecture);
+            let current = old
+                .into_iter()
+                .flat_map(|l| &l.debian)
+                .find(|s| s.architecture == architecture && source.is_current(s))
+                .cloned();
+            let section = match current {
+                Some(section) => section,
+                None if locked => {
+                    return Err(RecipeError::LockStale {
+                        path: lock_path.to_path_buf(),
+                        reason: "pins no Debian build root for what [build.debian] asks now".into(),
+                    });
+                }
+                None => source
+                    .lock(store, &architecture, Default::default(), Compression::Gzip, progress)
+                    .map_err(|e| RecipeError::Resolve(Box::new(e)))?,
+            };
+            ids.extend(
+                source
+                    .install(store, &section, Compression::Gzip, progress)
+                    .map_err(|e| RecipeError::Resolve(Box::new(e)))?,
+            );
+            debian.push(section);
+        }
+        Ok(Self { architecture, packages, debian, ids })
+    }
+
+    /// The root composed and unpacked once per image, under the image
+    /// manifest's digest in [`BUILD_ROOTS`], and reused by every build over
+    /// it; `bale store gc` removes them with the other caches.
+    fn unpacked(
+        &self,
+        store: &Store,
+        compression: Compression,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, RecipeError> {
+        let mut accounts = Accounts::default();
+        accounts.users.push(Account {
+            name: "build".into(),
+            uid: BUILD_UID,
+            gid: BUILD_UID,
+            home: BUILD_DIR.into(),
+            shell: "/bin/sh".into(),
+            create_home: false,
+        });
+        accounts.groups.push(Group { name: "build".into(), gid: BUILD_UID, members: Vec::new() });
+        let content =
+            SpecContent { files: Vec::new(), dirs: Vec::new(), accounts, user: format!("{BUILD_UID}:{BUILD_UID}") };
+        let options =
+            ComposeOptions { architecture: self.architecture.clone(), created: 0, layer_cap: 1000, compression };
+        let image = compose(store, &self.ids, &content, &RuntimeConfig::default(), &options, progress)
+            .map_err(RecipeError::Compose)?;
+        let roots = store.root().join(BUILD_ROOTS);
+        for dir in [store.root().join("cache"), roots.clone()] {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(RecipeError::io(&dir, e)),
+            }
+        }
+        let name = image.manifest.digest.hex();
+        let dir = roots.join(&name);
+        let roots_dir = Dir::open(&roots).map_err(|e| RecipeError::io(&roots, e))?;
+        if let Ok(meta) = roots_dir.entry_meta(&name)
+            && meta.kind == bale_fileset::safe_fs::Kind::Directory
+        {
+            return Ok(dir);
+        }
+        // Unpacked under a private name, then renamed into place: a root
+        // is never seen half-written, and two builds racing to make the
+        // same root both end with one whole copy.
+        let (temp, _) = roots_dir.create_temp_dir(&name, 0o755).map_err(|e| RecipeError::io(&roots, e))?;
+        let temp_path = roots.join(&temp);
+        let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
+        let owners = rustix::process::geteuid().is_root();
+        progress.phase("unpacking the build root", None);
+        let unpacked = unpack_layers(store, &layers, &temp_path, bale_fileset::UnpackOptions { owners });
+        progress.finish_phase();
+        if let Err(source) = unpacked {
+            let _ = roots_dir.remove_tree(&temp);
+            return Err(RecipeError::Unpack { dir: temp_path, source });
+        }
+        match roots_dir.rename_noreplace(&temp, &name) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = roots_dir.remove_tree(&temp);
+                Ok(dir)
+            }
+            Err(e) => {
+                let _ = roots_dir.remove_tree(&temp);
+                Err(RecipeError::io(&dir, e))
+            }
+        }
+    }
+}
+
+/// `[runtime] dependencies` as package metadata has them.
+fn runtime_dependencies(recipe: &Recipe, path: &Path) -> Result<Vec<Dependency>, RecipeError> {
+    let mut out = Vec::new();
+    for text in &recipe.runtime.dependencies {
+        let groups = bale_debian::relation::parse_relations(text).map_err(|e| RecipeError::Invalid {
+            path: path.to_path_buf(),
+            field: "runtime.dependencies".into(),
+            reason: e.to_string(),
+        })?;
+        for group in groups {
+            out.push(Dependency {
+                any_of: group
+                    .iter()
+                    .map(|atom| DependencyAlternative {
+                        name: atom.name.clone(),
+                        version: atom.constraint.as_ref().map(|(rel, v)| format!("{} {v}", rel.symbol())),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `/bin/sh` of the root resolves, within the root (links taken
+/// as the sandbox will take them, each component at a time), to a file.
+fn has_shell(root: &Path) -> bool {
+    use bale_fileset::safe_fs::Kind;
+    let Ok(dir) = Dir::open(root) else { return false };
+    let mut pending: Vec<String> = vec!["sh".into(), "bin".into()];
+    let mut resolved: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(component) = pending.pop() {
+        match component.as_str() {
+            "" | "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved.iter().chain([&component]).cloned().collect::<Vec<_>>().join("/");
+        let Ok(meta) = dir.entry_meta(&candidate) else { return false };
+        match meta.kind {
+            Kind::Symlink => {
+                hops += 1;
+                let Ok(target) = dir.read_link(&candidate) else { return false };
+                if hops > 40 {
+                    return false;
+                }
+                let target = String::from_utf8_lossy(&target).into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                pending.extend(target.split('/').rev().map(str::to_string));
+            }
+            Kind::File if pending.is_empty() => return true,
+            Kind::Directory => resolved.push(component),
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn kernel_release() -> String {
+    rustix::system::uname().release().to_string_lossy().into_owned()
+}
+
+fn first_line(run: &str) -> String {
+    let line = run.trim().lines().next().unwrap_or_default();
+    let mut short: String = line.chars().take(60).collect();
+    if short.len() < line.len() || run.trim().lines().nth(1).is_some() {
+        short.push('…');
+    }
+    short
+}
+
+/// The last lines of the build log, at most a few kilobytes.
+fn log_tail(path: &Path) -> String {
+    const TAIL_BYTES: u64 = 4096;
+    const TAIL_LINES: usize = 25;
+    let Ok(mut file) = File::open(path) else { return String::new() };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(size.saturating_sub(TAIL_BYTES)));
+    let mut bytes = Vec::new();
+    let _ = file.take(TAIL_BYTES).read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return "  (it printed nothing)".into();
+    }
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    lines[start..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// A private directory in the store's `tmp/` for one build, removed with
+/// everything in it (the build may leave read-only directories) when the
+/// build ends, however it ends.
+struct WorkDir {
+    tmp: Dir,
+    name: String,
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn new(store: &Store) -> Result<Self, RecipeError> {
+        let tmp_path = store.tmp_dir();
+        let tmp = Dir::open(&tmp_path).map_err(|e| RecipeError::io(&tmp_path, e))?;
+        let (name, _) = tmp.create_temp_dir("make", 0o700).map_err(|e| RecipeError::io(&tmp_path, e))?;
+        let path = tmp_path.join(&name);
+        Ok(Self { tmp, name, path })
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = self.tmp.remove_tree(&self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_is_named_by_its_first_line() {
+        assert_eq!(first_line("make\nmake install"), "make…");
+        assert_eq!(first_line("  cc -o x x.c  "), "cc -o x x.c");
+    }
+}

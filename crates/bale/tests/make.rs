@@ -1,0 +1,289 @@
+//! `bale make`: recipes built in the sandbox over a root of store
+//! packages, offline. The build root is a bale package made here from the
+//! host's static BusyBox, so nothing needs the archive.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use bale_testkit::{as_other_user, give_to_other_user, require_file, require_root, require_tool};
+use common::Env;
+
+const BUSYBOX: &str = "/usr/bin/busybox";
+const APPLETS: &[&str] =
+    &["sh", "echo", "cat", "mkdir", "date", "ls", "cp", "id", "hostname", "nc", "touch", "chmod", "ip", "grep", "wc"];
+
+/// The host's static BusyBox as the package `example.com/busybox-root@1`,
+/// with `/bin/sh` and a few applets; false (a failure when strict) when
+/// the host has none.
+fn busybox_root(env: &Env, bale: &dyn Fn(&[&str]) -> String) -> bool {
+    if !require_file(Path::new(BUSYBOX), "a static BusyBox (busybox-static)") {
+        return false;
+    }
+    let root = env.path().join("busybox-root");
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    fs::copy(BUSYBOX, root.join("usr/bin/busybox")).unwrap();
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", root.join("usr/bin").join(applet)).unwrap();
+    }
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    bale(&["pack", root.to_str().unwrap(), "--name", "example.com/busybox-root", "--version", "1"]);
+    true
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    bale_fileset::sha256_bytes(bytes).hex()
+}
+
+/// A recipe `hello.recipe.toml` in `dir` with one source file and `steps`.
+fn write_recipe(dir: &Path, source: &str, sha256: &str, steps: &str) -> std::path::PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("hello.c"), source).unwrap();
+    let recipe = dir.join("hello.recipe.toml");
+    fs::write(
+        &recipe,
+        format!(
+            r#"[package]
+name = "example.com/hello"
+version = "1.0"
+license = "MIT"
+summary = "A small test package"
+
+[[source]]
+path = "hello.c"
+sha256 = "{sha256}"
+
+[build]
+packages = ["example.com/busybox-root@1"]
+source_date_epoch = 1700000000
+
+{steps}
+"#
+        ),
+    )
+    .unwrap();
+    recipe
+}
+
+const SOURCE: &str = "int main(void) { return 0; }\n";
+const STEPS: &str = r#"[[step]]
+run = """
+mkdir -p $OUT/usr/share/hello
+cp hello.c $OUT/usr/share/hello/
+echo "epoch $SOURCE_DATE_EPOCH uid $(id -u) host $(hostname) jobs $JOBS" > $OUT/usr/share/hello/info
+"""
+
+[[step]]
+run = "chmod 0700 $OUT/usr/share/hello/info"
+"#;
+
+#[test]
+fn a_recipe_gives_the_same_package_as_root_and_as_an_unprivileged_user() {
+    if !require_root("building as root and as another user") || require_tool("setpriv").is_none() {
+        return;
+    }
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), STEPS);
+    let made = env.json(&["make", recipe.to_str().unwrap()]);
+    let content = made["content"]["digest"].as_str().unwrap().to_string();
+    assert_eq!(made["id"], format!("example.com/hello:{}@1.0", bale_build::host_architecture()));
+    assert_eq!(made["relocked"], true);
+
+    // What the steps saw: the fixed environment, uid 1000, hostname bale.
+    let unpacked = env.path().join("unpacked");
+    env.ok(&["unpack", "example.com/hello", unpacked.to_str().unwrap()]);
+    let info = fs::read_to_string(unpacked.join("usr/share/hello/info")).unwrap();
+    assert_eq!(info, "epoch 1700000000 uid 1000 host bale jobs 2\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(unpacked.join("usr/share/hello/info")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the modes a step sets are kept");
+
+    // The lock pins the source and the build root.
+    let lock = fs::read_to_string(env.path().join("src/hello.recipe.lock")).unwrap();
+    assert!(lock.contains("name = \"hello.c\""), "{lock}");
+    assert!(lock.contains("id = \"example.com/busybox-root:all@1\""), "{lock}");
+
+    // The provenance records the recipe, the lock and every input.
+    let provenance = &made["provenance"];
+    assert_eq!(provenance["type"], "recipe");
+    let definition = &provenance["buildDefinition"];
+    assert_eq!(definition["externalParameters"]["recipe"]["digest"]["sha256"], sha256_hex(&fs::read(&recipe).unwrap()));
+    assert_eq!(definition["externalParameters"]["lock"]["digest"]["sha256"], sha256_hex(lock.as_bytes()));
+    let inputs: Vec<&str> =
+        definition["resolvedDependencies"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(inputs, ["hello.c", "example.com/busybox-root:all@1"]);
+    assert!(provenance["runDetails"]["builder"]["version"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+
+    // --locked with the lock just written makes the same package again.
+    let again = env.json(&["make", recipe.to_str().unwrap(), "--locked"]);
+    assert_eq!(again["content"]["digest"], content.as_str());
+    assert_eq!(again["new"], false);
+    assert_eq!(again["relocked"], false);
+
+    // Another user, another store, another directory: the same content.
+    let other = env.path().join("other");
+    fs::create_dir(&other).unwrap();
+    fs::set_permissions(env.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let other_recipe = write_recipe(&other.join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), STEPS);
+    give_to_other_user(&other);
+    let other_bale = |args: &[&str]| -> String {
+        let out = as_other_user(env!("CARGO_BIN_EXE_bale"))
+            .args(args)
+            .env("BALE_HOME", other.join("store"))
+            .env_remove("XDG_DATA_HOME")
+            .current_dir(&other)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bale {args:?} as uid 65534:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    fs::remove_dir_all(env.path().join("busybox-root")).unwrap();
+    let other_env = Env { dir: tempfile::tempdir_in(&other).unwrap() };
+    give_to_other_user(other_env.path());
+    assert!(busybox_root(&other_env, &other_bale));
+    let made = other_bale(&["--json", "make", other_recipe.to_str().unwrap()]);
+    let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+    assert_eq!(made["content"]["digest"], content.as_str(), "root and uid 65534 built different content");
+}
+
+#[test]
+fn a_source_with_the_wrong_digest_is_refused_before_any_step_runs() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let marker = env.path().join("ran");
+    let steps = format!("[[step]]\nrun = \"touch $OUT/x\"\n# {}\n", marker.display());
+    let wrong = "0".repeat(64);
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &wrong, &steps);
+    let before = env.store_state();
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the source hello.c has"), "{stderr}");
+    assert!(stderr.contains(&format!("sha256:{}", sha256_hex(SOURCE.as_bytes()))), "names the actual digest: {stderr}");
+    assert!(stderr.contains(&format!("expects sha256:{wrong}")), "names the expected digest: {stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+    assert_eq!(env.store_state(), before, "nothing entered the store");
+    assert!(!env.path().join("src/hello.recipe.lock").exists(), "no lock was written");
+}
+
+#[test]
+fn the_sandbox_has_no_network_and_no_host_paths_and_a_read_only_root() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    // A server outside on loopback, which the build must not reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let secret = env.path().join("host-secret");
+    fs::write(&secret, "do not read\n").unwrap();
+    let steps = format!(
+        r#"[[step]]
+run = """
+mkdir -p $OUT/report
+if echo hi | nc -w 2 127.0.0.1 {port} 2> $OUT/report/net-error; then echo reached > $OUT/report/net; else echo unreachable > $OUT/report/net; fi
+if cat {secret} 2> $OUT/report/host-error; then echo visible > $OUT/report/host; else echo hidden > $OUT/report/host; fi
+if touch /usr/bin/planted; then echo writable > $OUT/report/root; else echo read-only > $OUT/report/root; fi
+if touch /etc/planted; then echo writable > $OUT/report/etc; else echo read-only > $OUT/report/etc; fi
+touch /tmp/scratch /build/scratch
+ip -o link | grep -c . > $OUT/report/links
+"""
+"#,
+        secret = secret.display()
+    );
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), &steps);
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let mut accepted = Vec::new();
+    while let Ok((mut stream, _)) = listener.accept() {
+        let mut buf = String::new();
+        let _ = stream.read_to_string(&mut buf);
+        accepted.push(buf);
+    }
+    assert!(accepted.is_empty(), "the build reached a server outside: {accepted:?}");
+    let unpacked = env.path().join("unpacked");
+    env.ok(&["unpack", "example.com/hello", unpacked.to_str().unwrap()]);
+    let read = |name: &str| fs::read_to_string(unpacked.join("report").join(name)).unwrap();
+    assert_eq!(read("net"), "unreachable\n");
+    // Refused by the sandbox's own loopback, where nothing listens.
+    assert!(read("net-error").contains("refused"), "{}", read("net-error"));
+    assert_eq!(read("host"), "hidden\n");
+    assert!(read("host-error").contains("No such file"), "{}", read("host-error"));
+    assert_eq!(read("root"), "read-only\n");
+    assert_eq!(read("etc"), "read-only\n");
+    assert_eq!(read("links"), "1\n", "only loopback");
+}
+
+#[test]
+fn a_failing_step_shows_its_output_and_stores_nothing() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let steps =
+        "[[step]]\nrun = \"touch $OUT/x\"\n\n[[step]]\nrun = \"echo compiling; echo 'hello.c:1: error' >&2; exit 3\"\n";
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), steps);
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("step 2 (echo compiling;"), "{stderr}");
+    assert!(stderr.contains("exit status 3"), "{stderr}");
+    assert!(stderr.contains("| hello.c:1: error"), "{stderr}");
+    let list = env.ok(&["list"]);
+    assert!(!list.contains("example.com/hello"), "{list}");
+    let tmp: Vec<_> = fs::read_dir(env.store().join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty(), "the build's work directory is removed: {tmp:?}");
+}
+
+#[test]
+fn recipe_mistakes_are_named_with_their_line_or_key() {
+    let env = Env::new();
+    let dir = env.path().join("src");
+    let recipe =
+        write_recipe(&dir, SOURCE, &sha256_hex(SOURCE.as_bytes()), "[[step]]\nrun = \"true\"\nshell = \"bash\"\n");
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("hello.recipe.toml") && stderr.contains("line 17"), "{stderr}");
+    assert!(stderr.contains("unknown field `shell`"), "{stderr}");
+
+    let recipe = write_recipe(&dir, SOURCE, "abc", "[[step]]\nrun = \"true\"\n");
+    let stderr = String::from_utf8_lossy(&env.run(&["make", recipe.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("source[0]") && stderr.contains("not 64 hex digits"), "{stderr}");
+
+    let recipe = write_recipe(&dir, SOURCE, &sha256_hex(SOURCE.as_bytes()), "[[step]]\nrun = \"true\"\n");
+    let text = fs::read_to_string(&recipe).unwrap().replace("path = \"hello.c\"", "path = \"../hello.c\"");
+    fs::write(&recipe, text).unwrap();
+    let stderr = String::from_utf8_lossy(&env.run(&["make", recipe.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("must be relative to the recipe's directory"), "{stderr}");
+
+    let recipe = write_recipe(&dir, SOURCE, &sha256_hex(SOURCE.as_bytes()), "[[step]]\nrun = \"true\"\n");
+    let stderr = String::from_utf8_lossy(&env.run(&["make", recipe.to_str().unwrap(), "--locked"]).stderr).into_owned();
+    assert!(stderr.contains("hello.recipe.lock does not exist"), "{stderr}");
+}
+
+#[test]
+fn a_source_reached_through_a_link_is_refused() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let dir = env.path().join("src");
+    let recipe = write_recipe(&dir, SOURCE, &sha256_hex(SOURCE.as_bytes()), "[[step]]\nrun = \"touch $OUT/x\"\n");
+    let outside = env.path().join("outside.c");
+    fs::write(&outside, SOURCE).unwrap();
+    fs::remove_file(dir.join("hello.c")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("hello.c")).unwrap();
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the source hello.c"), "{stderr}");
+}

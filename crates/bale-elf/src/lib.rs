@@ -9,6 +9,9 @@
 
 use std::io::Read;
 
+mod sections;
+pub use sections::{Section, sections};
+
 const MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
 const PT_LOAD: u32 = 1;
 const PT_DYNAMIC: u32 = 2;

@@ -56,6 +56,10 @@ pub enum RecipeError {
     EmptyOutput,
     #[error("reading the build's output")]
     Output(#[source] FilesetError),
+    #[error("{id} was not built from a recipe by bale make (or does not carry its recipe and lock)")]
+    NotFromRecipe { id: String },
+    #[error("{id} carries a recipe file named {title:?}, which is not a path bale writes")]
+    BadAttachment { id: String, title: String },
     #[error("{}", path.display())]
     Io { path: PathBuf, source: io::Error },
 }
@@ -102,6 +106,10 @@ impl RecipeError {
             }
             Self::EmptyOutput => Some("install into $OUT, for example `make install DESTDIR=$OUT`"),
             Self::Output(e) => e.help(),
+            Self::NotFromRecipe { .. } => {
+                Some("only packages `bale make` built can be rebuilt; `bale inspect REF` shows where one came from")
+            }
+            Self::BadAttachment { .. } => Some("the package was not written by bale; do not trust it"),
             Self::Read { .. } | Self::Write { .. } | Self::Io { .. } => None,
         }
     }

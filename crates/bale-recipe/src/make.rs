@@ -58,8 +58,63 @@ pub struct MakeReport {
     pub relocked: bool,
 }
 
-/// Builds `request.recipe` into a package in `store`.
+/// Builds `request.recipe` into a package in `store`. The package carries
+/// the recipe, its lock and its `path` sources (as more layers of its
+/// manifest), so `bale rebuild` can build it again from the package alone.
 pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Result<MakeReport, RecipeError> {
+    let _session = store.lock_shared()?;
+    let built = build(store, request, false, progress)?;
+    // A recipe's package may be made again after an edit: the newer build
+    // replaces it, as `bale build` replaces a changed local package.
+    let outcome = bale_store::store_plan_with(
+        store,
+        &built.plan,
+        built.metadata,
+        request.compression,
+        true,
+        &built.attachments,
+        progress,
+    )?;
+    Ok(MakeReport {
+        id: outcome.id,
+        metadata: outcome.metadata,
+        manifest: outcome.manifest,
+        new: outcome.new,
+        lock: built.lock_path,
+        relocked: built.relocked,
+    })
+}
+
+/// A recipe's build, done and not stored: its output as a plan (read from
+/// `out`, which lives as long as this), the package's metadata but for
+/// its content, and the blobs that go with it.
+pub(crate) struct Built {
+    pub(crate) plan: Plan,
+    pub(crate) metadata: PackageMetadata,
+    pub(crate) attachments: Vec<bale_store::Descriptor>,
+    pub(crate) lock_path: PathBuf,
+    pub(crate) relocked: bool,
+    pub(crate) out: PathBuf,
+    /// When the steps began and ended, seconds since the epoch.
+    pub(crate) window: (i64, i64),
+    _work: WorkDir,
+}
+
+/// Media types of what a recipe's package carries beside its content.
+pub const RECIPE_MEDIA_TYPE: &str = "application/vnd.bale.recipe.v1+toml";
+pub const RECIPE_LOCK_MEDIA_TYPE: &str = "application/vnd.bale.recipe-lock.v1+toml";
+pub const RECIPE_SOURCE_MEDIA_TYPE: &str = "application/vnd.bale.recipe-source.v1";
+pub(crate) const TITLE: &str = "org.opencontainers.image.title";
+
+/// Runs the recipe's build. With `fresh_root`, the build root is unpacked
+/// for this build alone instead of from the cache, so nothing an earlier
+/// build left there can take part. The caller holds the store lock shared.
+pub(crate) fn build(
+    store: &Store,
+    request: &MakeRequest,
+    fresh_root: bool,
+    progress: &dyn Progress,
+) -> Result<Built, RecipeError> {
     let (recipe, bytes) = Recipe::load(&request.recipe)?;
     let recipe_digest = sha256_bytes(&bytes);
     let sources = recipe.checked_sources(&request.recipe)?;
@@ -80,7 +135,6 @@ pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Re
             Some(_) => {}
         }
     }
-    let _session = store.lock_shared()?;
     let work = WorkDir::new(store)?;
     // Before fetching or composing anything: a machine that cannot make
     // the sandbox cannot build, and says why now.
@@ -136,7 +190,11 @@ pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Re
     let lock_digest =
         if relocked && !request.locked { lock.save(&lock_path)? } else { sha256_bytes(&lock.to_bytes()?) };
 
-    let root_dir = root.unpacked(store, request.compression, progress)?;
+    let root_dir = if fresh_root {
+        root.unpack_into(store, &work.path.join("root"), request.compression, progress)?
+    } else {
+        root.unpacked(store, request.compression, progress)?
+    };
     if !has_shell(&root_dir) {
         return Err(RecipeError::NoShell);
     }
@@ -160,6 +218,7 @@ pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Re
     };
     let jobs = recipe.build.jobs;
     let log_path = work.path.join("log");
+    let started = now();
     for (index, step) in recipe.steps.iter().enumerate() {
         let mut spec = SandboxSpec::new(&root_dir, vec!["/bin/sh".into(), "-e".into(), "-c".into(), step.run.clone()]);
         spec.binds.push(Bind {
@@ -200,6 +259,7 @@ pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Re
         }
     }
 
+    let window = (started, now());
     let normalize = Normalize {
         modes: ModePolicy::Preserve { special_bits: false },
         owners: OwnerPolicy::Root,
@@ -244,17 +304,39 @@ pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Re
             },
         },
     }));
-    // A recipe's package may be made again after an edit: the newer build
-    // replaces it, as `bale build` replaces a changed local package.
-    let outcome = bale_store::store_plan(store, &plan, metadata, request.compression, true, progress)?;
-    Ok(MakeReport {
-        id: outcome.id,
-        metadata: outcome.metadata,
-        manifest: outcome.manifest,
-        new: outcome.new,
-        lock: lock_path,
-        relocked,
-    })
+    let mut attachments = Vec::new();
+    let mut attach = |media_type: &str, title: String, digest: bale_fileset::Digest, size: u64| {
+        let mut descriptor = bale_store::Descriptor::new(media_type, digest, size);
+        descriptor.annotations.insert(TITLE.into(), title);
+        attachments.push(descriptor);
+    };
+    let lock_bytes = lock.to_bytes()?;
+    attach(RECIPE_MEDIA_TYPE, recipe_file_name(&request.recipe), store.put_bytes(&bytes)?, bytes.len() as u64);
+    attach(
+        RECIPE_LOCK_MEDIA_TYPE,
+        recipe_file_name(&lock_path),
+        store.put_bytes(&lock_bytes)?,
+        lock_bytes.len() as u64,
+    );
+    for (spec, source) in recipe.sources.iter().zip(&sources) {
+        if let (Source::File { origin: FileOrigin::Path(_), sha256, .. }, Some(path)) = (source, &spec.path) {
+            let size = std::fs::metadata(store.blob_path(sha256))
+                .map_err(|e| RecipeError::io(store.blob_path(sha256), e))?
+                .len();
+            attach(RECIPE_SOURCE_MEDIA_TYPE, path.to_string_lossy().into_owned(), *sha256, size);
+        }
+    }
+    Ok(Built { plan, metadata, attachments, lock_path, relocked, out, window, _work: work })
+}
+
+fn recipe_file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| "recipe.toml".into(), |n| n.to_string_lossy().into_owned())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The composed build root: bale packages and a Debian closure, locked.
@@ -344,15 +426,15 @@ impl BuildRoot {
         Ok(Self { architecture, packages, debian, ids })
     }
 
-    /// The root composed and unpacked once per image, under the image
-    /// manifest's digest in [`BUILD_ROOTS`], and reused by every build over
-    /// it; `bale store gc` removes them with the other caches.
-    fn unpacked(
+    /// The build root as an image: its packages, and a generated layer
+    /// with the `build` account (uid 1000, home /build), ld.so.cache and
+    /// alternatives.
+    fn compose(
         &self,
         store: &Store,
         compression: Compression,
         progress: &dyn Progress,
-    ) -> Result<PathBuf, RecipeError> {
+    ) -> Result<bale_image::Image, RecipeError> {
         let mut accounts = Accounts::default();
         accounts.users.push(Account {
             name: "build".into(),
@@ -367,8 +449,38 @@ impl BuildRoot {
             SpecContent { files: Vec::new(), dirs: Vec::new(), accounts, user: format!("{BUILD_UID}:{BUILD_UID}") };
         let options =
             ComposeOptions { architecture: self.architecture.clone(), created: 0, layer_cap: 1000, compression };
-        let image = compose(store, &self.ids, &content, &RuntimeConfig::default(), &options, progress)
-            .map_err(RecipeError::Compose)?;
+        compose(store, &self.ids, &content, &RuntimeConfig::default(), &options, progress).map_err(RecipeError::Compose)
+    }
+
+    /// The build root unpacked into the new directory `dest`, for one
+    /// build alone.
+    fn unpack_into(
+        &self,
+        store: &Store,
+        dest: &Path,
+        compression: Compression,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, RecipeError> {
+        let image = self.compose(store, compression, progress)?;
+        let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
+        let owners = rustix::process::geteuid().is_root();
+        progress.phase("unpacking the build root", None);
+        let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners });
+        progress.finish_phase();
+        unpacked.map_err(|source| RecipeError::Unpack { dir: dest.to_path_buf(), source })?;
+        Ok(dest.to_path_buf())
+    }
+
+    /// The root composed and unpacked once per image, under the image
+    /// manifest's digest in [`BUILD_ROOTS`], and reused by every build over
+    /// it; `bale store gc` removes them with the other caches.
+    fn unpacked(
+        &self,
+        store: &Store,
+        compression: Compression,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf, RecipeError> {
+        let image = self.compose(store, compression, progress)?;
         let roots = store.root().join(BUILD_ROOTS);
         for dir in [store.root().join("cache"), roots.clone()] {
             match std::fs::create_dir(&dir) {
@@ -511,14 +623,14 @@ fn log_tail(path: &Path) -> String {
 /// A private directory in the store's `tmp/` for one build, removed with
 /// everything in it (the build may leave read-only directories) when the
 /// build ends, however it ends.
-struct WorkDir {
+pub(crate) struct WorkDir {
     tmp: Dir,
     name: String,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl WorkDir {
-    fn new(store: &Store) -> Result<Self, RecipeError> {
+    pub(crate) fn new(store: &Store) -> Result<Self, RecipeError> {
         let tmp_path = store.tmp_dir();
         let tmp = Dir::open(&tmp_path).map_err(|e| RecipeError::io(&tmp_path, e))?;
         let (name, _) = tmp.create_temp_dir("make", 0o700).map_err(|e| RecipeError::io(&tmp_path, e))?;

@@ -28,7 +28,7 @@ pub use id::{
 pub use layout::{LayoutReader, MAX_LAYOUT_JSON};
 pub use lock::StoreLock;
 pub use oci::{Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME_ANNOTATION};
-pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_layer, store_plan};
+pub use pack::{PackOutcome, PackRequest, PackSource, pack, store_layer, store_plan, store_plan_with};
 pub use package::{
     AlternativeLink, BlobRef, BuildDefinition, BuildParameters, Builder, ContentInfo, DebianFields, Dependency,
     DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide,

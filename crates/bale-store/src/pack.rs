@@ -97,9 +97,25 @@ pub fn pack(
 pub fn store_plan(
     store: &Store,
     plan: &Plan,
+    metadata: PackageMetadata,
+    compression: Compression,
+    replace: bool,
+    progress: &dyn Progress,
+) -> Result<PackOutcome, StoreError> {
+    store_plan_with(store, plan, metadata, compression, replace, &[], progress)
+}
+
+/// [`store_plan`], with more blobs already in the store listed after the
+/// content and the file index (a recipe's own files, so the package
+/// carries what rebuilds it). They travel with the package wherever it is
+/// pushed, and keep it from being collected apart from them.
+pub fn store_plan_with(
+    store: &Store,
+    plan: &Plan,
     mut metadata: PackageMetadata,
     compression: Compression,
     replace: bool,
+    attachments: &[Descriptor],
     progress: &dyn Progress,
 ) -> Result<PackOutcome, StoreError> {
     let id =
@@ -126,7 +142,10 @@ pub fn store_plan(
         media_type: MANIFEST_MEDIA_TYPE.to_string(),
         artifact_type: Some(PACKAGE_ARTIFACT_TYPE.to_string()),
         config: Descriptor::new(PACKAGE_MEDIA_TYPE, config_digest, config_bytes.len() as u64),
-        layers: vec![layer_descriptor.clone(), index_descriptor.clone()],
+        layers: [layer_descriptor.clone(), index_descriptor.clone()]
+            .into_iter()
+            .chain(attachments.iter().cloned())
+            .collect(),
         subject: None,
         annotations: BTreeMap::from([
             ("org.opencontainers.image.title".to_string(), id.qualified_name()),

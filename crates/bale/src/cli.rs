@@ -87,6 +87,17 @@ pub enum Command {
         Example:\n  bale make examples/recipes/hello/hello.recipe.toml\n  \
         bale make examples/recipes/hello/hello.recipe.toml --locked --json")]
     Make(MakeArgs),
+    /// Build a package `bale make` made again, from the recipe, lock and
+    /// sources it carries, in a fresh sandbox; exit 0 only if identical.
+    #[command(after_help = "Every input is taken by the digest the lock pins; the build root is unpacked afresh.\n\
+        On a difference it lists the paths only one side has and, for each differing file, the first differing\n\
+        byte, the ELF sections or text lines that differ, and the likely cause (the build's time, the CPU count).\n\
+        Exit status: 0 identical, 1 different or failed.\n\n\
+        Example:\n  bale make examples/recipes/hello/hello.recipe.toml\n  bale rebuild example.com/hello")]
+    Rebuild {
+        /// The package: id, name, or digest (prefix).
+        reference: String,
+    },
     /// Resolve a spec's packages and pin them all in bale.lock (beside the spec).
     #[command(after_help = "With --check, nothing is written: it lists what `bale lock` would change and exits 1\n\
         when the lock is behind what the archive resolves to today (or missing).")]

@@ -13,8 +13,10 @@ use bale_testkit::{as_other_user, give_to_other_user, require_file, require_root
 use common::Env;
 
 const BUSYBOX: &str = "/usr/bin/busybox";
-const APPLETS: &[&str] =
-    &["sh", "echo", "cat", "mkdir", "date", "ls", "cp", "id", "hostname", "nc", "touch", "chmod", "ip", "grep", "wc"];
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "mkdir", "date", "sleep", "ls", "cp", "id", "hostname", "nc", "touch", "chmod", "ip", "grep",
+    "wc",
+];
 
 /// The host's static BusyBox as the package `example.com/busybox-root@1`,
 /// with `/bin/sh` and a few applets; false (a failure when strict) when
@@ -125,6 +127,14 @@ fn a_recipe_gives_the_same_package_as_root_and_as_an_unprivileged_user() {
     assert_eq!(again["content"]["digest"], content.as_str());
     assert_eq!(again["new"], false);
     assert_eq!(again["relocked"], false);
+
+    // Rebuilt from what the package carries, in a fresh sandbox: identical.
+    let rebuilt = env.json(&["rebuild", "example.com/hello"]);
+    assert_eq!(rebuilt["reproducible"], true, "{rebuilt}");
+    assert_eq!(rebuilt["actual"], content.as_str());
+    let out = env.run(&["rebuild", "example.com/hello"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is reproducible"));
 
     // Another user, another store, another directory: the same content.
     let other = env.path().join("other");
@@ -286,4 +296,46 @@ fn a_source_reached_through_a_link_is_refused() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the source hello.c"), "{stderr}");
+}
+
+#[test]
+fn a_recipe_that_writes_the_clock_is_reported_as_not_reproducible() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let steps = "[[step]]\nrun = \"date +%s > $OUT/stamp; echo same > $OUT/same; sleep 1\"\n";
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), steps);
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let out = env.run(&["rebuild", "example.com/hello"]);
+    assert_eq!(out.status.code(), Some(1), "a difference exits 1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("is NOT reproducible"), "{stdout}");
+    assert!(stdout.contains("stamp: content differs from byte"), "names the file: {stdout}");
+    assert!(stdout.contains("likely cause: the time of the build"), "names the cause: {stdout}");
+    assert!(!stdout.contains("same:"), "identical files are not listed: {stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&env.run(&["--json", "rebuild", "example.com/hello"]).stdout).unwrap();
+    assert_eq!(report["reproducible"], false);
+    let differences = report["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{report}");
+    assert_eq!(differences[0]["path"], "stamp");
+    assert!(differences[0]["textDiff"].as_array().is_some_and(|d| d.len() == 2), "{report}");
+    // The stored package is left as it was.
+    let list = env.ok(&["inspect", "example.com/hello", "--json"]);
+    assert!(list.contains(report["expected"].as_str().unwrap()), "{list}");
+}
+
+#[test]
+fn only_packages_built_from_recipes_can_be_rebuilt() {
+    let env = Env::new();
+    let dir = env.path().join("plain");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("a"), "a").unwrap();
+    env.ok(&["pack", dir.to_str().unwrap(), "--name", "plain", "--version", "1"]);
+    let out = env.run(&["rebuild", "plain"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("was not built from a recipe"), "{stderr}");
 }

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pack(args) => package::pack(&open()?, args, json, progress),
         Command::Make(args) => recipe::make(&open()?, args, json, progress),
+        Command::Rebuild { reference } => recipe::rebuild(&open()?, &reference, json, progress),
         Command::Inspect { reference, files } => {
             let store = open()?;
             match image::find_image(&store, &reference)? {

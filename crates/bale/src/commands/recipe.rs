@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use bale_fileset::Compression;
-use bale_recipe::{MakeRequest, make as make_package};
+use bale_recipe::{MakeRequest, RebuildRequest, make as make_package};
 use bale_store::Store;
 use serde_json::json;
 
@@ -53,4 +53,61 @@ pub fn make(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn rebuild(
+    store: &Store,
+    reference: &str,
+    json: bool,
+    progress: &dyn bale_progress::Progress,
+) -> anyhow::Result<ExitCode> {
+    let request = RebuildRequest {
+        reference: reference.to_string(),
+        helper: std::env::current_exe()?,
+        compression: Compression::Gzip,
+    };
+    let report = bale_recipe::rebuild(store, &request, progress)?;
+    if json {
+        print_json(&serde_json::to_value(&report)?)?;
+    } else if report.reproducible {
+        outln!("{} is reproducible: the rebuild gave {}", report.id, report.actual);
+    } else {
+        outln!("{} is NOT reproducible", report.id);
+        outln!("  stored   {}", report.expected);
+        outln!("  rebuilt  {}", report.actual);
+        for path in &report.only_in_stored {
+            outln!("  only in the stored package: {path}");
+        }
+        for path in &report.only_in_rebuild {
+            outln!("  only in the rebuild: {path}");
+        }
+        for difference in &report.differences {
+            match difference.first_offset {
+                Some(offset) => outln!(
+                    "  {}: {} differs from byte {offset} ({} stored, {} rebuilt)",
+                    difference.path,
+                    difference.aspect,
+                    difference.stored,
+                    difference.rebuilt
+                ),
+                None => outln!(
+                    "  {}: {} differs ({} stored, {} rebuilt)",
+                    difference.path,
+                    difference.aspect,
+                    difference.stored,
+                    difference.rebuilt
+                ),
+            }
+            if !difference.elf_sections.is_empty() {
+                outln!("    ELF sections: {}", difference.elf_sections.join(", "));
+            }
+            for line in &difference.text_diff {
+                outln!("    {line}");
+            }
+            if let Some(cause) = &difference.likely_cause {
+                outln!("    likely cause: {cause}");
+            }
+        }
+    }
+    Ok(if report.reproducible { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -172,6 +172,10 @@ pub(crate) fn build(
         inputs.push(ResourceDescriptor::sha256(package.id.clone(), None, &package.content));
     }
     for section in &root.debian {
+        inputs.push(ResourceDescriptor::sha256(section.base.id.clone(), None, &section.base.content));
+        for package in &section.packages {
+            inputs.push(ResourceDescriptor::sha256(package.id.clone(), None, &package.content));
+        }
         inputs.push(ResourceDescriptor::sha256(
             format!("debian:{} InRelease ({})", section.codename, section.architecture),
             None,

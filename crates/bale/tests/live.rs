@@ -312,3 +312,46 @@ init = true
     assert!(out.status.success(), "podman: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 }
+
+#[test]
+fn the_hello_recipe_builds_from_debian_gcc_and_rebuilds_identically() {
+    if !live() {
+        return;
+    }
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/recipes/hello");
+    let env = Env::new();
+    let dir = env.path().join("hello");
+    std::fs::create_dir(&dir).unwrap();
+    for file in ["hello.c", "hello.recipe.toml"] {
+        std::fs::copy(example.join(file), dir.join(file)).unwrap();
+    }
+    let recipe = dir.join("hello.recipe.toml");
+    let made = env.json(&["make", recipe.to_str().unwrap()]);
+    let content = made["content"]["digest"].as_str().unwrap().to_string();
+    let names: Vec<&str> = made["provenance"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("debian:") && n.contains("/gcc-12:")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("InRelease")), "{names:?}");
+
+    let unpacked = env.path().join("unpacked");
+    env.ok(&["unpack", "example.com/hello", unpacked.to_str().unwrap()]);
+    let out = std::process::Command::new(unpacked.join("usr/bin/hello")).arg("CI").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello, CI, from a package bale built from source\n");
+
+    let rebuilt = env.json(&["rebuild", "example.com/hello"]);
+    assert_eq!(rebuilt["reproducible"], true, "{rebuilt}");
+
+    // Another empty store, from the lock alone: the same package.
+    let other = Env::new();
+    let other_dir = other.path().join("hello");
+    std::fs::create_dir(&other_dir).unwrap();
+    for file in ["hello.c", "hello.recipe.toml", "hello.recipe.lock"] {
+        std::fs::copy(dir.join(file), other_dir.join(file)).unwrap();
+    }
+    let again = other.json(&["make", other_dir.join("hello.recipe.toml").to_str().unwrap(), "--locked"]);
+    assert_eq!(again["content"]["digest"], content.as_str());
+}

@@ -57,7 +57,13 @@ pub enum BuildError {
     ConvertedDifferently { id: String, got: Digest, want: Digest },
     #[error("{id} came out as {got}, but bale.lock pins {want}")]
     BaseDifferently { id: String, got: Digest, want: Digest },
-    #[error("{}: no [debian] section, so there is nothing to lock", spec.display())]
+    #[error("packages: {reference:?}")]
+    StorePackage { reference: String, source: StoreError },
+    #[error("packages: {reference:?} is {id}, which does not run on {architecture}")]
+    StorePackageArchitecture { reference: String, id: String, architecture: String },
+    #[error("bale.lock pins {id} with content {want}, but the store has {got} under that id")]
+    StorePackageChanged { id: String, want: Digest, got: String },
+    #[error("{}: no [debian] section and no `packages`, so there is nothing to lock", spec.display())]
     NothingToLock { spec: PathBuf },
     #[error("{} does not exist yet; run `bale lock` first", path.display())]
     NoLockYet { path: PathBuf },
@@ -88,6 +94,16 @@ impl BuildError {
     /// the error it wraps.
     pub fn help(&self) -> Option<&'static str> {
         match self {
+            Self::StorePackage { .. } => Some(
+                "`packages` names bale packages in the store (`bale list` shows them): make them with `bale make` \
+                 or `bale pack`, or `bale pull` them",
+            ),
+            Self::StorePackageArchitecture { .. } => {
+                Some("name the package for this architecture (name:arch@version), or build the image for its")
+            }
+            Self::StorePackageChanged { .. } => {
+                Some("the package was made again with other content; run `bale lock` to pin what the store has now")
+            }
             Self::Closure(e) => e.help().or(match e {
                 ClosureError::Resolve(e) => e.help(),
                 _ => None,

@@ -13,7 +13,7 @@ use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
 
 use crate::source::{LeftOut, Source};
-use crate::sources::{self, debian::DebianSource};
+use crate::sources::{self, debian::DebianSource, store::StoreSource};
 use crate::{BuildError, host_architecture};
 
 fn spec_dir(spec: &Path) -> &Path {
@@ -67,9 +67,11 @@ fn relock(
 ) -> Result<LockReport, BuildError> {
     let spec = Spec::load(spec_path)?;
     let path = lock_path(spec_path);
-    let Some(debian) = DebianSource::of(&spec, spec_dir(spec_path)) else {
+    let debian = DebianSource::of(&spec, spec_dir(spec_path));
+    let in_store = StoreSource::of(&spec);
+    if debian.is_none() && in_store.is_none() {
         return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() });
-    };
+    }
     let old = Lock::load(&path)?;
     if let Some(old) = &old {
         old.check_sources(&sources::NAMES, &path)?;
@@ -80,8 +82,28 @@ fn relock(
     let architectures = spec_architectures(&spec);
     let mut new = Lock::default();
     let mut found = false;
-    let (before, after) =
-        relock_source(&debian, store, old.as_ref(), &mut new, &path, &architectures, update, &mut found, progress)?;
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    if let Some(debian) = &debian {
+        let (b, a) =
+            relock_source(debian, store, old.as_ref(), &mut new, &path, &architectures, update, &mut found, progress)?;
+        before.extend(b);
+        after.extend(a);
+    }
+    if let Some(in_store) = &in_store {
+        let (b, a) = relock_source(
+            in_store,
+            store,
+            old.as_ref(),
+            &mut new,
+            &path,
+            &architectures,
+            update,
+            &mut found,
+            progress,
+        )?;
+        before.extend(b);
+        after.extend(a);
+    }
     if let Some(name) = update
         && !found
     {
@@ -267,6 +289,14 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         }
         relocked |= installed.relocked;
         left_out.extend(installed.left_out);
+    }
+    if let Some(in_store) = StoreSource::of(&spec) {
+        let installed =
+            install_source(&in_store, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
+        for (all, more) in ids_by_architecture.iter_mut().zip(installed.ids) {
+            all.extend(more);
+        }
+        relocked |= installed.relocked;
     }
     if relocked {
         lock.version = bale_image::LOCK_VERSION;

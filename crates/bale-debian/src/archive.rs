@@ -325,7 +325,7 @@ const INDEX_TEXT_CACHE: &str = "debian-index-text";
 /// length must still be the one the Release lists, so a truncated cache,
 /// which could hide packages, is decompressed afresh. `bale store gc`
 /// clears it.
-fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, ArchiveError> {
+pub(crate) fn index_text(store: &Store, file: &IndexFile, url: &str) -> Result<String, ArchiveError> {
     let decode = |reason: String| ArchiveError::Decompress { url: url.to_string(), reason };
     let compressed = file.path.ends_with(".xz") || file.path.ends_with(".gz");
     let expected_len = file.text.map(|(_, size)| size);

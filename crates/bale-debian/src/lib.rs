@@ -14,6 +14,7 @@ pub mod packages;
 pub mod relation;
 pub mod release;
 pub mod solve;
+pub mod source_package;
 pub mod sources;
 pub mod trust;
 pub mod version;

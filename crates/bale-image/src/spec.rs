@@ -25,6 +25,11 @@ pub struct Spec {
     pub architectures: Vec<String>,
     #[serde(default)]
     pub debian: Option<DebianSource>,
+    /// bale packages in the store (made by `bale make` or `bale pack`, or
+    /// pulled), by any reference `bale inspect` takes; pinned by id and
+    /// content in the lock.
+    #[serde(default)]
+    pub packages: Vec<String>,
     /// Directories of this project that become packages.
     #[serde(default, rename = "local")]
     pub locals: Vec<LocalPackage>,

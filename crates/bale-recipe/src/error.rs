@@ -56,6 +56,12 @@ pub enum RecipeError {
     EmptyOutput,
     #[error("reading the build's output")]
     Output(#[source] FilesetError),
+    #[error("the Debian source {name} {version}")]
+    DebianSource { name: String, version: String, source: bale_debian::source_package::SourcePackageError },
+    #[error("the Debian source {name} is unpacked by dpkg-source, which the build root lacks")]
+    NoDpkgSource { name: String },
+    #[error("{}: {reason}; source_date_epoch = \"debian-changelog\" needs its date", path.display())]
+    Changelog { path: PathBuf, reason: String },
     #[error("{id} was not built from a recipe by bale make (or does not carry its recipe and lock)")]
     NotFromRecipe { id: String },
     #[error("{id} carries a recipe file named {title:?}, which is not a path bale writes")]
@@ -106,6 +112,9 @@ impl RecipeError {
             }
             Self::EmptyOutput => Some("install into $OUT, for example `make install DESTDIR=$OUT`"),
             Self::Output(e) => e.help(),
+            Self::DebianSource { source, .. } => source.help(),
+            Self::NoDpkgSource { .. } => Some("add `dpkg-dev` (and `patch`, `xz-utils`) to [build.debian] packages"),
+            Self::Changelog { .. } => Some("set source_date_epoch to seconds since the epoch instead"),
             Self::NotFromRecipe { .. } => {
                 Some("only packages `bale make` built can be rebuilt; `bale inspect REF` shows where one came from")
             }

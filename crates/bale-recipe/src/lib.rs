@@ -9,6 +9,7 @@
 // size on the stack does not matter.
 #![allow(clippy::result_large_err)]
 
+mod debian_source;
 mod error;
 mod fetch;
 pub mod lock;

@@ -47,19 +47,15 @@ pub struct LockedSource {
 #[serde(deny_unknown_fields)]
 pub struct LockedDebianSource {
     pub version: String,
+    /// The suite whose Sources index listed it, and its directory in the
+    /// pool.
+    pub suite: String,
+    pub directory: String,
     /// The signed InRelease and the Sources index it lists.
     pub release: Digest,
     pub sources_index: Digest,
     /// Every file of the source package (`.dsc` first), by name.
-    pub files: Vec<LockedFile>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockedFile {
-    pub name: String,
-    pub sha256: Digest,
-    pub size: u64,
+    pub files: Vec<bale_debian::source_package::SourceFile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

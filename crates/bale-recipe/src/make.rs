@@ -143,6 +143,7 @@ pub(crate) fn build(
     let recipe_dir = request.recipe.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut locked_sources = Vec::new();
     let mut inputs = Vec::new();
+    let mut debian_sources = Vec::new();
     for source in &sources {
         match source {
             Source::File { origin, sha256, dest } => {
@@ -155,14 +156,33 @@ pub(crate) fn build(
                 inputs.push(ResourceDescriptor::sha256(dest.clone(), uri, sha256));
             }
             Source::Debian { name, version } => {
-                return Err(RecipeError::Invalid {
-                    path: request.recipe.clone(),
-                    field: "source".into(),
-                    reason: format!(
-                        "the Debian source {name} {version}: Debian source packages are not built by this bale yet; \
-                         fetch its files by `url` and `sha256` instead"
-                    ),
-                });
+                let pinned = old
+                    .as_ref()
+                    .and_then(|l| l.sources.iter().find(|s| s.name == *name))
+                    .and_then(|s| s.debian.clone())
+                    .filter(|d| d.version == *version);
+                if request.locked && pinned.is_none() {
+                    return Err(RecipeError::LockStale {
+                        path: lock_path.clone(),
+                        reason: format!("pins no Debian source {name} {version}"),
+                    });
+                }
+                let locked = crate::debian_source::fetch(store, &recipe, recipe_dir, name, version, pinned, progress)?;
+                for file in &locked.files {
+                    inputs.push(ResourceDescriptor::sha256(file.name.clone(), None, &file.sha256));
+                }
+                inputs.push(ResourceDescriptor::sha256(
+                    format!("{} {}/source/Sources", locked.suite, name),
+                    None,
+                    &locked.sources_index,
+                ));
+                inputs.push(ResourceDescriptor::sha256(format!("{} InRelease", locked.suite), None, &locked.release));
+                let dsc = locked.files.first().map(|f| f.sha256).ok_or_else(|| RecipeError::LockParse {
+                    path: lock_path.clone(),
+                    message: format!("the Debian source {name} pins no files"),
+                })?;
+                debian_sources.push((name.clone(), locked.clone()));
+                locked_sources.push(LockedSource { name: name.clone(), sha256: dsc, debian: Some(locked) });
             }
         }
     }
@@ -199,7 +219,7 @@ pub(crate) fn build(
     } else {
         root.unpacked(store, request.compression, progress)?
     };
-    if !has_shell(&root_dir) {
+    if !resolves_to_file(&root_dir, "bin/sh") {
         return Err(RecipeError::NoShell);
     }
     let build = work.path.join("build");
@@ -214,17 +234,15 @@ pub(crate) fn build(
         }
     }
 
-    let epoch = match recipe.build.source_date_epoch {
-        Some(SourceDateEpoch::Seconds(seconds)) => seconds,
-        // Refused by the parser without a Debian source, which this bale
-        // does not build yet.
-        Some(SourceDateEpoch::From(_)) | None => 0,
-    };
     let jobs = recipe.build.jobs;
     let log_path = work.path.join("log");
+    let mut epoch = match recipe.build.source_date_epoch {
+        Some(SourceDateEpoch::Seconds(seconds)) => seconds,
+        _ => 0,
+    };
     let started = now();
-    for (index, step) in recipe.steps.iter().enumerate() {
-        let mut spec = SandboxSpec::new(&root_dir, vec!["/bin/sh".into(), "-e".into(), "-c".into(), step.run.clone()]);
+    let run = |label: String, command: &str, epoch: i64, index: usize| -> Result<(), RecipeError> {
+        let mut spec = SandboxSpec::new(&root_dir, vec!["/bin/sh".into(), "-e".into(), "-c".into(), command.into()]);
         spec.binds.push(Bind {
             source: build.clone(),
             target: BUILD_DIR.trim_start_matches('/').into(),
@@ -248,19 +266,39 @@ pub(crate) fn build(
             .read(true)
             .open(&log_path)
             .map_err(|e| RecipeError::io(&log_path, e))?;
-        progress.phase(&format!("step {}/{}: {}", index + 1, recipe.steps.len(), first_line(&step.run)), None);
+        progress.phase(&label, None);
         let sandbox_work = work.path.join(format!("sandbox-{index}"));
         let outcome = bale_sandbox::run(&spec, &request.helper, &sandbox_work, Output::File(log));
         progress.finish_phase();
         let outcome = outcome?;
         if !outcome.success() {
             return Err(RecipeError::StepFailed {
-                step: index + 1,
-                command: first_line(&step.run),
+                step: index,
+                command: first_line(command),
                 outcome: outcome.to_string(),
                 tail: log_tail(&log_path),
             });
         }
+        Ok(())
+    };
+    // Debian sources first: unpacked with their patches applied by the
+    // build root's own dpkg-source, in the sandbox like every step.
+    for (index, (name, locked)) in debian_sources.iter().enumerate() {
+        if !resolves_to_file(&root_dir, "usr/bin/dpkg-source") {
+            return Err(RecipeError::NoDpkgSource { name: name.clone() });
+        }
+        for file in &locked.files {
+            fetch::copy_blob(store, &file.sha256, &build_dir, &file.name)?;
+        }
+        let command = format!("dpkg-source --no-check --no-copy -x {} {name}", shell_word(&locked.files[0].name));
+        run(format!("unpacking the Debian source {name}"), &command, epoch, 1000 + index)?;
+        if index == 0 && matches!(recipe.build.source_date_epoch, Some(SourceDateEpoch::From(_))) {
+            epoch = crate::debian_source::changelog_epoch(&build, name)?;
+        }
+    }
+    for (index, step) in recipe.steps.iter().enumerate() {
+        let label = format!("step {}/{}: {}", index + 1, recipe.steps.len(), first_line(&step.run));
+        run(label, &step.run, epoch, index + 1)?;
     }
 
     let window = (started, now());
@@ -553,12 +591,12 @@ fn runtime_dependencies(recipe: &Recipe, path: &Path) -> Result<Vec<Dependency>,
     Ok(out)
 }
 
-/// Whether `/bin/sh` of the root resolves, within the root (links taken
-/// as the sandbox will take them, each component at a time), to a file.
-fn has_shell(root: &Path) -> bool {
+/// Whether `path` of the root resolves, within the root (links taken as
+/// the sandbox will take them, each component at a time), to a file.
+fn resolves_to_file(root: &Path, path: &str) -> bool {
     use bale_fileset::safe_fs::Kind;
     let Ok(dir) = Dir::open(root) else { return false };
-    let mut pending: Vec<String> = vec!["sh".into(), "bin".into()];
+    let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
     let mut resolved: Vec<String> = Vec::new();
     let mut hops = 0;
     while let Some(component) = pending.pop() {
@@ -591,6 +629,11 @@ fn has_shell(root: &Path) -> bool {
         }
     }
     false
+}
+
+/// `word` quoted for the shell.
+fn shell_word(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 fn kernel_release() -> String {

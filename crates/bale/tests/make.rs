@@ -339,3 +339,144 @@ fn only_packages_built_from_recipes_can_be_rebuilt() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("was not built from a recipe"), "{stderr}");
 }
+
+/// A recipe over the busybox root taking the Debian source `hello` from
+/// the fixture archive `archive`.
+fn debian_source_recipe(env: &Env, archive: &common::archive::Archive, version: &str) -> std::path::PathBuf {
+    let dir = env.path().join("debsrc");
+    fs::create_dir_all(&dir).unwrap();
+    let recipe = dir.join("hello.recipe.toml");
+    fs::write(
+        &recipe,
+        format!(
+            r#"[package]
+name = "example.com/hello"
+version = "1.0"
+
+[[source]]
+debian = "hello"
+version = "{version}"
+
+[build]
+packages = ["example.com/busybox-root@1"]
+
+[build.debian]
+mirror = "{}"
+suite = "testing"
+keyring = "{}"
+updates = false
+packages = []
+
+[[step]]
+run = "touch $OUT/x"
+"#,
+            archive.url,
+            archive.keyring.display()
+        ),
+    )
+    .unwrap();
+    recipe
+}
+
+#[test]
+fn a_debian_source_comes_through_the_signature_chain_and_is_pinned() {
+    if !bale_testkit::require_tools(&["gpg"]) {
+        return;
+    }
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let mut archive = common::archive::Archive::new();
+    let files: [(&str, &[u8]); 3] = [
+        ("hello_1.0-1.dsc", b"Format: 3.0 (quilt)\nSource: hello\n"),
+        ("hello_1.0.orig.tar.gz", b"upstream"),
+        ("hello_1.0-1.debian.tar.xz", b"debian"),
+    ];
+    archive.add_source("hello", "1.0-1", &files);
+    archive.publish("testing", common::archive::FUTURE);
+
+    // Found, fetched and checked; unpacking needs the root's dpkg-source,
+    // which this root lacks, and says so before any step runs.
+    let recipe = debian_source_recipe(&env, &archive, "1.0-1");
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("dpkg-source, which the build root lacks") && stderr.contains("dpkg-dev"), "{stderr}");
+    let lock = fs::read_to_string(recipe.with_file_name("hello.recipe.lock")).unwrap();
+    for (name, bytes) in files {
+        assert!(lock.contains(name), "{lock}");
+        assert!(lock.contains(&sha256_hex(bytes)), "{lock}");
+    }
+    assert!(lock.contains("directory = \"pool/main/h/hello\""), "{lock}");
+
+    // A version the archive does not have is named with those it has.
+    let recipe = debian_source_recipe(&env, &archive, "2.0-1");
+    let stderr = String::from_utf8_lossy(&env.run(&["make", recipe.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("no source package hello 2.0-1") && stderr.contains("(it has 1.0-1)"), "{stderr}");
+
+    // A file the mirror changed is refused, in a store that lacks it.
+    fs::write(archive.root().join("pool/main/h/hello/hello_1.0.orig.tar.gz"), b"tampered").unwrap();
+    let fresh = Env::new();
+    assert!(busybox_root(&fresh, &|args| fresh.ok(args)));
+    let recipe = debian_source_recipe(&fresh, &archive, "1.0-1");
+    let before = fresh.store_state();
+    let out = fresh.run(&["make", recipe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("hello_1.0.orig.tar.gz"), "names the file: {stderr}");
+    assert!(stderr.contains(&sha256_hex(b"upstream")), "names the expected digest: {stderr}");
+    let after = fresh.store_state();
+    assert!(
+        !after.keys().any(|k| k == &sha256_hex(b"tampered")),
+        "the tampered file did not enter the store ({} blobs before, {} after)",
+        before.len(),
+        after.len()
+    );
+}
+
+#[test]
+fn an_image_takes_packages_from_the_store_pinned_by_content() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), STEPS);
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let spec = env.path().join("image/bale.toml");
+    fs::create_dir_all(spec.parent().unwrap()).unwrap();
+    fs::write(
+        &spec,
+        "name = \"example.com/made\"\npackages = [\"example.com/hello\", \"example.com/busybox-root@1\"]\n\n\
+         [config]\nentrypoint = [\"/usr/bin/busybox\", \"cat\", \"/usr/share/hello/info\"]\n",
+    )
+    .unwrap();
+    let output = env.path().join("out");
+    let built = env.json(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    let layers = built["layers"].as_array().map_or(0, Vec::len);
+    assert_eq!(layers, 3, "two packages and the generated layer: {built}");
+    let lock = fs::read_to_string(spec.with_file_name("bale.lock")).unwrap();
+    assert!(lock.contains("[[store]]") && lock.contains("id = \"example.com/hello:"), "{lock}");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap(), "--locked"]);
+
+    // The recipe made again with other content: the pin no longer holds.
+    let other = write_recipe(
+        &env.path().join("src"),
+        SOURCE,
+        &sha256_hex(SOURCE.as_bytes()),
+        "[[step]]\nrun = \"echo v2 > $OUT/v2\"\n",
+    );
+    env.ok(&["make", other.to_str().unwrap()]);
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap(), "--locked"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bale.lock pins example.com/hello:") && stderr.contains("bale lock"), "{stderr}");
+    env.ok(&["lock", spec.to_str().unwrap()]);
+    env.ok(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap(), "--locked"]);
+
+    let missing = env.path().join("image/missing.toml");
+    fs::write(&missing, "name = \"example.com/missing\"\npackages = [\"example.com/nothing\"]\n").unwrap();
+    let out = env.run(&["build", missing.to_str().unwrap(), "--output", env.path().join("out2").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("packages: \"example.com/nothing\"") && stderr.contains("bale make"), "{stderr}");
+}

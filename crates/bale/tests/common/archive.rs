@@ -101,6 +101,8 @@ pub struct Archive {
     pub url: String,
     /// Packages stanzas, in order added.
     stanzas: Vec<String>,
+    /// Sources stanzas, in order added.
+    sources: Vec<String>,
 }
 
 impl Archive {
@@ -112,7 +114,7 @@ impl Archive {
         let root = dir.path().join("mirror");
         fs::create_dir_all(&root).unwrap();
         let url = serve(root);
-        Self { dir, gpg, keyring, url, stanzas: Vec::new() }
+        Self { dir, gpg, keyring, url, stanzas: Vec::new(), sources: Vec::new() }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -194,6 +196,22 @@ impl Archive {
         self.stanzas.push(stanza);
     }
 
+    /// Puts the files of a source package into the pool and lists them
+    /// in the Sources index (`.dsc` first, as `files` gives them).
+    pub fn add_source(&mut self, name: &str, version: &str, files: &[(&str, &[u8])]) {
+        let directory = format!("pool/main/{}/{name}", &name[..1]);
+        fs::create_dir_all(self.root().join(&directory)).unwrap();
+        let mut stanza = format!(
+            "Package: {name}\nBinary: {name}\nVersion: {version}\nMaintainer: Test <t@example.invalid>\n\
+             Architecture: any\nFormat: 3.0 (quilt)\nDirectory: {directory}\nChecksums-Sha256:\n"
+        );
+        for (file, bytes) in files {
+            fs::write(self.root().join(&directory).join(file), bytes).unwrap();
+            stanza.push_str(&format!(" {} {} {file}\n", sha256_bytes(bytes).hex(), bytes.len()));
+        }
+        self.sources.push(stanza);
+    }
+
     /// Writes Packages(.gz) for every architecture the packages are for
     /// (each index also lists the `Architecture: all` ones), Release and
     /// InRelease for `suite`.
@@ -227,6 +245,17 @@ impl Archive {
             fs::write(bin.join("Packages.gz"), gz.finish().unwrap()).unwrap();
             names.push(format!("main/binary-{architecture}/Packages"));
             names.push(format!("main/binary-{architecture}/Packages.gz"));
+        }
+        if !self.sources.is_empty() {
+            let dir = dists.join("main/source");
+            fs::create_dir_all(&dir).unwrap();
+            let text = self.sources.join("\n");
+            fs::write(dir.join("Sources"), &text).unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(text.as_bytes()).unwrap();
+            fs::write(dir.join("Sources.gz"), gz.finish().unwrap()).unwrap();
+            names.push("main/source/Sources".into());
+            names.push("main/source/Sources.gz".into());
         }
         let mut release = format!(
             "Origin: Test\nLabel: Test\nSuite: {suite}\nCodename: {suite}\nDate: Sat, 10 May 2025 08:58:00 UTC\nValid-Until: {valid_until}\nArchitectures: {}\nComponents: main\nSHA256:\n",

@@ -30,6 +30,8 @@ pub enum EntryProblem {
     ThroughNonDirectory { ancestor: String },
     #[error("the path appears more than once")]
     Duplicate,
+    #[error("it is a hard link to {target}, which goes into another split of the package")]
+    SplitHardlink { target: String },
     #[error("it is {size} bytes; the limit for one entry is {limit}")]
     EntryTooLarge { size: u64, limit: u64 },
     #[error("the set would exceed {limit} bytes in total")]
@@ -87,6 +89,9 @@ impl FilesetError {
                 EntryProblem::Replaced { .. } => {
                     "another process changed the tree while bale worked on it; nothing was read or written outside \
                      it. Make sure no one else can write there, then run bale again"
+                }
+                EntryProblem::SplitHardlink { .. } => {
+                    "put the hard link and the file it links to in the same split, or copy the file instead"
                 }
                 EntryProblem::UnsupportedType { .. } => {
                     "remove that entry from the source: packages hold only files, directories, symlinks and hard links"

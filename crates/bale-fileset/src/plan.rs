@@ -123,6 +123,64 @@ impl Plan {
         Ok(())
     }
 
+    /// Moves the entries whose paths `take` chooses into a new plan with the
+    /// same policy, with copies of the directories above them, so each
+    /// plan is a whole file set; the directories stay here too (the same
+    /// directory in two packages is no conflict). A hard link and its
+    /// target must end up on the same side.
+    pub fn split_off(&mut self, take: &dyn Fn(&str) -> bool) -> Result<Plan, FilesetError> {
+        let chosen: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(path, (entry, _))| entry.kind != EntryKind::Directory && take(path))
+            .map(|(path, _)| path.clone())
+            .collect();
+        let mut out = Plan::new(self.normalize, self.limits);
+        let spool = match &self.spool {
+            Some(file) => Some(file.try_clone().map_err(|e| FilesetError::io("(the plan's spool file)", e))?),
+            None => None,
+        };
+        out.spool = spool;
+        for path in &chosen {
+            let mut parent = path.as_str();
+            while let Some((above, _)) = parent.rsplit_once('/') {
+                parent = above;
+                if let Some((entry, content)) = self.entries.get(parent)
+                    && !out.entries.contains_key(parent)
+                {
+                    out.entries.insert(parent.to_string(), (entry.clone(), content.clone()));
+                }
+            }
+            if let Some((entry, content)) = self.entries.remove(path) {
+                if let EntryKind::File { size } = entry.kind {
+                    self.total_size = self.total_size.saturating_sub(size);
+                    out.total_size = out.total_size.saturating_add(size);
+                }
+                out.entries.insert(path.clone(), (entry, content));
+            }
+        }
+        // Directories chosen by the pattern itself (an empty one) move too.
+        for (path, (entry, content)) in &self.entries {
+            if entry.kind == EntryKind::Directory && take(path) && !out.entries.contains_key(path) {
+                out.entries.insert(path.clone(), (entry.clone(), content.clone()));
+            }
+        }
+        for (plan, other) in [(&out, &*self), (&*self, &out)] {
+            for (path, (entry, _)) in &plan.entries {
+                if let EntryKind::Hardlink { target } = &entry.kind
+                    && !plan.entries.contains_key(target)
+                    && other.entries.contains_key(target)
+                {
+                    return Err(FilesetError::entry(
+                        path.as_bytes(),
+                        EntryProblem::SplitHardlink { target: target.clone() },
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Walks `dir` (which itself is not an entry). Everything below it is
     /// reached through directory handles and no symlink is followed: links
     /// are recorded as links, files sharing an inode become hard links, and

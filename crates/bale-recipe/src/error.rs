@@ -52,6 +52,10 @@ pub enum RecipeError {
     StepFailed { step: usize, command: String, outcome: String, tail: String },
     #[error("the build root has no /bin/sh, which runs the steps")]
     NoShell,
+    #[error("test {test} ({command}) failed with {outcome}; nothing was stored; the end of its output:\n{tail}")]
+    TestFailed { test: usize, command: String, outcome: String, tail: String },
+    #[error("split[{index}] ({name}) takes no file of $OUT")]
+    EmptySplit { name: String, index: usize },
     #[error("the steps wrote nothing into $OUT; a package needs at least one file")]
     EmptyOutput,
     #[error("reading the build's output")]
@@ -110,6 +114,11 @@ impl RecipeError {
             Self::NoShell => {
                 Some("add a shell to the build root: `dash` to [build.debian] packages, or a bale package with /bin/sh")
             }
+            Self::TestFailed { .. } => Some(
+                "a test runs over the built package alone (no build root, no network), as uid 1000; a `run` test \
+                 needs /bin/sh in the package, a `command` test does not",
+            ),
+            Self::EmptySplit { .. } => Some("check the split's `paths` against what the steps install"),
             Self::EmptyOutput => Some("install into $OUT, for example `make install DESTDIR=$OUT`"),
             Self::Output(e) => e.help(),
             Self::DebianSource { source, .. } => source.help(),

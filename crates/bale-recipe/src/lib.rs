@@ -21,7 +21,7 @@ pub use error::RecipeError;
 pub use lock::{RecipeLock, recipe_lock_path};
 pub use make::{
     BUILD_DIR, BUILD_HOSTNAME, BUILD_UID, MakeReport, MakeRequest, OUT_DIR, RECIPE_LOCK_MEDIA_TYPE, RECIPE_MEDIA_TYPE,
-    RECIPE_SOURCE_MEDIA_TYPE, make,
+    RECIPE_SOURCE_MEDIA_TYPE, SplitReport, make,
 };
 pub use rebuild::{Difference, RebuildReport, RebuildRequest, rebuild};
 pub use recipe::Recipe;

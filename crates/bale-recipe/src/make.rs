@@ -53,6 +53,8 @@ pub struct MakeReport {
     pub manifest: bale_store::Descriptor,
     /// False when exactly this package was already in the store.
     pub new: bool,
+    /// The packages `[[split]]` made, in order.
+    pub splits: Vec<SplitReport>,
     pub lock: PathBuf,
     /// Whether the lock was written afresh.
     pub relocked: bool,
@@ -64,33 +66,48 @@ pub struct MakeReport {
 pub fn make(store: &Store, request: &MakeRequest, progress: &dyn Progress) -> Result<MakeReport, RecipeError> {
     let _session = store.lock_shared()?;
     let built = build(store, request, false, progress)?;
-    // A recipe's package may be made again after an edit: the newer build
-    // replaces it, as `bale build` replaces a changed local package.
-    let outcome = bale_store::store_plan_with(
-        store,
-        &built.plan,
-        built.metadata,
-        request.compression,
-        true,
-        &built.attachments,
-        progress,
-    )?;
+    let mut stored = Vec::new();
+    for (plan, metadata) in built.outputs {
+        // A recipe's package may be made again after an edit: the newer
+        // build replaces it, as `bale build` replaces a changed local
+        // package.
+        stored.push(bale_store::store_plan_with(
+            store,
+            &plan,
+            metadata,
+            request.compression,
+            true,
+            &built.attachments,
+            progress,
+        )?);
+    }
+    let mut stored = stored.into_iter();
+    let Some(main) = stored.next() else { return Err(RecipeError::EmptyOutput) };
     Ok(MakeReport {
-        id: outcome.id,
-        metadata: outcome.metadata,
-        manifest: outcome.manifest,
-        new: outcome.new,
+        id: main.id,
+        metadata: main.metadata,
+        manifest: main.manifest,
+        new: main.new,
+        splits: stored.map(|s| SplitReport { id: s.id, content: s.metadata.content.digest, new: s.new }).collect(),
         lock: built.lock_path,
         relocked: built.relocked,
     })
+}
+
+/// A split of the package, as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SplitReport {
+    pub id: String,
+    pub content: bale_fileset::Digest,
+    pub new: bool,
 }
 
 /// A recipe's build, done and not stored: its output as a plan (read from
 /// `out`, which lives as long as this), the package's metadata but for
 /// its content, and the blobs that go with it.
 pub(crate) struct Built {
-    pub(crate) plan: Plan,
-    pub(crate) metadata: PackageMetadata,
+    /// The package, then each split, with its metadata but for content.
+    pub(crate) outputs: Vec<(Plan, PackageMetadata)>,
     pub(crate) attachments: Vec<bale_store::Descriptor>,
     pub(crate) lock_path: PathBuf,
     pub(crate) relocked: bool,
@@ -307,9 +324,39 @@ pub(crate) fn build(
         owners: OwnerPolicy::Root,
         keep_xattrs: false,
     };
-    let plan = Plan::from_dir(&out, normalize, Limits::default(), progress).map_err(RecipeError::Output)?;
+    let mut plan = Plan::from_dir(&out, normalize, Limits::default(), progress).map_err(RecipeError::Output)?;
     if plan.is_empty() {
         return Err(RecipeError::EmptyOutput);
+    }
+
+    // The tests see the package alone: what the steps wrote, read-only,
+    // with nothing of the build root.
+    for (index, test) in recipe.tests.iter().enumerate() {
+        let argv = test.argv();
+        let mut spec = SandboxSpec::new(&out, argv.clone());
+        spec.hostname = BUILD_HOSTNAME.into();
+        spec.uid = BUILD_UID;
+        spec.gid = BUILD_UID;
+        spec.set_env("SOURCE_DATE_EPOCH", epoch.to_string());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| RecipeError::io(&log_path, e))?;
+        let command = test.run.clone().unwrap_or_else(|| argv.join(" "));
+        progress.phase(&format!("test {}/{}: {}", index + 1, recipe.tests.len(), first_line(&command)), None);
+        let outcome =
+            bale_sandbox::run(&spec, &request.helper, &work.path.join(format!("test-{index}")), Output::File(log));
+        progress.finish_phase();
+        let outcome = outcome?;
+        if !outcome.success() {
+            return Err(RecipeError::TestFailed {
+                test: index + 1,
+                command: first_line(&command),
+                outcome: outcome.to_string(),
+                tail: log_tail(&log_path),
+            });
+        }
     }
 
     let package = &recipe.package;
@@ -317,7 +364,8 @@ pub(crate) fn build(
     metadata.architecture = Some(package.architecture.clone().unwrap_or_else(|| root.architecture.clone()));
     metadata.license = package.license.clone();
     metadata.summary = package.summary.clone();
-    metadata.dependencies = runtime_dependencies(&recipe, &request.recipe)?;
+    metadata.dependencies =
+        runtime_dependencies(&recipe.runtime.dependencies, "runtime.dependencies", &request.recipe)?;
     let recipe_name = request.recipe.file_name().map_or("recipe".into(), |n| n.to_string_lossy().into_owned());
     let lock_name = lock_path.file_name().map_or("recipe.lock".into(), |n| n.to_string_lossy().into_owned());
     metadata.provenance = Provenance::Recipe(Box::new(RecipeProvenance {
@@ -368,7 +416,29 @@ pub(crate) fn build(
             attach(RECIPE_SOURCE_MEDIA_TYPE, path.to_string_lossy().into_owned(), *sha256, size);
         }
     }
-    Ok(Built { plan, metadata, attachments, lock_path, relocked, out, window, _work: work })
+    // Splits take their paths out of the main package, in order; each is
+    // a package of its own with the same provenance and attachments.
+    let mut splits = Vec::new();
+    for (index, split) in recipe.splits.iter().enumerate() {
+        let part = plan.split_off(&|path| split.takes(path)).map_err(RecipeError::Output)?;
+        if !part.entries().any(|e| e.kind != bale_fileset::EntryKind::Directory) {
+            return Err(RecipeError::EmptySplit { name: split.name.clone(), index });
+        }
+        let mut split_metadata = metadata.clone();
+        split_metadata.name = split.name.clone();
+        split_metadata.purl = bale_store::generic_purl(&split.name, &package.version);
+        split_metadata.summary = split.summary.clone();
+        split_metadata.license = split.license.clone().unwrap_or_else(|| package.license.clone());
+        split_metadata.dependencies =
+            runtime_dependencies(&split.dependencies, &format!("split[{index}].dependencies"), &request.recipe)?;
+        splits.push((part, split_metadata));
+    }
+    if !plan.entries().any(|e| e.kind != bale_fileset::EntryKind::Directory) {
+        return Err(RecipeError::EmptyOutput);
+    }
+    let mut outputs = vec![(plan, metadata)];
+    outputs.extend(splits);
+    Ok(Built { outputs, attachments, lock_path, relocked, out, window, _work: work })
 }
 
 fn recipe_file_name(path: &Path) -> String {
@@ -568,12 +638,12 @@ impl BuildRoot {
 }
 
 /// `[runtime] dependencies` as package metadata has them.
-fn runtime_dependencies(recipe: &Recipe, path: &Path) -> Result<Vec<Dependency>, RecipeError> {
+fn runtime_dependencies(texts: &[String], field: &str, path: &Path) -> Result<Vec<Dependency>, RecipeError> {
     let mut out = Vec::new();
-    for text in &recipe.runtime.dependencies {
+    for text in texts {
         let groups = bale_debian::relation::parse_relations(text).map_err(|e| RecipeError::Invalid {
             path: path.to_path_buf(),
-            field: "runtime.dependencies".into(),
+            field: field.into(),
             reason: e.to_string(),
         })?;
         for group in groups {

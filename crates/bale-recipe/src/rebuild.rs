@@ -111,7 +111,11 @@ pub fn rebuild(store: &Store, request: &RebuildRequest, progress: &dyn Progress)
     let make = MakeRequest { recipe, locked: true, helper: request.helper.clone(), compression: request.compression };
     let built = build(store, &make, true, progress)?;
     let mut hashing = HashingWriter::new(std::io::sink());
-    let written = write_canonical(&built.plan, &mut hashing, &NoProgress).map_err(RecipeError::Output)?;
+    // The output of the build that is this package: the main one or a split.
+    let Some((plan, _)) = built.outputs.iter().find(|(_, m)| m.name == metadata.name) else {
+        return Err(RecipeError::NotFromRecipe { id: record.id });
+    };
+    let written = write_canonical(plan, &mut hashing, &NoProgress).map_err(RecipeError::Output)?;
     let (_, actual, _) = hashing.into_parts();
     let expected = metadata.content.digest;
     let mut report = RebuildReport {

@@ -25,6 +25,71 @@ pub struct Recipe {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub runtime: RuntimeSpec,
+    /// Checks run after the steps, in a second sandbox whose root is the
+    /// built package alone.
+    #[serde(default, rename = "test")]
+    pub tests: Vec<TestSpec>,
+    /// Parts of `$OUT` that become packages of their own.
+    #[serde(default, rename = "split")]
+    pub splits: Vec<SplitSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    pub name: String,
+    /// Patterns relative to `$OUT`: `*` and `?` within one component, `**`
+    /// across any number; a pattern naming a directory takes all below it.
+    pub paths: Vec<String>,
+    pub summary: Option<String>,
+    /// [default: the package's]
+    pub license: Option<String>,
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+}
+
+impl SplitSpec {
+    /// Whether this split takes `path`.
+    pub fn takes(&self, path: &str) -> bool {
+        self.paths.iter().any(|pattern| {
+            let mut candidate = path;
+            loop {
+                if glob_match(pattern, candidate) {
+                    return true;
+                }
+                match candidate.rsplit_once('/') {
+                    Some((parent, _)) => candidate = parent,
+                    None => return false,
+                }
+            }
+        })
+    }
+}
+
+/// `pattern` against `path`, both `/`-separated.
+fn glob_match(pattern: &str, path: &str) -> bool {
+    fn components(pattern: &[&str], path: &[&str]) -> bool {
+        match (pattern.first(), path.first()) {
+            (None, None) => true,
+            (Some(&"**"), _) => {
+                components(&pattern[1..], path) || (!path.is_empty() && components(pattern, &path[1..]))
+            }
+            (Some(p), Some(c)) => component(p.as_bytes(), c.as_bytes()) && components(&pattern[1..], &path[1..]),
+            _ => false,
+        }
+    }
+    fn component(pattern: &[u8], name: &[u8]) -> bool {
+        match (pattern.first(), name.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => component(&pattern[1..], name) || (!name.is_empty() && component(pattern, &name[1..])),
+            (Some(b'?'), Some(_)) => component(&pattern[1..], &name[1..]),
+            (Some(p), Some(c)) => p == c && component(&pattern[1..], &name[1..]),
+            _ => false,
+        }
+    }
+    let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    components(&pattern, &path)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -125,6 +190,26 @@ pub struct Step {
     pub run: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// Shell, run by the package's own `/bin/sh -e -c`.
+    pub run: Option<String>,
+    /// Or a command run directly, for a package without a shell.
+    pub command: Option<Vec<String>>,
+}
+
+impl TestSpec {
+    /// What runs, as argv.
+    pub fn argv(&self) -> Vec<String> {
+        match (&self.run, &self.command) {
+            (Some(run), _) => vec!["/bin/sh".into(), "-e".into(), "-c".into(), run.clone()],
+            (None, Some(command)) => command.clone(),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSpec {
@@ -205,6 +290,33 @@ impl Recipe {
                 "build.source_date_epoch",
                 format!("{from:?} is neither seconds since the epoch nor \"debian-changelog\""),
             ));
+        }
+        for (i, test) in recipe.tests.iter().enumerate() {
+            let ok = match (&test.run, &test.command) {
+                (Some(_), None) => true,
+                (None, Some(command)) => command.first().is_some_and(|c| c.starts_with('/')),
+                _ => false,
+            };
+            if !ok {
+                return Err(invalid(
+                    &format!("test[{i}]"),
+                    "give either `run` (shell) or `command` (a list starting with an absolute path)".into(),
+                ));
+            }
+        }
+        let mut names = std::collections::BTreeSet::from([recipe.package.name.clone()]);
+        for (i, split) in recipe.splits.iter().enumerate() {
+            let field = |key: &str| format!("split[{i}].{key}");
+            bale_store::validate_name(&split.name).map_err(|e| invalid(&field("name"), e.to_string()))?;
+            if !names.insert(split.name.clone()) {
+                return Err(invalid(&field("name"), format!("{:?} is already the name of another output", split.name)));
+            }
+            if split.paths.is_empty() || split.paths.iter().any(|p| p.is_empty() || p.split('/').any(|c| c == "..")) {
+                return Err(invalid(&field("paths"), "give patterns relative to $OUT, without `..`".into()));
+            }
+            if let Some(license) = &split.license {
+                bale_store::validate_license(license).map_err(|e| invalid(&field("license"), e.to_string()))?;
+            }
         }
         let sources = recipe.checked_sources(path)?;
         if matches!(&recipe.build.source_date_epoch, Some(SourceDateEpoch::From(_)))
@@ -374,6 +486,29 @@ mod tests {
         for (text, needle) in cases {
             let error = parse(&text).unwrap_err().to_string();
             assert!(error.contains(needle), "{needle:?} not in {error:?} for:\n{text}");
+        }
+    }
+
+    #[test]
+    fn split_patterns_take_files_and_trees() {
+        let split = SplitSpec {
+            name: "doc".into(),
+            paths: vec!["usr/share/doc".into(), "usr/include/**/*.h".into(), "usr/lib/lib?.a".into()],
+            summary: None,
+            license: None,
+            dependencies: Vec::new(),
+        };
+        for (path, taken) in [
+            ("usr/share/doc/a/README", true),
+            ("usr/share/doc", true),
+            ("usr/share/docs", false),
+            ("usr/include/x.h", true),
+            ("usr/include/sys/y.h", true),
+            ("usr/include/sys/y.c", false),
+            ("usr/lib/libc.a", true),
+            ("usr/lib/libcc.a", false),
+        ] {
+            assert_eq!(split.takes(path), taken, "{path}");
         }
     }
 

@@ -480,3 +480,65 @@ fn an_image_takes_packages_from_the_store_pinned_by_content() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("packages: \"example.com/nothing\"") && stderr.contains("bale make"), "{stderr}");
 }
+
+#[test]
+fn tests_run_over_the_built_package_alone() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    // The package carries its own busybox and /bin/sh, so a test can run.
+    let steps = |test: &str| {
+        format!(
+            "[[step]]\nrun = \"\"\"\nmkdir -p $OUT/usr/bin\ncp /usr/bin/busybox $OUT/usr/bin/\nln -s busybox \
+             $OUT/usr/bin/sh\nln -s busybox $OUT/usr/bin/test\nln -s usr/bin $OUT/bin\necho built > \
+             $OUT/usr/bin/marker\n\"\"\"\n\n{test}"
+        )
+    };
+    let passing = "[[test]]\nrun = \"test -f /usr/bin/marker; test ! -e /build; test ! -e /usr/bin/cat\"\n\n\
+                   [[test]]\ncommand = [\"/usr/bin/busybox\", \"true\"]\n";
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), &steps(passing));
+    env.ok(&["make", recipe.to_str().unwrap()]);
+
+    let failing = "[[test]]\nrun = \"echo checking; test -e /usr/bin/cat\"\n";
+    let recipe = write_recipe(&env.path().join("src2"), SOURCE, &sha256_hex(SOURCE.as_bytes()), &steps(failing));
+    let text = fs::read_to_string(&recipe).unwrap().replace("example.com/hello", "example.com/untested");
+    fs::write(&recipe, text).unwrap();
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("test 1 (echo checking;") && stderr.contains("nothing was stored"), "{stderr}");
+    assert!(stderr.contains("| checking"), "{stderr}");
+    assert!(!env.ok(&["list"]).contains("example.com/untested"));
+}
+
+#[test]
+fn splits_become_packages_of_their_own_and_rebuild() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let steps = "[[step]]\nrun = \"mkdir -p $OUT/usr/bin $OUT/usr/share/doc/hello; echo bin > $OUT/usr/bin/hello; \
+                 echo doc > $OUT/usr/share/doc/hello/README\"\n\n[[split]]\nname = \"example.com/hello-doc\"\n\
+                 paths = [\"usr/share/doc\"]\nlicense = \"CC0-1.0\"\n";
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), steps);
+    let made = env.json(&["make", recipe.to_str().unwrap()]);
+    assert_eq!(made["splits"].as_array().map(Vec::len), Some(1), "{made}");
+    let files = |reference: &str| -> Vec<String> {
+        let inspect = env.json(&["inspect", reference, "--files"]);
+        inspect["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
+    };
+    let main = files("example.com/hello");
+    let doc = files("example.com/hello-doc");
+    assert!(main.contains(&"usr/bin/hello".to_string()) && !main.iter().any(|p| p.contains("README")), "{main:?}");
+    assert!(doc.contains(&"usr/share/doc/hello/README".to_string()) && !doc.contains(&"usr/bin/hello".to_string()));
+    let inspect = env.json(&["inspect", "example.com/hello-doc"]);
+    assert!(inspect.to_string().contains("CC0-1.0"), "{inspect}");
+    let rebuilt = env.json(&["rebuild", "example.com/hello-doc"]);
+    assert_eq!(rebuilt["reproducible"], true, "{rebuilt}");
+
+    let empty = "[[step]]\nrun = \"touch $OUT/x\"\n\n[[split]]\nname = \"example.com/nothing\"\npaths = [\"usr/**\"]\n";
+    let recipe = write_recipe(&env.path().join("src2"), SOURCE, &sha256_hex(SOURCE.as_bytes()), empty);
+    let stderr = String::from_utf8_lossy(&env.run(&["make", recipe.to_str().unwrap()]).stderr).into_owned();
+    assert!(stderr.contains("split[0] (example.com/nothing) takes no file"), "{stderr}");
+}

@@ -37,6 +37,7 @@ pub fn make(
             "manifest": report.manifest,
             "lock": report.lock,
             "relocked": report.relocked,
+            "splits": report.splits,
             "provenance": report.metadata.provenance,
         }))?;
     } else {
@@ -48,6 +49,9 @@ pub fn make(
             human_bytes(content.size),
             if report.new { "" } else { ", already in the store" }
         );
+        for split in &report.splits {
+            outln!("{} {}{}", split.id, split.content, if split.new { "" } else { " (already in the store)" });
+        }
         if report.relocked {
             outln!("  pinned its inputs in {}", report.lock.display());
         }

@@ -290,14 +290,8 @@ fn open_one(config: &ArchiveConfig, main: bool, progress: &dyn Progress) -> Resu
 pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Result<OpenedArchive, ArchiveError> {
     let mut index = PackageIndex::default();
     for source in suite.all() {
-        let suite_dir = format!("dists/{}", source.config.suite);
         for (component, file) in &source.indexes {
-            let fetch_path = if source.release.acquire_by_hash {
-                let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
-                format!("{suite_dir}/{dir}/by-hash/SHA256/{}", file.digest.hex())
-            } else {
-                format!("{suite_dir}/{}", file.path)
-            };
+            let fetch_path = index_fetch_path(source, file);
             progress.phase(&format!("index {} {component}", source.config.suite), Some(file.size));
             source.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
             progress.advance(file.size);
@@ -311,6 +305,18 @@ pub fn load_index(suite: Suite, store: &Store, progress: &dyn Progress) -> Resul
         }
     }
     Ok(OpenedArchive { suite, index })
+}
+
+/// Where on the mirror an index file of `suite` is fetched from: by its
+/// digest when the Release offers that (no race with a mirror update).
+pub(crate) fn index_fetch_path(suite: &Suite, file: &IndexFile) -> String {
+    let suite_dir = format!("dists/{}", suite.config.suite);
+    if suite.release.acquire_by_hash {
+        let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{suite_dir}/{dir}/by-hash/SHA256/{}", file.digest.hex())
+    } else {
+        format!("{suite_dir}/{}", file.path)
+    }
 }
 
 /// Store cache namespace: compressed index digest → its decompressed text.

@@ -100,13 +100,7 @@ pub fn find(
             any_index = true;
             let text = source.release.sha256.get(&base).copied().filter(|_| path != base);
             let file = IndexFile { path, digest, size, text };
-            let suite_dir = format!("dists/{}", source.config.suite);
-            let fetch_path = if source.release.acquire_by_hash {
-                let dir = file.path.rsplit_once('/').map_or("", |(d, _)| d);
-                format!("{suite_dir}/{dir}/by-hash/SHA256/{}", file.digest.hex())
-            } else {
-                format!("{suite_dir}/{}", file.path)
-            };
+            let fetch_path = crate::archive::index_fetch_path(source, &file);
             progress.phase(&format!("sources {} {component}", source.config.suite), Some(file.size));
             source.mirror.fetch_verified(&fetch_path, file.digest, file.size, store)?;
             progress.finish_phase();

@@ -11,7 +11,9 @@ pub struct Section {
 }
 
 const SHT_NOBITS: u32 = 8;
-const MAX_SECTIONS: u64 = 1 << 16;
+const MAX_SECTIONS: u64 = 4096;
+/// Longer section names are cut: real ones are a few bytes.
+const MAX_NAME: usize = 256;
 
 /// The sections of `bytes`, or `None` when it is not an ELF file or its
 /// section headers are not whole (every offset is checked against the
@@ -69,6 +71,7 @@ pub fn sections(bytes: &[u8]) -> Option<Vec<Section>> {
             continue;
         }
         let name = names.get(name as usize..).map_or("", |rest| {
+            let rest = &rest[..rest.len().min(MAX_NAME)];
             let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
             std::str::from_utf8(&rest[..end]).unwrap_or("")
         });

@@ -17,7 +17,7 @@ use crate::make::{
 };
 
 /// Files larger than this are compared by digest only.
-const MAX_EXPLAINED_FILE: u64 = 256 << 20;
+const MAX_EXPLAINED_FILE: u64 = 16 << 20;
 /// At most this many differing files are explained in detail.
 const MAX_EXPLAINED: usize = 50;
 
@@ -216,10 +216,10 @@ fn explain(stored: &[u8], rebuilt: &[u8], window: (i64, i64), difference: &mut D
     let offset = stored.iter().zip(rebuilt).position(|(a, b)| a != b).unwrap_or(stored.len().min(rebuilt.len()));
     difference.first_offset = Some(offset as u64);
     if let (Some(a), Some(b)) = (bale_elf::sections(stored), bale_elf::sections(rebuilt)) {
-        let slice = |bytes: &[u8], s: &bale_elf::Section| -> Option<Vec<u8>> {
+        fn slice<'a>(bytes: &'a [u8], s: &bale_elf::Section) -> Option<&'a [u8]> {
             let start = usize::try_from(s.offset).ok()?;
-            bytes.get(start..start.checked_add(usize::try_from(s.size).ok()?)?).map(<[u8]>::to_vec)
-        };
+            bytes.get(start..start.checked_add(usize::try_from(s.size).ok()?)?)
+        }
         let mut names = Vec::new();
         for section in &b {
             let before = a.iter().find(|s| s.name == section.name);

@@ -68,3 +68,13 @@ pub struct LeftOut {
     /// What it suggests, as the source writes it (`ca-certificates`, `a | b`).
     pub recommends: Vec<String>,
 }
+
+/// What a lock pins of packages with these ids, as (id without version,
+/// version).
+pub(crate) fn pins_of_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    ids.map(|id| {
+        let (name, version) = id.rsplit_once('@').unwrap_or((id, ""));
+        (name.to_string(), version.to_string())
+    })
+    .collect()
+}

@@ -270,7 +270,8 @@ pub fn merged_usr_base(archive: &Suite, store: &Store, options: ImportOptions) -
     })
 }
 
-fn dependency(group: &Alternatives) -> Dependency {
+/// A relation group as package metadata records it.
+pub fn dependency(group: &Alternatives) -> Dependency {
     Dependency { any_of: group.iter().map(alternative).collect() }
 }
 

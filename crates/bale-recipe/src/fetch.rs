@@ -15,13 +15,14 @@ use crate::recipe::FileOrigin;
 /// Puts the source into the store unless it is there already. A file
 /// beside the recipe is always read again (an edit there must not go
 /// unnoticed); a fetched one is fetched only when the store lacks it.
+/// Returns the file's size.
 pub(crate) fn file_source(
     store: &Store,
     recipe_dir: &Path,
     origin: &FileOrigin,
     sha256: &Digest,
     progress: &dyn Progress,
-) -> Result<(), RecipeError> {
+) -> Result<u64, RecipeError> {
     let name = origin.to_string();
     let mismatch = |e: StoreError| match e {
         StoreError::DigestMismatch { expected, actual } => {
@@ -38,11 +39,12 @@ pub(crate) fn file_source(
             let (mut file, _) = dir.open_file(text).map_err(missing)?;
             let mut writer = store.blob_writer()?;
             std::io::copy(&mut file, &mut writer).map_err(missing)?;
-            writer.commit(Some(*sha256)).map_err(mismatch)?;
+            Ok(writer.commit(Some(*sha256)).map_err(mismatch)?.1)
         }
         FileOrigin::Url(url) => {
             if store.has_blob(sha256) {
-                return Ok(());
+                let path = store.blob_path(sha256);
+                return Ok(std::fs::metadata(&path).map_err(|e| RecipeError::io(path, e))?.len());
             }
             progress.phase(&format!("fetching {url}"), None);
             let limits = bale_http::NetLimits::from_env();
@@ -56,10 +58,9 @@ pub(crate) fn file_source(
             bale_http::copy_declared(body, limits.max_blob, &mut writer, &limits)
                 .map_err(|source| RecipeError::Download { url: url.clone(), source })?;
             progress.finish_phase();
-            writer.commit(Some(*sha256)).map_err(mismatch)?;
+            Ok(writer.commit(Some(*sha256)).map_err(mismatch)?.1)
         }
     }
-    Ok(())
 }
 
 /// Copies the blob `digest` into `dir` as the new file `name`.

@@ -15,8 +15,8 @@ use bale_image::{Account, Accounts, ComposeOptions, Group, RuntimeConfig, SpecCo
 use bale_progress::Progress;
 use bale_sandbox::{Bind, Output, SandboxSpec};
 use bale_store::{
-    BuildDefinition, BuildParameters, Builder, Dependency, DependencyAlternative, PackageMetadata, Provenance,
-    RECIPE_BUILD_TYPE, RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, Store,
+    BuildDefinition, BuildParameters, Builder, Dependency, PackageMetadata, Provenance, RECIPE_BUILD_TYPE,
+    RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, Store,
 };
 
 use crate::lock::{LockedPackage, LockedSource, RECIPE_LOCK_VERSION, RecipeLock, recipe_lock_path};
@@ -161,10 +161,15 @@ pub(crate) fn build(
     let mut locked_sources = Vec::new();
     let mut inputs = Vec::new();
     let mut debian_sources = Vec::new();
+    // `path` sources travel with the package: (path, digest, size).
+    let mut path_sources = Vec::new();
     for source in &sources {
         match source {
             Source::File { origin, sha256, dest } => {
-                fetch::file_source(store, recipe_dir, origin, sha256, progress)?;
+                let size = fetch::file_source(store, recipe_dir, origin, sha256, progress)?;
+                if let FileOrigin::Path(path) = origin {
+                    path_sources.push((path.to_string_lossy().into_owned(), *sha256, size));
+                }
                 locked_sources.push(LockedSource { name: dest.clone(), sha256: *sha256, debian: None });
                 let uri = match origin {
                     FileOrigin::Url(url) => Some(url.clone()),
@@ -204,7 +209,7 @@ pub(crate) fn build(
         }
     }
 
-    let root = BuildRoot::resolve(store, &recipe, &request.recipe, old.as_ref(), request.locked, &lock_path, progress)?;
+    let root = BuildRoot::resolve(store, &recipe, recipe_dir, old.as_ref(), request.locked, &lock_path, progress)?;
     for package in &root.packages {
         inputs.push(ResourceDescriptor::sha256(package.id.clone(), None, &package.content));
     }
@@ -277,17 +282,14 @@ pub(crate) fn build(
         for (name, value) in &recipe.build.env {
             spec.set_env(name, value.clone());
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&log_path)
-            .map_err(|e| RecipeError::io(&log_path, e))?;
-        progress.phase(&label, None);
-        let sandbox_work = work.path.join(format!("sandbox-{index}"));
-        let outcome = bale_sandbox::run(&spec, &request.helper, &sandbox_work, Output::File(log));
-        progress.finish_phase();
-        let outcome = outcome?;
+        let outcome = run_logged(
+            &spec,
+            &request.helper,
+            &work.path.join(format!("sandbox-{index}")),
+            &log_path,
+            &label,
+            progress,
+        )?;
         if !outcome.success() {
             return Err(RecipeError::StepFailed {
                 step: index,
@@ -338,17 +340,10 @@ pub(crate) fn build(
         spec.uid = BUILD_UID;
         spec.gid = BUILD_UID;
         spec.set_env("SOURCE_DATE_EPOCH", epoch.to_string());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| RecipeError::io(&log_path, e))?;
         let command = test.run.clone().unwrap_or_else(|| argv.join(" "));
-        progress.phase(&format!("test {}/{}: {}", index + 1, recipe.tests.len(), first_line(&command)), None);
+        let label = format!("test {}/{}: {}", index + 1, recipe.tests.len(), first_line(&command));
         let outcome =
-            bale_sandbox::run(&spec, &request.helper, &work.path.join(format!("test-{index}")), Output::File(log));
-        progress.finish_phase();
-        let outcome = outcome?;
+            run_logged(&spec, &request.helper, &work.path.join(format!("test-{index}")), &log_path, &label, progress)?;
         if !outcome.success() {
             return Err(RecipeError::TestFailed {
                 test: index + 1,
@@ -366,14 +361,12 @@ pub(crate) fn build(
     metadata.summary = package.summary.clone();
     metadata.dependencies =
         runtime_dependencies(&recipe.runtime.dependencies, "runtime.dependencies", &request.recipe)?;
-    let recipe_name = request.recipe.file_name().map_or("recipe".into(), |n| n.to_string_lossy().into_owned());
-    let lock_name = lock_path.file_name().map_or("recipe.lock".into(), |n| n.to_string_lossy().into_owned());
     metadata.provenance = Provenance::Recipe(Box::new(RecipeProvenance {
         build_definition: BuildDefinition {
             build_type: RECIPE_BUILD_TYPE.into(),
             external_parameters: RecipeParameters {
-                recipe: ResourceDescriptor::sha256(recipe_name, None, &recipe_digest),
-                lock: ResourceDescriptor::sha256(lock_name, None, &lock_digest),
+                recipe: ResourceDescriptor::sha256(recipe_file_name(&request.recipe), None, &recipe_digest),
+                lock: ResourceDescriptor::sha256(recipe_file_name(&lock_path), None, &lock_digest),
             },
             internal_parameters: BuildParameters {
                 source_date_epoch: epoch,
@@ -408,13 +401,8 @@ pub(crate) fn build(
         store.put_bytes(&lock_bytes)?,
         lock_bytes.len() as u64,
     );
-    for (spec, source) in recipe.sources.iter().zip(&sources) {
-        if let (Source::File { origin: FileOrigin::Path(_), sha256, .. }, Some(path)) = (source, &spec.path) {
-            let size = std::fs::metadata(store.blob_path(sha256))
-                .map_err(|e| RecipeError::io(store.blob_path(sha256), e))?
-                .len();
-            attach(RECIPE_SOURCE_MEDIA_TYPE, path.to_string_lossy().into_owned(), *sha256, size);
-        }
+    for (path, sha256, size) in path_sources {
+        attach(RECIPE_SOURCE_MEDIA_TYPE, path, sha256, size);
     }
     // Splits take their paths out of the main package, in order; each is
     // a package of its own with the same provenance and attachments.
@@ -463,7 +451,7 @@ impl BuildRoot {
     fn resolve(
         store: &Store,
         recipe: &Recipe,
-        recipe_path: &Path,
+        recipe_dir: &Path,
         old: Option<&RecipeLock>,
         locked: bool,
         lock_path: &Path,
@@ -508,7 +496,6 @@ impl BuildRoot {
         let mut debian = Vec::new();
         let mut architecture = bale_build::host_architecture();
         if let Some(request) = &recipe.build.debian {
-            let recipe_dir = recipe_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             let source = DebianSource::for_request(request, recipe_dir, request.architecture.clone());
             architecture = request.architecture.clone().unwrap_or(architecture);
             let current = old
@@ -574,12 +561,8 @@ impl BuildRoot {
         progress: &dyn Progress,
     ) -> Result<PathBuf, RecipeError> {
         let image = self.compose(store, compression, progress)?;
-        let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
-        let owners = rustix::process::geteuid().is_root();
-        progress.phase("unpacking the build root", None);
-        let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners });
-        progress.finish_phase();
-        unpacked.map_err(|source| RecipeError::Unpack { dir: dest.to_path_buf(), source })?;
+        unpack_root(store, &image, dest, progress)
+            .map_err(|source| RecipeError::Unpack { dir: dest.to_path_buf(), source })?;
         Ok(dest.to_path_buf())
     }
 
@@ -614,12 +597,7 @@ impl BuildRoot {
         // same root both end with one whole copy.
         let (temp, _) = roots_dir.create_temp_dir(&name, 0o755).map_err(|e| RecipeError::io(&roots, e))?;
         let temp_path = roots.join(&temp);
-        let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
-        let owners = rustix::process::geteuid().is_root();
-        progress.phase("unpacking the build root", None);
-        let unpacked = unpack_layers(store, &layers, &temp_path, bale_fileset::UnpackOptions { owners });
-        progress.finish_phase();
-        if let Err(source) = unpacked {
+        if let Err(source) = unpack_root(store, &image, &temp_path, progress) {
             let _ = roots_dir.remove_tree(&temp);
             return Err(RecipeError::Unpack { dir: temp_path, source });
         }
@@ -637,6 +615,43 @@ impl BuildRoot {
     }
 }
 
+/// The composed build root's layers unpacked into `dest` (owners kept
+/// when bale may set them).
+fn unpack_root(
+    store: &Store,
+    image: &bale_image::Image,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<u64, bale_image::UnpackImageError> {
+    let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
+    let owners = rustix::process::geteuid().is_root();
+    progress.phase("unpacking the build root", None);
+    let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners });
+    progress.finish_phase();
+    unpacked
+}
+
+/// Runs `spec` in a new sandbox in `work`, its output appended to the
+/// build log, shown as the phase `label`.
+fn run_logged(
+    spec: &SandboxSpec,
+    helper: &Path,
+    work: &Path,
+    log_path: &Path,
+    label: &str,
+    progress: &dyn Progress,
+) -> Result<bale_sandbox::Outcome, RecipeError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(|e| RecipeError::io(log_path, e))?;
+    progress.phase(label, None);
+    let outcome = bale_sandbox::run(spec, helper, work, Output::File(log));
+    progress.finish_phase();
+    Ok(outcome?)
+}
+
 /// `[runtime] dependencies` as package metadata has them.
 fn runtime_dependencies(texts: &[String], field: &str, path: &Path) -> Result<Vec<Dependency>, RecipeError> {
     let mut out = Vec::new();
@@ -646,17 +661,7 @@ fn runtime_dependencies(texts: &[String], field: &str, path: &Path) -> Result<Ve
             field: field.into(),
             reason: e.to_string(),
         })?;
-        for group in groups {
-            out.push(Dependency {
-                any_of: group
-                    .iter()
-                    .map(|atom| DependencyAlternative {
-                        name: atom.name.clone(),
-                        version: atom.constraint.as_ref().map(|(rel, v)| format!("{} {v}", rel.symbol())),
-                    })
-                    .collect(),
-            });
-        }
+        out.extend(groups.iter().map(bale_debian::import::dependency));
     }
     Ok(out)
 }

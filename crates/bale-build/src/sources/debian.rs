@@ -170,14 +170,7 @@ impl Source for DebianSource<'_> {
     }
 
     fn pins(section: &LockedDebian) -> Vec<(String, String)> {
-        section
-            .packages
-            .iter()
-            .map(|p| {
-                let (name, version) = p.id.rsplit_once('@').unwrap_or((&p.id, ""));
-                (name.to_string(), version.to_string())
-            })
-            .collect()
+        crate::source::pins_of_ids(section.packages.iter().map(|p| p.id.as_str()))
     }
 
     fn left_out(&self, section: &LockedDebian) -> Result<Vec<LeftOut>, BuildError> {

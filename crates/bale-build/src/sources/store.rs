@@ -127,14 +127,7 @@ impl Source for StoreSource<'_> {
     }
 
     fn pins(section: &LockedStore) -> Vec<(String, String)> {
-        section
-            .packages
-            .iter()
-            .map(|p| {
-                let (name, version) = p.id.rsplit_once('@').unwrap_or((&p.id, ""));
-                (name.to_string(), version.to_string())
-            })
-            .collect()
+        crate::source::pins_of_ids(section.packages.iter().map(|p| p.id.as_str()))
     }
 
     fn left_out(&self, _section: &LockedStore) -> Result<Vec<LeftOut>, BuildError> {

@@ -23,20 +23,30 @@ const MAX_CHANGELOG: u64 = 16 << 20;
 pub(crate) fn fetch(
     store: &Store,
     recipe: &Recipe,
-    recipe_dir: &Path,
     name: &str,
     version: &str,
     pinned: Option<LockedDebianSource>,
+    lock_path: &Path,
     progress: &dyn Progress,
 ) -> Result<LockedDebianSource, RecipeError> {
     let failed = |source| RecipeError::DebianSource { name: name.into(), version: version.into(), source };
+    // Pins whose files the store has need no archive at all: each file is
+    // known by its digest.
+    if let Some(pinned) = &pinned {
+        check_names(name, pinned, lock_path)?;
+        if pinned.files.iter().all(|f| store.has_blob(&f.sha256)) {
+            return Ok(pinned.clone());
+        }
+    }
     let debian = recipe.build.debian.as_ref();
     let config = bale_build::archive_config(&bale_build::ArchiveRequest {
         suite: debian.and_then(|d| d.suite.clone()),
         mirror: debian.and_then(|d| d.mirror.clone()),
         components: debian.map(|d| d.components.clone()).unwrap_or_default(),
         architecture: debian.and_then(|d| d.architecture.clone()),
-        keyring: debian.and_then(|d| d.keyring.as_ref()).map(|k| recipe_dir.join(k)),
+        // Absolute by now: a host's keyring, or the store's copy of one
+        // beside the recipe.
+        keyring: debian.and_then(|d| d.keyring.clone()),
         allow_expired: false,
         no_updates: debian.is_some_and(|d| !d.updates),
     })
@@ -47,28 +57,35 @@ pub(crate) fn fetch(
         Some(pinned) => pinned,
         None => {
             let found = source_package::find(&suite, store, name, version, progress).map_err(failed)?;
-            LockedDebianSource {
+            let found = LockedDebianSource {
                 version: found.version,
                 suite: found.suite,
                 directory: found.directory,
                 release: found.release,
                 sources_index: found.index,
                 files: found.files,
-            }
+            };
+            check_names(name, &found, lock_path)?;
+            found
         }
     };
-    // A lock is the user's file: its names are checked as the index's are.
+    source_package::fetch_files(&suite, &locked.directory, &locked.suite, &locked.files, store, progress)
+        .map_err(failed)?;
+    Ok(locked)
+}
+
+/// A lock is the user's file: its names are checked as the index's are,
+/// a plain pool directory and plain file names, the `.dsc` first.
+fn check_names(name: &str, locked: &LockedDebianSource, lock_path: &Path) -> Result<(), RecipeError> {
     let plain = |f: &SourceFile| !f.name.is_empty() && !f.name.contains('/') && !f.name.starts_with('.');
     let pool = !locked.directory.starts_with('/') && locked.directory.split('/').all(|c| !c.is_empty() && c != "..");
     if !locked.files.iter().all(plain) || !pool || locked.files.first().is_none_or(|f| !f.name.ends_with(".dsc")) {
         return Err(RecipeError::LockParse {
-            path: "recipe.lock".into(),
+            path: lock_path.to_path_buf(),
             message: format!("the Debian source {name} pins file names bale does not write"),
         });
     }
-    source_package::fetch_files(&suite, &locked.directory, &locked.suite, &locked.files, store, progress)
-        .map_err(failed)?;
-    Ok(locked)
+    Ok(())
 }
 
 /// `SOURCE_DATE_EPOCH` from the unpacked source's `debian/changelog`.

@@ -68,7 +68,7 @@ pub enum RecipeError {
     Changelog { path: PathBuf, reason: String },
     #[error("{id} was not built from a recipe by bale make (or does not carry its recipe and lock)")]
     NotFromRecipe { id: String },
-    #[error("{id} carries a recipe file named {title:?}, which is not a path bale writes")]
+    #[error("{id} carries a recipe file {title:?} that is not a path bale writes or not the one its provenance names")]
     BadAttachment { id: String, title: String },
     #[error("{}", path.display())]
     Io { path: PathBuf, source: io::Error },

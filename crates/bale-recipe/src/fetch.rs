@@ -31,16 +31,12 @@ pub(crate) fn file_source(
         other => RecipeError::Store(other),
     };
     match origin {
-        FileOrigin::Path(rel) => {
-            let missing =
-                |source| RecipeError::SourceMissing { recipe: recipe_dir.to_path_buf(), file: rel.clone(), source };
-            let dir = Dir::open(recipe_dir).map_err(missing)?;
-            let text = rel.to_str().unwrap_or_default();
-            let (mut file, _) = dir.open_file(text).map_err(missing)?;
-            let mut writer = store.blob_writer()?;
-            std::io::copy(&mut file, &mut writer).map_err(missing)?;
-            Ok(writer.commit(Some(*sha256)).map_err(mismatch)?.1)
-        }
+        FileOrigin::Path(rel) => Ok(beside_recipe(store, recipe_dir, rel, Some(*sha256))
+            .map_err(|e| match e {
+                RecipeError::Store(e) => mismatch(e),
+                other => other,
+            })?
+            .1),
         FileOrigin::Url(url) => {
             if store.has_blob(sha256) {
                 let path = store.blob_path(sha256);
@@ -61,6 +57,24 @@ pub(crate) fn file_source(
             Ok(writer.commit(Some(*sha256)).map_err(mismatch)?.1)
         }
     }
+}
+
+/// Copies the file `rel` below the recipe's directory into the store,
+/// following no link on the way, and checks it against `expected`.
+pub(crate) fn beside_recipe(
+    store: &Store,
+    recipe_dir: &Path,
+    rel: &Path,
+    expected: Option<Digest>,
+) -> Result<(Digest, u64), RecipeError> {
+    let missing =
+        |source| RecipeError::SourceMissing { recipe: recipe_dir.to_path_buf(), file: rel.to_path_buf(), source };
+    let dir = Dir::open(recipe_dir).map_err(missing)?;
+    let text = rel.to_str().unwrap_or_default();
+    let (mut file, _) = dir.open_file(text).map_err(missing)?;
+    let mut writer = store.blob_writer()?;
+    std::io::copy(&mut file, &mut writer).map_err(missing)?;
+    Ok(writer.commit(expected)?)
 }
 
 /// Copies the blob `digest` into `dir` as the new file `name`.

@@ -163,12 +163,29 @@ pub(crate) fn build(
     let mut debian_sources = Vec::new();
     // `path` sources travel with the package: (path, digest, size).
     let mut path_sources = Vec::new();
+    // A keyring beside the recipe travels with the package as its sources
+    // do; the archive is checked against the store's copy of it, read
+    // without following links.
+    let mut recipe = recipe;
+    if let Some(keyring) = recipe.build.debian.as_mut().and_then(|d| d.keyring.as_mut())
+        && !keyring.is_absolute()
+    {
+        let (sha256, size) = fetch::beside_recipe(store, recipe_dir, keyring, None)?;
+        path_sources.push((keyring.to_string_lossy().into_owned(), sha256, size));
+        inputs.push(ResourceDescriptor::sha256(format!("keyring {}", keyring.display()), None, &sha256));
+        let blob = store.blob_path(&sha256);
+        *keyring = std::path::absolute(&blob).map_err(|e| RecipeError::io(blob, e))?;
+    }
     for source in &sources {
         match source {
             Source::File { origin, sha256, dest } => {
                 let size = fetch::file_source(store, recipe_dir, origin, sha256, progress)?;
                 if let FileOrigin::Path(path) = origin {
-                    path_sources.push((path.to_string_lossy().into_owned(), *sha256, size));
+                    let path = path.to_string_lossy().into_owned();
+                    // One layer per file, however many sources name it.
+                    if !path_sources.iter().any(|(p, _, _)| *p == path) {
+                        path_sources.push((path, *sha256, size));
+                    }
                 }
                 locked_sources.push(LockedSource { name: dest.clone(), sha256: *sha256, debian: None });
                 let uri = match origin {
@@ -189,7 +206,7 @@ pub(crate) fn build(
                         reason: format!("pins no Debian source {name} {version}"),
                     });
                 }
-                let locked = crate::debian_source::fetch(store, &recipe, recipe_dir, name, version, pinned, progress)?;
+                let locked = crate::debian_source::fetch(store, &recipe, name, version, pinned, &lock_path, progress)?;
                 for file in &locked.files {
                     inputs.push(ResourceDescriptor::sha256(file.name.clone(), None, &file.sha256));
                 }
@@ -233,6 +250,12 @@ pub(crate) fn build(
         debian: root.debian.clone(),
     };
     let relocked = old.as_ref() != Some(&lock);
+    if relocked && request.locked {
+        return Err(RecipeError::LockStale {
+            path: lock_path,
+            reason: "pins something other than what the recipe resolves to with it".into(),
+        });
+    }
     let lock_digest =
         if relocked && !request.locked { lock.save(&lock_path)? } else { sha256_bytes(&lock.to_bytes()?) };
 
@@ -309,7 +332,9 @@ pub(crate) fn build(
         for file in &locked.files {
             fetch::copy_blob(store, &file.sha256, &build_dir, &file.name)?;
         }
-        let command = format!("dpkg-source --no-check --no-copy -x {} {name}", shell_word(&locked.files[0].name));
+        // `./` so that no file name reads as an option.
+        let dsc = shell_word(&format!("./{}", locked.files[0].name));
+        let command = format!("dpkg-source --no-check --no-copy -x {dsc} {}", shell_word(name));
         run(format!("unpacking the Debian source {name}"), &command, epoch, 1000 + index)?;
         if index == 0 && matches!(recipe.build.source_date_epoch, Some(SourceDateEpoch::From(_))) {
             epoch = crate::debian_source::changelog_epoch(&build, name)?;

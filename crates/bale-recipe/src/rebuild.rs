@@ -71,9 +71,16 @@ pub fn rebuild(store: &Store, request: &RebuildRequest, progress: &dyn Progress)
     let _session = store.lock_shared()?;
     let record = store.resolve(&request.reference)?;
     let (manifest, metadata) = store.load_package(&record)?;
-    if !matches!(metadata.provenance, Provenance::Recipe(_)) {
+    let Provenance::Recipe(provenance) = &metadata.provenance else {
         return Err(RecipeError::NotFromRecipe { id: record.id });
-    }
+    };
+    // The recipe and lock rebuilt from are the ones the provenance names,
+    // by digest and by name.
+    let named = &provenance.build_definition.external_parameters;
+    let recorded = |descriptor: &bale_store::ResourceDescriptor, layer: &bale_store::Descriptor| {
+        descriptor.digest.get("sha256").is_some_and(|hex| *hex == layer.digest.hex())
+            && layer.annotations.get(TITLE) == Some(&descriptor.name)
+    };
     let work = WorkDir::new(store)?;
     let recipe_dir = work.path.join("recipe");
     std::fs::create_dir(&recipe_dir).map_err(|e| RecipeError::io(&recipe_dir, e))?;
@@ -97,6 +104,14 @@ pub fn rebuild(store: &Store, request: &RebuildRequest, progress: &dyn Progress)
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| RecipeError::io(parent, e))?;
         }
+        let expected = match kind {
+            RECIPE_MEDIA_TYPE => Some(&named.recipe),
+            RECIPE_LOCK_MEDIA_TYPE => Some(&named.lock),
+            _ => None,
+        };
+        if expected.is_some_and(|descriptor| !recorded(descriptor, layer)) {
+            return Err(RecipeError::BadAttachment { id: record.id.clone(), title: title.to_string() });
+        }
         let (dir, name) = bale_fileset::safe_fs::open_parent(&target).map_err(|e| RecipeError::io(&target, e))?;
         crate::fetch::copy_blob(store, &layer.digest, &dir, &name)?;
         match kind {
@@ -108,6 +123,9 @@ pub fn rebuild(store: &Store, request: &RebuildRequest, progress: &dyn Progress)
     let (Some(recipe), true) = (recipe_path, lock_found) else {
         return Err(RecipeError::NotFromRecipe { id: record.id });
     };
+    if crate::lock::recipe_lock_path(&recipe) != recipe_dir.join(&named.lock.name) {
+        return Err(RecipeError::BadAttachment { id: record.id.clone(), title: named.lock.name.clone() });
+    }
     let make = MakeRequest { recipe, locked: true, helper: request.helper.clone(), compression: request.compression };
     let built = build(store, &make, true, progress)?;
     let mut hashing = HashingWriter::new(std::io::sink());
@@ -245,11 +263,11 @@ fn explain(stored: &[u8], rebuilt: &[u8], window: (i64, i64), difference: &mut D
 /// The first differing lines, a few of each side.
 fn text_diff(stored: &str, rebuilt: &str) -> Vec<String> {
     const LINES: usize = 3;
-    let (a, b): (Vec<&str>, Vec<&str>) = (stored.lines().collect(), rebuilt.lines().collect());
-    let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let pairs = || stored.lines().zip(rebuilt.lines());
+    let first = pairs().position(|(x, y)| x != y).unwrap_or_else(|| pairs().count());
     let cut = |line: &str| line.chars().take(160).collect::<String>();
-    let mut out: Vec<String> = a.iter().skip(first).take(LINES).map(|l| format!("-{}", cut(l))).collect();
-    out.extend(b.iter().skip(first).take(LINES).map(|l| format!("+{}", cut(l))));
+    let mut out: Vec<String> = stored.lines().skip(first).take(LINES).map(|l| format!("-{}", cut(l))).collect();
+    out.extend(rebuilt.lines().skip(first).take(LINES).map(|l| format!("+{}", cut(l))));
     out
 }
 

@@ -68,28 +68,40 @@ impl SplitSpec {
 
 /// `pattern` against `path`, both `/`-separated.
 fn glob_match(pattern: &str, path: &str) -> bool {
-    fn components(pattern: &[&str], path: &[&str]) -> bool {
-        match (pattern.first(), path.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => {
-                components(&pattern[1..], path) || (!path.is_empty() && components(pattern, &path[1..]))
-            }
-            (Some(p), Some(c)) => component(p.as_bytes(), c.as_bytes()) && components(&pattern[1..], &path[1..]),
-            _ => false,
-        }
-    }
-    fn component(pattern: &[u8], name: &[u8]) -> bool {
-        match (pattern.first(), name.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => component(&pattern[1..], name) || (!name.is_empty() && component(pattern, &name[1..])),
-            (Some(b'?'), Some(_)) => component(&pattern[1..], &name[1..]),
-            (Some(p), Some(c)) => p == c && component(&pattern[1..], &name[1..]),
-            _ => false,
-        }
-    }
     let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
     let path: Vec<&str> = path.split('/').collect();
-    components(&pattern, &path)
+    wildcard(
+        &pattern,
+        &path,
+        |p| *p == "**",
+        |p, name| wildcard(p.as_bytes(), name.as_bytes(), |b| *b == b'*', |b, c| *b == b'?' || b == c),
+    )
+}
+
+/// Whether `pattern` matches all of `text`, where a `star` item matches any
+/// run of items and every other item matches one as `one` says. Row by row
+/// over the pattern, so time is the product of the lengths whatever the
+/// stars: a pattern cannot make a split take exponential time.
+fn wildcard<P, T>(pattern: &[P], text: &[T], star: impl Fn(&P) -> bool, one: impl Fn(&P, &T) -> bool) -> bool {
+    // reach[j]: the pattern so far matches text[..j].
+    let mut reach = vec![false; text.len() + 1];
+    reach[0] = true;
+    for item in pattern {
+        let mut next = vec![false; text.len() + 1];
+        if star(item) {
+            let mut any = false;
+            for (j, slot) in next.iter_mut().enumerate() {
+                any |= reach[j];
+                *slot = any;
+            }
+        } else {
+            for (j, c) in text.iter().enumerate() {
+                next[j + 1] = reach[j] && one(item, c);
+            }
+        }
+        reach = next;
+    }
+    reach[text.len()]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -277,6 +289,19 @@ impl Recipe {
         if recipe.build.env.values().any(|v| v.contains('\0')) {
             return Err(invalid("build.env", "a value cannot hold a NUL byte".into()));
         }
+        if let Some(keyring) = recipe.build.debian.as_ref().and_then(|d| d.keyring.as_ref())
+            && !keyring.is_absolute()
+            && plain_relative(keyring).is_none()
+        {
+            return Err(invalid(
+                "build.debian.keyring",
+                format!(
+                    "{:?} must be absolute (a keyring of this host) or relative to the recipe's directory, \
+                     without `.` or `..`",
+                    keyring.display()
+                ),
+            ));
+        }
         if recipe.build.packages.is_empty() && recipe.build.debian.is_none() {
             return Err(invalid(
                 "build",
@@ -349,12 +374,7 @@ impl Recipe {
             };
             let checked = match (&source.path, &source.url, &source.debian) {
                 (Some(file), None, None) => {
-                    let rel = file.to_str().filter(|p| {
-                        !p.is_empty()
-                            && !p.starts_with('/')
-                            && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
-                    });
-                    if rel.is_none() {
+                    if plain_relative(file).is_none() {
                         return Err(invalid(format!(
                             "path {:?} must be relative to the recipe's directory, without `.` or `..`",
                             file.display()
@@ -375,6 +395,20 @@ impl Recipe {
                     let Some(version) = &source.version else {
                         return Err(invalid(format!("the Debian source {name:?} needs its `version`")));
                     };
+                    // Debian policy's forms; both become file and directory names.
+                    let source_name = name.len() >= 2
+                        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+                    if !source_name {
+                        return Err(invalid(format!(
+                            "{name:?} is not a Debian source package name (lower-case letters, digits, `+`, `-`, `.`)"
+                        )));
+                    }
+                    if !version.starts_with(|c: char| c.is_ascii_digit())
+                        || !version.chars().all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c))
+                    {
+                        return Err(invalid(format!("{version:?} is not a Debian version")));
+                    }
                     if source.sha256.is_some() || source.dest.is_some() {
                         return Err(invalid(
                             "a Debian source is verified through the archive's signature chain; it takes no \
@@ -414,6 +448,14 @@ impl Recipe {
         }
         Ok(Source::File { origin, sha256, dest })
     }
+}
+
+/// `path` as text when it names a file below the recipe's directory
+/// without `.`, `..` or an empty component: what travels with a package.
+pub(crate) fn plain_relative(path: &Path) -> Option<&str> {
+    path.to_str().filter(|p| {
+        !p.is_empty() && !p.starts_with('/') && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    })
 }
 
 #[cfg(test)]
@@ -482,11 +524,36 @@ mod tests {
                 "needs a Debian source",
             ),
             (minimal("").replace("name = \"hello\"", "name = \"Hello World\""), "package.name"),
+            (minimal("[build.debian]\nkeyring = \"../k.gpg\"\npackages = []\n"), "build.debian.keyring"),
         ];
         for (text, needle) in cases {
             let error = parse(&text).unwrap_err().to_string();
             assert!(error.contains(needle), "{needle:?} not in {error:?} for:\n{text}");
         }
+    }
+
+    #[test]
+    fn debian_sources_are_named_as_debian_names_them() {
+        for (source, needle) in [
+            ("debian = \"-x\"\nversion = \"1\"", "not a Debian source package name"),
+            ("debian = \"../a\"\nversion = \"1\"", "not a Debian source package name"),
+            ("debian = \"busybox\"\nversion = \"1 2\"", "not a Debian version"),
+            ("debian = \"busybox\"\nversion = \"1:1.35.0-4\"", ""),
+        ] {
+            match parse(&minimal(&format!("[[source]]\n{source}\n"))) {
+                Ok(_) => assert!(needle.is_empty(), "{source} was taken"),
+                Err(e) => assert!(!needle.is_empty() && e.to_string().contains(needle), "{source}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn many_stars_take_linear_time() {
+        let name = "a".repeat(4000);
+        assert!(!glob_match(&format!("{}b", "*a".repeat(100)), &name));
+        assert!(glob_match(&"*/".repeat(50).trim_end_matches('/').replace('*', "**"), "a/b"));
+        assert!(glob_match("**/*", "a/b/c"));
+        assert!(!glob_match("*", "a/b"));
     }
 
     #[test]
@@ -507,6 +574,8 @@ mod tests {
             ("usr/include/sys/y.c", false),
             ("usr/lib/libc.a", true),
             ("usr/lib/libcc.a", false),
+            ("usr/lib/libc.a/x", true),
+            ("usr/lib/libcc.a/x", false),
         ] {
             assert_eq!(split.takes(path), taken, "{path}");
         }

@@ -128,6 +128,16 @@ fn a_recipe_gives_the_same_package_as_root_and_as_an_unprivileged_user() {
     assert_eq!(again["new"], false);
     assert_eq!(again["relocked"], false);
 
+    // A lock edited by hand is refused with --locked, not silently used.
+    let lock_path = env.path().join("src/hello.recipe.lock");
+    let edited = lock.replace(&sha256_hex(SOURCE.as_bytes()), &"0".repeat(64));
+    assert_ne!(edited, lock);
+    fs::write(&lock_path, &edited).unwrap();
+    let out = env.run(&["make", recipe.to_str().unwrap(), "--locked"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("hello.recipe.lock pins something other"), "{stderr}");
+    fs::write(&lock_path, &lock).unwrap();
+
     // Rebuilt from what the package carries, in a fresh sandbox: identical.
     let rebuilt = env.json(&["rebuild", "example.com/hello"]);
     assert_eq!(rebuilt["reproducible"], true, "{rebuilt}");
@@ -433,6 +443,59 @@ fn a_debian_source_comes_through_the_signature_chain_and_is_pinned() {
         before.len(),
         after.len()
     );
+}
+
+#[test]
+fn a_keyring_beside_the_recipe_travels_with_the_package() {
+    if !bale_testkit::require_tools(&["gpg"]) {
+        return;
+    }
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let archive = common::archive::Archive::new();
+    archive.publish("testing", common::archive::FUTURE);
+    let dir = env.path().join("keyed");
+    fs::create_dir_all(dir.join("keys")).unwrap();
+    fs::copy(&archive.keyring, dir.join("keys/archive.gpg")).unwrap();
+    let recipe = dir.join("keyed.recipe.toml");
+    let write = |keyring: &str| {
+        fs::write(
+            &recipe,
+            format!(
+                "[package]\nname = \"example.com/keyed\"\nversion = \"1\"\n\n[build]\npackages = \
+                 [\"example.com/busybox-root@1\"]\n\n[build.debian]\nmirror = \"{}\"\nsuite = \"testing\"\n\
+                 keyring = \"{keyring}\"\nupdates = false\npackages = []\n\n[[step]]\nrun = \"touch $OUT/x\"\n",
+                archive.url
+            ),
+        )
+        .unwrap();
+    };
+
+    // A keyring outside the recipe's directory, by a relative path, is
+    // refused before anything is read.
+    write("../keyed/keys/archive.gpg");
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("build.debian.keyring"), "{stderr}");
+
+    // So is one reached through a link.
+    std::os::unix::fs::symlink(&archive.keyring, dir.join("keys/linked.gpg")).unwrap();
+    write("keys/linked.gpg");
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("keys/linked.gpg"), "{stderr}");
+
+    // One inside is attached, so a rebuild elsewhere finds it.
+    write("keys/archive.gpg");
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let id = "example.com/keyed@1";
+    let inspect = env.ok(&["inspect", id, "--json"]);
+    assert!(inspect.contains("keyring keys/archive.gpg"), "the keyring is an input: {inspect}");
+    fs::remove_dir_all(&dir).unwrap();
+    let out = env.run(&["rebuild", id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -76,6 +76,10 @@ impl SandboxError {
             Self::Setup { failure } if failure.step == "unshare" => Some(
                 "this kernel or this environment does not allow user namespaces; bale builds only inside its sandbox",
             ),
+            Self::Setup { failure } if failure.step == "mount overlay" => Some(
+                "[[run]] needs overlayfs mountable in a user namespace (Linux 5.11 or later, with user extended \
+                 attributes on the store's filesystem)",
+            ),
             Self::Spawn { .. } => Some("the sandbox runs bale's own executable again; check it is still in place"),
             _ => None,
         }

@@ -199,6 +199,31 @@ fn populate_root(spec: &SandboxSpec, new: &Path) -> Step<()> {
     Ok(())
 }
 
+/// An overlay at `target` over `lower` (bound read-only first), its
+/// changes in `changes/upper`. Overlay options are comma-separated paths,
+/// so every path is given relative to `work` by a name chosen here: no
+/// path of the host needs escaping.
+fn overlay(lower: &Path, changes: &Path, work: &Path, target: &Path) -> Step<()> {
+    let lower_at = work.join("lower");
+    mkdir(&lower_at, 0o755)?;
+    bind(lower, &lower_at, false)?;
+    let changes_at = work.join("changes");
+    mkdir(&changes_at, 0o755)?;
+    bind(changes, &changes_at, true)?;
+    for dir in ["upper", "work"] {
+        let path = changes_at.join(dir);
+        if !path.is_dir() {
+            mkdir(&path, 0o755)?;
+        }
+    }
+    rustix::process::chdir(work).map_err(|e| errno("chdir", Some(work), e))?;
+    // `userxattr`: the overlay's own marks as user.overlay.* attributes,
+    // which a user namespace may set (trusted.* it may not).
+    let options = "lowerdir=lower,upperdir=changes/upper,workdir=changes/work,userxattr";
+    rustix::mount::mount("overlay", target, "overlay", MountFlags::NOSUID, Some(data(options).as_c_str()))
+        .map_err(|e| errno("mount overlay", Some(target), e))
+}
+
 fn populate_dev(dev: &Path) -> Step<()> {
     tmpfs(dev, MountFlags::NOSUID | MountFlags::NOEXEC, "mode=0755,size=64k")?;
     for node in ["null", "zero", "full", "random", "urandom", "tty"] {
@@ -241,26 +266,38 @@ fn init_steps(work: &Path) -> Step<i32> {
     rustix::mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
         .map_err(|e| errno("make mounts private", Some(Path::new("/")), e))?;
     let new = work.join(ROOT_DIR);
-    tmpfs(&new, MountFlags::NOSUID | MountFlags::NODEV, "mode=0755,size=1m")?;
-    populate_root(&spec, &new)?;
+    match &spec.overlay {
+        Some(changes) => overlay(&spec.root, changes, work, &new)?,
+        None => {
+            tmpfs(&new, MountFlags::NOSUID | MountFlags::NODEV, "mode=0755,size=1m")?;
+            populate_root(&spec, &new)?;
+        }
+    }
     for b in &spec.binds {
         let target = new.join(&b.target);
         mkdir(&target, 0o755)?;
         bind(&b.source, &target, b.writable)?;
     }
+    // Over an overlay these may be the image's own directories already.
+    let mountpoint = |path: &Path, mode: u32| match spec.overlay {
+        Some(_) if path.is_dir() => Ok(()),
+        _ => mkdir(path, mode),
+    };
     let proc = new.join("proc");
-    mkdir(&proc, 0o555)?;
+    mountpoint(&proc, 0o555)?;
     // Before the old root goes: mounting proc needs a visible one.
     rustix::mount::mount("proc", &proc, "proc", MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC, None)
         .map_err(|e| errno("mount proc", Some(&proc), e))?;
     let dev = new.join("dev");
-    mkdir(&dev, 0o755)?;
+    mountpoint(&dev, 0o755)?;
     populate_dev(&dev)?;
     let tmp = new.join("tmp");
-    mkdir(&tmp, 0o1777)?;
+    mountpoint(&tmp, 0o1777)?;
     tmpfs(&tmp, MountFlags::NOSUID | MountFlags::NODEV, &format!("mode=1777,size={}m", spec.tmp_mib))?;
-    rustix::mount::mount_remount(&new, MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV, "")
-        .map_err(|e| errno("remount read-only", Some(&new), e))?;
+    if spec.overlay.is_none() {
+        rustix::mount::mount_remount(&new, MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV, "")
+            .map_err(|e| errno("remount read-only", Some(&new), e))?;
+    }
 
     rustix::process::chdir(&new).map_err(|e| errno("chdir", Some(&new), e))?;
     rustix::process::pivot_root(".", ".").map_err(|e| errno("pivot_root", Some(&new), e))?;

@@ -38,6 +38,12 @@ pub struct SandboxSpec {
     pub gid: u32,
     /// The size of the tmpfs at `/tmp`, in MiB.
     pub tmp_mib: u64,
+    /// When set, `/` is writable instead: an overlay whose lower layer is
+    /// `root` (never written) and whose changes land in `upper` of this
+    /// host directory (its `work` is the overlay's own). Runs may share
+    /// it, one after another, each seeing what the earlier wrote.
+    #[serde(default)]
+    pub overlay: Option<PathBuf>,
 }
 
 /// A host directory at `/target` inside.
@@ -69,6 +75,7 @@ impl SandboxSpec {
             uid: 1000,
             gid: 1000,
             tmp_mib: 1024,
+            overlay: None,
         }
     }
 
@@ -106,6 +113,13 @@ impl SandboxSpec {
                 });
             }
             seen.push(target);
+        }
+        if let Some(overlay) = &self.overlay
+            && (!overlay.is_absolute() || !self.binds.is_empty())
+        {
+            return Err(SandboxError::Spec {
+                what: format!("overlay {}: an absolute directory, with no binds beside it", overlay.display()),
+            });
         }
         if self.hostname.is_empty() || self.hostname.len() > 64 {
             return Err(SandboxError::Spec { what: format!("hostname {:?}", self.hostname) });

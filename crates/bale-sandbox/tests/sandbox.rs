@@ -22,6 +22,10 @@ fn main() {
         ("the_exit_status_comes_back", the_exit_status_comes_back),
         ("a_missing_command_is_a_setup_error", a_missing_command_is_a_setup_error),
         ("nothing_outlives_the_command", nothing_outlives_the_command),
+        (
+            "an_overlay_root_takes_writes_and_keeps_the_root_unchanged",
+            an_overlay_root_takes_writes_and_keeps_the_root_unchanged,
+        ),
     ];
     let required = std::env::var_os("BALE_REQUIRE_TOOLS").is_some();
     let mut trials: Vec<libtest_mimic::Trial> = tests
@@ -219,4 +223,36 @@ fn nothing_outlives_the_command(busybox: &Path) {
     assert!(outcome.success(), "{outcome}: {log}");
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(!marker.exists(), "a process of the sandbox outlived it");
+}
+
+fn an_overlay_root_takes_writes_and_keeps_the_root_unchanged(busybox: &Path) {
+    let s = setup(busybox);
+    let changes = s.build.join("changes");
+    fs::create_dir(&changes).expect("mkdir");
+    let helper = std::env::current_exe().expect("exe");
+    let run_over = |script: &str, work: &str| {
+        let mut spec = SandboxSpec::new(&s.root, vec!["/bin/sh".into(), "-c".into(), script.into()]);
+        spec.overlay = Some(changes.clone());
+        spec.uid = 0;
+        spec.gid = 0;
+        let log = s.out.join(format!("{work}.log"));
+        let file = fs::File::create(&log).expect("log");
+        let outcome = bale_sandbox::run(&spec, &helper, &s.out.join(work), Output::File(file)).expect("sandbox");
+        (outcome, fs::read_to_string(&log).expect("read log"))
+    };
+    let (outcome, log) = run_over("id -u; echo changed > /etc/hello; touch /etc/new /tmp/scratch", "one");
+    assert!(outcome.success(), "{outcome}: {log}");
+    assert_eq!(log, "0\n");
+    // A second run over the same changes sees what the first wrote.
+    let (outcome, log) = run_over("cat /etc/hello; ls /etc", "two");
+    assert!(outcome.success(), "{outcome}: {log}");
+    assert_eq!(log, "changed\nhello\nnew\n");
+    assert_eq!(fs::read_to_string(s.root.join("etc/hello")).expect("read"), "hello\n", "the root is never written");
+    assert!(!s.root.join("etc/new").exists());
+    let upper = changes.join("upper");
+    assert_eq!(fs::read_to_string(upper.join("etc/hello")).expect("read"), "changed\n");
+    assert!(upper.join("etc/new").exists() && !upper.join("tmp/scratch").exists(), "/tmp stays a tmpfs");
+    // Still no network, and the host out of sight.
+    let (outcome, log) = run_over("ls /build 2>&1; wget -q -T 2 http://127.0.0.1:1/ 2>&1; exit 0", "three");
+    assert!(outcome.success() && log.contains("No such file"), "{outcome}: {log}");
 }

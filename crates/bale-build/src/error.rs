@@ -87,6 +87,24 @@ pub enum BuildError {
     Write { path: PathBuf, source: io::Error },
     #[error("{name}: no package of that name in {suite} ({components})")]
     NoSuchPackage { name: String, suite: String, components: String },
+    #[error(transparent)]
+    Sandbox(#[from] bale_sandbox::SandboxError),
+    #[error(
+        "[[run]] runs the image's own programs, so the image must be for this machine ({host}), not {architecture}"
+    )]
+    RunForeign { architecture: String, host: String },
+    #[error("[[run]] {index} (`{command}`) failed with {outcome}; its last output:\n{tail}")]
+    RunFailed { index: usize, command: String, outcome: String, tail: String },
+    #[error("the [[run]] commands removed {path}; they may add and change files, not remove what packages ship")]
+    RunRemoved { path: String },
+    #[error("the [[run]] commands made {path}, {kind}; an image holds only files, directories and links")]
+    RunSpecial { path: String, kind: &'static str },
+    #[error("reading what the [[run]] commands wrote")]
+    RunOutput(#[source] bale_fileset::FilesetError),
+    #[error("unpacking the image for its [[run]] commands")]
+    RunUnpack(#[source] bale_image::UnpackImageError),
+    #[error("storing what the [[run]] commands wrote as the package {name}")]
+    RunPackage { name: String, source: StoreError },
 }
 
 impl BuildError {
@@ -94,6 +112,24 @@ impl BuildError {
     /// the error it wraps.
     pub fn help(&self) -> Option<&'static str> {
         match self {
+            Self::Sandbox(e) => e.help(),
+            Self::RunForeign { .. } => {
+                Some("build that architecture on a machine of its own, or list only this machine's in `architectures`")
+            }
+            Self::RunFailed { .. } => Some(
+                "the commands run without network, as root of a user namespace, over the image alone; fix the \
+                 command or add what it needs to the image",
+            ),
+            Self::RunRemoved { .. } => {
+                Some("leave the package that ships it out of the image, or change the file instead of removing it")
+            }
+            Self::RunSpecial { .. } => Some("make it at run time instead (the runtime provides /dev)"),
+            Self::RunOutput(e) => e.help(),
+            Self::RunUnpack(e) => e.help(),
+            Self::RunPackage { source, .. } => source.help().or(Some(
+                "the package is named after the image (`NAME/run`, version the tag): give the image a name and \
+                 tag a package may have",
+            )),
             Self::StorePackage { .. } => Some(
                 "`packages` names bale packages in the store (`bale list` shows them): make them with `bale make` \
                  or `bale pack`, or `bale pull` them",

@@ -1,7 +1,7 @@
 //! A build that changes nothing composes nothing. The composed image and
 //! its SBOMs are remembered under a key of everything they are made from:
 //! the exact packages (by manifest digest), what the spec writes itself,
-//! the runtime config, the compose options, the image's name and tag, and
+//! its `[[run]]` commands, the runtime config, the compose options, the image's name and tag, and
 //! the bale binary that composed them (its version, and the size, mtime
 //! and inode of the executable, so a rebuilt bale never recalls what an
 //! older one made). Entries are sealed like every cache that could change
@@ -9,7 +9,7 @@
 //! the store.
 
 use bale_fileset::Digest;
-use bale_image::{ComposeOptions, Image, RuntimeConfig, SbomFormat, SpecContent};
+use bale_image::{ComposeOptions, Image, SbomFormat, Spec, SpecContent};
 use bale_progress::Progress;
 use bale_store::Store;
 use serde::{Deserialize, Serialize};
@@ -25,11 +25,10 @@ pub(crate) fn key(
     store: &Store,
     ids: &[String],
     content: &SpecContent,
-    config: &RuntimeConfig,
+    spec: &Spec,
     options: &ComposeOptions,
-    name: &str,
-    tag: &str,
 ) -> Option<Digest> {
+    let (config, name, tag) = (&spec.config, &spec.name, &spec.tag);
     use std::fmt::Write;
     use std::os::unix::fs::MetadataExt;
     let exe = std::env::current_exe().ok().and_then(|path| std::fs::metadata(path).ok())?;
@@ -61,6 +60,11 @@ pub(crate) fn key(
         content.accounts.group(),
         content.user
     );
+    // The last-step commands are inputs as the packages are: the same
+    // commands over the same image write the same layer.
+    for step in &spec.runs {
+        let _ = writeln!(text, "run {:?}", step.argv());
+    }
     Some(bale_fileset::sha256_bytes(text.as_bytes()))
 }
 

@@ -12,6 +12,7 @@
 mod error;
 mod host;
 mod image_cache;
+mod last_steps;
 mod pipeline;
 pub mod source;
 pub mod sources;

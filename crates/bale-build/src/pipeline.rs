@@ -238,6 +238,9 @@ pub struct BuildRequest {
     /// Refuse a spec that drifted from its lock instead of re-pinning.
     pub locked: bool,
     pub compression: Compression,
+    /// The executable that runs sandbox stages for `[[run]]` (calls
+    /// `bale_sandbox::helper_main` first thing).
+    pub helper: PathBuf,
 }
 
 /// What `bale build` made.
@@ -353,13 +356,22 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         );
         let options =
             ComposeOptions { architecture: architecture.clone(), created, layer_cap: spec.layer_cap, compression };
-        let key = crate::image_cache::key(store, &ids, &content, &spec.config, &options, &spec.name, &spec.tag);
+        let key = crate::image_cache::key(store, &ids, &content, &spec, &options);
         let recalled = key.as_ref().and_then(|key| crate::image_cache::recall(store, key, progress));
         let (image, documents) = match recalled {
             Some(cached) => cached,
             None => {
-                let mut image = compose(store, &ids, &content, &spec.config, &options, progress)
+                let image = compose(store, &ids, &content, &spec.config, &options, progress)
                     .map_err(|source| BuildError::Compose { architecture: architecture.clone(), source })?;
+                let mut image = crate::last_steps::finish_image(
+                    store,
+                    &spec,
+                    image,
+                    &content,
+                    &options,
+                    &request.helper,
+                    progress,
+                )?;
                 let sbom = SbomInput::load(store, &image, &spec.name, &spec.tag, created)?;
                 let documents = attach_sboms(store, &mut image, &sbom)?;
                 if let Some(key) = &key {

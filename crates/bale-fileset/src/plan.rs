@@ -72,6 +72,17 @@ impl Plan {
         self.entries.values().map(|(entry, _)| entry)
     }
 
+    /// Gives each entry that `owner` names that owner (uid, gid); the rest
+    /// keep theirs.
+    pub fn set_owners(&mut self, owner: impl Fn(&str) -> Option<(u64, u64)>) {
+        for (path, (entry, _)) in &mut self.entries {
+            if let Some((uid, gid)) = owner(path) {
+                entry.uid = uid;
+                entry.gid = gid;
+            }
+        }
+    }
+
     pub(crate) fn entries_with_content(&self) -> impl Iterator<Item = (&Entry, &Content)> {
         self.entries.values().map(|(entry, content)| (entry, content))
     }

@@ -153,6 +153,8 @@ pub enum UnpackImageError {
     NoSuchPlatform { architecture: String, platforms: String },
     #[error("writing the image's root filesystem: {0}")]
     Spool(std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Cache { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl UnpackImageError {
@@ -165,6 +167,7 @@ impl UnpackImageError {
                 Some("`bale inspect IMAGE` lists the platforms; `--arch` takes a Debian name such as arm64")
             }
             Self::Spool(_) => None,
+            Self::Cache { .. } => Some("`bale store gc` clears the store's caches"),
         }
     }
 }

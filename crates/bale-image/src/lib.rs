@@ -7,13 +7,14 @@ mod inspect;
 mod layout;
 mod lock;
 mod platform;
+mod roots;
 mod sbom;
 mod spec;
 
 pub use accounts::{Account, AccountError, Accounts, Group, IdRef, SpecGroup, SpecUser, UserRef};
 pub use compose::{
     CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecContent,
-    SpecFileContent, compose,
+    SpecFileContent, add_top_layer, compose,
 };
 pub use inspect::{
     ImageDetail, ImageSummary, LayerDetail, UnpackImageError, inspect_layout, inspect_pulled, unpack_image,
@@ -24,10 +25,11 @@ pub use layout::{
 };
 pub use lock::{LOCK_VERSION, Lock, LockError, lock_path};
 pub use platform::{DebianPlatform, KNOWN_ARCHITECTURES, Platform};
+pub use roots::{unpack_root, unpacked_root};
 pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
 };
 pub use spec::{
-    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, ResolvedDir, RuntimeConfig, Spec, SpecDir,
+    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, ResolvedDir, RunStep, RuntimeConfig, Spec, SpecDir,
     SpecError, SpecFile, bounded_message,
 };

@@ -126,6 +126,10 @@ fn provenance_text(p: &Provenance) -> String {
             let digest = external.recipe.digest.get("sha256").map_or("", String::as_str);
             format!("built by bale from the recipe {} (sha256:{digest})", external.recipe.name)
         }
+        Provenance::Run { image, commands } => format!(
+            "written by the image spec's [[run]] commands over the image {image}: {}",
+            commands.iter().map(|c| format!("`{}`", c.replace('\n', "; "))).collect::<Vec<_>>().join(", ")
+        ),
         Provenance::Unknown(unknown) => format!("{} (a provenance kind this bale does not know)", unknown.kind),
     }
 }

@@ -53,6 +53,40 @@ pub struct Spec {
     /// lowest packages of the stack share one layer.
     #[serde(default = "default_layer_cap")]
     pub layer_cap: usize,
+    /// Commands run last, in order, in bale's sandbox over the composed
+    /// image (without network); what they write becomes one more layer.
+    #[serde(default, rename = "run")]
+    pub runs: Vec<RunStep>,
+}
+
+/// One `[[run]]` entry: a shell command line or a program with arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStep {
+    /// Run by the image's own `/bin/sh -e -c`.
+    pub run: Option<String>,
+    /// Run as is, without a shell; the program by absolute path.
+    pub command: Option<Vec<String>>,
+}
+
+impl RunStep {
+    /// What the sandbox runs.
+    pub fn argv(&self) -> Vec<String> {
+        match (&self.run, &self.command) {
+            (Some(line), _) => vec!["/bin/sh".into(), "-e".into(), "-c".into(), line.clone()],
+            (None, Some(command)) => command.clone(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// The command as people read it (and provenance records it).
+    pub fn text(&self) -> String {
+        match (&self.run, &self.command) {
+            (Some(line), _) => line.clone(),
+            (None, Some(command)) => command.join(" "),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 fn default_tag() -> String {
@@ -378,6 +412,25 @@ impl Spec {
             }
             if spec.config.entrypoint.is_empty() && spec.config.cmd.is_empty() {
                 return Err(invalid("config.init", "give an entrypoint or cmd for tini to run".into()));
+            }
+        }
+        for (i, step) in spec.runs.iter().enumerate() {
+            let field = format!("run[{i}]");
+            let ok = match (&step.run, &step.command) {
+                (Some(line), None) => !line.trim().is_empty(),
+                (None, Some(command)) => command.first().is_some_and(|c| c.starts_with('/')),
+                _ => false,
+            };
+            if !ok {
+                return Err(invalid(
+                    &field,
+                    "give exactly one of `run` (a shell command line) or `command` (a program by absolute path, \
+                     then its arguments)"
+                        .into(),
+                ));
+            }
+            if step.argv().iter().any(|a| a.contains('\0')) {
+                return Err(invalid(&field, "a command cannot hold a NUL byte".into()));
             }
         }
         Ok(spec)

@@ -3,20 +3,19 @@
 //! `$OUT` packed as a package with the build's provenance.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use bale_build::source::Source as _;
 use bale_build::sources::debian::DebianSource;
 use bale_fileset::safe_fs::Dir;
 use bale_fileset::{Compression, Limits, ModePolicy, Normalize, OwnerPolicy, Plan, sha256_bytes};
-use bale_image::{Account, Accounts, ComposeOptions, Group, RuntimeConfig, SpecContent, compose, unpack_layers};
+use bale_image::{Account, Accounts, ComposeOptions, Group, RuntimeConfig, SpecContent, compose};
 use bale_progress::Progress;
-use bale_sandbox::{Bind, Output, SandboxSpec};
+use bale_sandbox::{Bind, SandboxSpec};
+use bale_sandbox::{first_line, log_tail};
 use bale_store::{
     BuildDefinition, BuildParameters, Builder, Dependency, PackageMetadata, Provenance, RECIPE_BUILD_TYPE,
-    RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, Store,
+    RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, Store, WorkDir,
 };
 
 use crate::lock::{LockedPackage, LockedSource, RECIPE_LOCK_VERSION, RecipeLock, recipe_lock_path};
@@ -29,9 +28,6 @@ pub const BUILD_HOSTNAME: &str = "bale";
 /// Where the sources are, and the output goes, inside the sandbox.
 pub const BUILD_DIR: &str = "/build";
 pub const OUT_DIR: &str = "/out";
-
-/// Where in the store unpacked build roots are kept.
-const BUILD_ROOTS: &str = "cache/build-roots";
 
 /// What to make.
 #[derive(Debug, Clone)]
@@ -152,7 +148,7 @@ pub(crate) fn build(
             Some(_) => {}
         }
     }
-    let work = WorkDir::new(store)?;
+    let work = WorkDir::new(store, "make")?;
     // Before fetching or composing anything: a machine that cannot make
     // the sandbox cannot build, and says why now.
     bale_sandbox::probe(&request.helper, &work.path.join("probe"))?;
@@ -586,14 +582,13 @@ impl BuildRoot {
         progress: &dyn Progress,
     ) -> Result<PathBuf, RecipeError> {
         let image = self.compose(store, compression, progress)?;
-        unpack_root(store, &image, dest, progress)
+        bale_image::unpack_root(store, &image, dest, progress)
             .map_err(|source| RecipeError::Unpack { dir: dest.to_path_buf(), source })?;
         Ok(dest.to_path_buf())
     }
 
-    /// The root composed and unpacked once per image, under the image
-    /// manifest's digest in [`BUILD_ROOTS`], and reused by every build over
-    /// it; `bale store gc` removes them with the other caches.
+    /// The root composed and unpacked once per image, shared by every
+    /// build over it (see [`bale_image::unpacked_root`]).
     fn unpacked(
         &self,
         store: &Store,
@@ -601,59 +596,9 @@ impl BuildRoot {
         progress: &dyn Progress,
     ) -> Result<PathBuf, RecipeError> {
         let image = self.compose(store, compression, progress)?;
-        let roots = store.root().join(BUILD_ROOTS);
-        for dir in [store.root().join("cache"), roots.clone()] {
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(RecipeError::io(&dir, e)),
-            }
-        }
-        let name = image.manifest.digest.hex();
-        let dir = roots.join(&name);
-        let roots_dir = Dir::open(&roots).map_err(|e| RecipeError::io(&roots, e))?;
-        if let Ok(meta) = roots_dir.entry_meta(&name)
-            && meta.kind == bale_fileset::safe_fs::Kind::Directory
-        {
-            return Ok(dir);
-        }
-        // Unpacked under a private name, then renamed into place: a root
-        // is never seen half-written, and two builds racing to make the
-        // same root both end with one whole copy.
-        let (temp, _) = roots_dir.create_temp_dir(&name, 0o755).map_err(|e| RecipeError::io(&roots, e))?;
-        let temp_path = roots.join(&temp);
-        if let Err(source) = unpack_root(store, &image, &temp_path, progress) {
-            let _ = roots_dir.remove_tree(&temp);
-            return Err(RecipeError::Unpack { dir: temp_path, source });
-        }
-        match roots_dir.rename_noreplace(&temp, &name) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let _ = roots_dir.remove_tree(&temp);
-                Ok(dir)
-            }
-            Err(e) => {
-                let _ = roots_dir.remove_tree(&temp);
-                Err(RecipeError::io(&dir, e))
-            }
-        }
+        bale_image::unpacked_root(store, &image, progress)
+            .map_err(|source| RecipeError::Unpack { dir: store.root().join("cache"), source })
     }
-}
-
-/// The composed build root's layers unpacked into `dest` (owners kept
-/// when bale may set them).
-fn unpack_root(
-    store: &Store,
-    image: &bale_image::Image,
-    dest: &Path,
-    progress: &dyn Progress,
-) -> Result<u64, bale_image::UnpackImageError> {
-    let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
-    let owners = rustix::process::geteuid().is_root();
-    progress.phase("unpacking the build root", None);
-    let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners });
-    progress.finish_phase();
-    unpacked
 }
 
 /// Runs `spec` in a new sandbox in `work`, its output appended to the
@@ -666,13 +611,8 @@ fn run_logged(
     label: &str,
     progress: &dyn Progress,
 ) -> Result<bale_sandbox::Outcome, RecipeError> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .map_err(|e| RecipeError::io(log_path, e))?;
     progress.phase(label, None);
-    let outcome = bale_sandbox::run(spec, helper, work, Output::File(log));
+    let outcome = bale_sandbox::run_logged(spec, helper, work, log_path);
     progress.finish_phase();
     Ok(outcome?)
 }
@@ -738,67 +678,4 @@ fn shell_word(word: &str) -> String {
 
 fn kernel_release() -> String {
     rustix::system::uname().release().to_string_lossy().into_owned()
-}
-
-fn first_line(run: &str) -> String {
-    let line = run.trim().lines().next().unwrap_or_default();
-    let mut short: String = line.chars().take(60).collect();
-    if short.len() < line.len() || run.trim().lines().nth(1).is_some() {
-        short.push('…');
-    }
-    short
-}
-
-/// The last lines of the build log, at most a few kilobytes.
-fn log_tail(path: &Path) -> String {
-    const TAIL_BYTES: u64 = 4096;
-    const TAIL_LINES: usize = 25;
-    let Ok(mut file) = File::open(path) else { return String::new() };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(size.saturating_sub(TAIL_BYTES)));
-    let mut bytes = Vec::new();
-    let _ = file.take(TAIL_BYTES).read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.is_empty() {
-        return "  (it printed nothing)".into();
-    }
-    let start = lines.len().saturating_sub(TAIL_LINES);
-    lines[start..].iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
-}
-
-/// A private directory in the store's `tmp/` for one build, removed with
-/// everything in it (the build may leave read-only directories) when the
-/// build ends, however it ends.
-pub(crate) struct WorkDir {
-    tmp: Dir,
-    name: String,
-    pub(crate) path: PathBuf,
-}
-
-impl WorkDir {
-    pub(crate) fn new(store: &Store) -> Result<Self, RecipeError> {
-        let tmp_path = store.tmp_dir();
-        let tmp = Dir::open(&tmp_path).map_err(|e| RecipeError::io(&tmp_path, e))?;
-        let (name, _) = tmp.create_temp_dir("make", 0o700).map_err(|e| RecipeError::io(&tmp_path, e))?;
-        let path = tmp_path.join(&name);
-        Ok(Self { tmp, name, path })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = self.tmp.remove_tree(&self.name);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_step_is_named_by_its_first_line() {
-        assert_eq!(first_line("make\nmake install"), "make…");
-        assert_eq!(first_line("  cc -o x x.c  "), "cc -o x x.c");
-    }
 }

@@ -8,12 +8,12 @@ use std::path::Path;
 use bale_fileset::safe_fs::Dir;
 use bale_fileset::{Digest, FileIndex, FileIndexEntry, HashingWriter, write_canonical};
 use bale_progress::{NoProgress, Progress};
-use bale_store::{Provenance, Store};
+use bale_store::{Provenance, Store, WorkDir};
 use serde::Serialize;
 
 use crate::RecipeError;
 use crate::make::{
-    Built, MakeRequest, RECIPE_LOCK_MEDIA_TYPE, RECIPE_MEDIA_TYPE, RECIPE_SOURCE_MEDIA_TYPE, TITLE, WorkDir, build,
+    Built, MakeRequest, RECIPE_LOCK_MEDIA_TYPE, RECIPE_MEDIA_TYPE, RECIPE_SOURCE_MEDIA_TYPE, TITLE, build,
 };
 
 /// Files larger than this are compared by digest only.
@@ -81,7 +81,7 @@ pub fn rebuild(store: &Store, request: &RebuildRequest, progress: &dyn Progress)
         descriptor.digest.get("sha256").is_some_and(|hex| *hex == layer.digest.hex())
             && layer.annotations.get(TITLE) == Some(&descriptor.name)
     };
-    let work = WorkDir::new(store)?;
+    let work = WorkDir::new(store, "make")?;
     let recipe_dir = work.path.join("recipe");
     std::fs::create_dir(&recipe_dir).map_err(|e| RecipeError::io(&recipe_dir, e))?;
     let mut recipe_path = None;

@@ -23,6 +23,7 @@
 
 mod error;
 mod inside;
+mod log;
 mod netlink;
 mod probe;
 mod spec;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub use error::{SandboxError, SetupFailure};
+pub use log::{first_line, log_tail, run_logged};
 pub use spec::{Bind, SandboxSpec};
 
 /// The first argument with which the calling binary runs a sandbox stage.
@@ -81,6 +83,8 @@ pub enum Output {
 /// started it.
 pub fn run(spec: &SandboxSpec, helper: &Path, work: &Path, output: Output) -> Result<Outcome, SandboxError> {
     spec.check()?;
+    // The stages change directory while setting up.
+    let work = &std::path::absolute(work).map_err(|e| SandboxError::io(work, e))?;
     prepare_work(work, spec)?;
     let (stdout, stderr) = match output {
         Output::Inherit => (Stdio::inherit(), Stdio::inherit()),

@@ -18,6 +18,7 @@ mod pack;
 mod package;
 mod store;
 mod verify;
+mod work;
 
 pub use blob::BlobWriter;
 pub use error::StoreError;
@@ -37,3 +38,4 @@ pub use package::{
 };
 pub use store::{CacheRead, PackageRecord, STORE_FORMAT, STORE_FORMAT_ANNOTATION, Store};
 pub use verify::{VerifyProblem, VerifyReport};
+pub use work::WorkDir;

@@ -165,6 +165,10 @@ pub enum Provenance {
     /// Built by `bale make` from a recipe, recorded in the shape of SLSA
     /// provenance v1's predicate, so an attestation can carry it as is.
     Recipe(Box<RecipeProvenance>),
+    /// What an image spec's `[[run]]` commands wrote, in bale's sandbox
+    /// without network, over the image composed from everything else (the
+    /// manifest `image`).
+    Run { image: Digest, commands: Vec<String> },
     /// A kind this bale does not know, written by a newer one (a source
     /// added since): kept whole, shown by its kind, never taken for one of
     /// the kinds above.

@@ -9,32 +9,10 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use bale_testkit::{as_other_user, give_to_other_user, require_file, require_root, require_tool};
+use bale_testkit::{as_other_user, give_to_other_user, require_root, require_tool};
 use common::Env;
 
-const BUSYBOX: &str = "/usr/bin/busybox";
-const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "mkdir", "date", "sleep", "ls", "cp", "id", "hostname", "nc", "touch", "chmod", "ip", "grep",
-    "wc",
-];
-
-/// The host's static BusyBox as the package `example.com/busybox-root@1`,
-/// with `/bin/sh` and a few applets; false (a failure when strict) when
-/// the host has none.
-fn busybox_root(env: &Env, bale: &dyn Fn(&[&str]) -> String) -> bool {
-    if !require_file(Path::new(BUSYBOX), "a static BusyBox (busybox-static)") {
-        return false;
-    }
-    let root = env.path().join("busybox-root");
-    fs::create_dir_all(root.join("usr/bin")).unwrap();
-    fs::copy(BUSYBOX, root.join("usr/bin/busybox")).unwrap();
-    for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", root.join("usr/bin").join(applet)).unwrap();
-    }
-    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
-    bale(&["pack", root.to_str().unwrap(), "--name", "example.com/busybox-root", "--version", "1"]);
-    true
-}
+use common::busybox_root;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     bale_fileset::sha256_bytes(bytes).hex()

@@ -252,6 +252,51 @@ pub fn compose(
         diff_id: generated_summary.content_digest,
     });
 
+    write_image(store, platform, layers, spec, config, options)
+}
+
+/// `base` with the package `id` as one more layer on top, where it may
+/// replace what any layer below has (what `[[run]]` commands wrote over
+/// the image). The config and manifest are made afresh, as compose makes
+/// them.
+pub fn add_top_layer(
+    store: &Store,
+    base: &Image,
+    id: &str,
+    spec: &SpecContent,
+    config: &RuntimeConfig,
+    options: &ComposeOptions,
+) -> Result<Image, ComposeError> {
+    let record = store.resolve(id)?;
+    let (manifest, metadata) = store.load_package(&record)?;
+    let Some(layer) = manifest.layers.first() else {
+        return Err(StoreError::MissingBlob {
+            digest: record.manifest.digest,
+            path: store.blob_path(&record.manifest.digest),
+        }
+        .into());
+    };
+    let mut descriptor = layer.clone();
+    descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), record.id.clone());
+    let mut layers = base.layers.clone();
+    layers.push(ImageLayer {
+        package: Some(record.id.clone()),
+        merged: Vec::new(),
+        descriptor,
+        diff_id: metadata.content.digest,
+    });
+    write_image(store, base.platform.clone(), layers, spec, config, options)
+}
+
+/// The config and manifest over `layers`, stored.
+fn write_image(
+    store: &Store,
+    platform: Platform,
+    layers: Vec<ImageLayer>,
+    spec: &SpecContent,
+    config: &RuntimeConfig,
+    options: &ComposeOptions,
+) -> Result<Image, ComposeError> {
     let created = rfc3339(options.created);
     let image_config = ImageConfig {
         created: created.clone(),

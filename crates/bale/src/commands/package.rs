@@ -117,6 +117,12 @@ pub fn inspect(store: &Store, reference: &str, files: bool, json: bool) -> anyho
             outln!("  source    {archive} {suite}/{component}, {filename}");
             outln!("  deb       {deb_sha256}");
         }
+        Provenance::Run { image, commands } => {
+            outln!("  source    [[run]] commands over the image {image}");
+            for command in commands {
+                outln!("  command   {}", command.replace('\n', "; "));
+            }
+        }
         Provenance::Recipe(recipe) => {
             let definition = &recipe.build_definition;
             let sha256 = |d: &bale_store::ResourceDescriptor| d.digest.get("sha256").cloned().unwrap_or_default();

@@ -238,3 +238,27 @@ fn octal(field: &mut [u8], value: u64) {
     field[..digits].copy_from_slice(&text.as_bytes()[text.len() - digits..]);
     field[digits] = 0;
 }
+
+const BUSYBOX: &str = "/usr/bin/busybox";
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "mkdir", "date", "sleep", "ls", "cp", "id", "hostname", "nc", "touch", "chmod", "ip", "grep",
+    "wc", "rm",
+];
+
+/// The host's static BusyBox as the package `example.com/busybox-root@1`,
+/// with `/bin/sh` and a few applets; false (a failure when strict) when
+/// the host has none.
+pub fn busybox_root(env: &Env, bale: &dyn Fn(&[&str]) -> String) -> bool {
+    if !bale_testkit::require_file(Path::new(BUSYBOX), "a static BusyBox (busybox-static)") {
+        return false;
+    }
+    let root = env.path().join("busybox-root");
+    fs::create_dir_all(root.join("usr/bin")).unwrap();
+    fs::copy(BUSYBOX, root.join("usr/bin/busybox")).unwrap();
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", root.join("usr/bin").join(applet)).unwrap();
+    }
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    bale(&["pack", root.to_str().unwrap(), "--name", "example.com/busybox-root", "--version", "1"]);
+    true
+}

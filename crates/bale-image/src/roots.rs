@@ -1,0 +1,74 @@
+//! Composed images unpacked once, for sandboxes to run over: a recipe's
+//! build root, an image that `[[run]]` commands finish. Each lives under
+//! its manifest's digest in the store's cache, is never written after it
+//! is made, and `bale store gc` removes them with the other caches.
+
+use std::path::{Path, PathBuf};
+
+use bale_fileset::safe_fs::{Dir, Kind};
+use bale_progress::Progress;
+use bale_store::Store;
+
+use crate::{Image, UnpackImageError, unpack_layers};
+
+const ROOTS: &str = "cache/roots";
+
+/// `image` unpacked under [`ROOTS`], made now unless an earlier run made
+/// it. The caller holds the store lock shared.
+pub fn unpacked_root(store: &Store, image: &Image, progress: &dyn Progress) -> Result<PathBuf, UnpackImageError> {
+    let roots = store.root().join(ROOTS);
+    let cache_io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| UnpackImageError::Cache { path, source }
+    };
+    for dir in [store.root().join("cache"), roots.clone()] {
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(cache_io(&dir)(e)),
+        }
+    }
+    let name = image.manifest.digest.hex();
+    let dir = roots.join(&name);
+    let roots_dir = Dir::open(&roots).map_err(cache_io(&roots))?;
+    if let Ok(meta) = roots_dir.entry_meta(&name)
+        && meta.kind == Kind::Directory
+    {
+        return Ok(dir);
+    }
+    // Unpacked under a private name, then renamed into place: a root is
+    // never seen half-written, and two runs racing to make the same root
+    // both end with one whole copy.
+    let (temp, _) = roots_dir.create_temp_dir(&name, 0o755).map_err(cache_io(&roots))?;
+    if let Err(e) = unpack_root(store, image, &roots.join(&temp), progress) {
+        let _ = roots_dir.remove_tree(&temp);
+        return Err(e);
+    }
+    match roots_dir.rename_noreplace(&temp, &name) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = roots_dir.remove_tree(&temp);
+            Ok(dir)
+        }
+        Err(e) => {
+            let _ = roots_dir.remove_tree(&temp);
+            Err(cache_io(&dir)(e))
+        }
+    }
+}
+
+/// `image`'s layers unpacked into `dest`, which must not exist or be
+/// empty. Everything is owned by whoever runs bale, root or not: the
+/// sandbox maps that one user, so a command sees the same tree either way.
+pub fn unpack_root(
+    store: &Store,
+    image: &Image,
+    dest: &Path,
+    progress: &dyn Progress,
+) -> Result<u64, UnpackImageError> {
+    let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
+    progress.phase("unpacking the image", None);
+    let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners: false });
+    progress.finish_phase();
+    unpacked
+}

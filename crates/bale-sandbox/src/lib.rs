@@ -10,7 +10,8 @@
 //! 1. `HELPER_ARG outer WORK`: unshares the six namespaces and maps uid 0
 //!    inside to the caller's uid; starts the next stage, which is the new
 //!    pid namespace's pid 1, and passes on its exit status.
-//! 2. `HELPER_ARG init WORK`: builds the root on a tmpfs, mounts `/proc`,
+//! 2. `HELPER_ARG init WORK`: builds the root on a tmpfs (or, for
+//!    [`SandboxSpec::overlay`], mounts a writable overlay over it), mounts `/proc`,
 //!    a minimal `/dev` and tmpfs `/tmp`, pivots into it, brings loopback
 //!    up, then enters a nested user namespace that maps only uid 1000
 //!    (so the command holds no capabilities at all) and runs the command

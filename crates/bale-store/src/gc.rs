@@ -62,7 +62,7 @@ impl Store {
         }
         // Caches (resolutions, decompressed indexes) are derived data that
         // the blobs they came from no longer back after a gc.
-        // So are recipes' unpacked build roots (`cache/build-roots`), which
+        // So are unpacked roots for sandboxes (`cache/roots`), which
         // may hold directories their packages made read-only: removed
         // through handles that open those up.
         let cache = self.root().join("cache");

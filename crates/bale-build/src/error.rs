@@ -93,6 +93,8 @@ pub enum BuildError {
         "[[run]] runs the image's own programs, so the image must be for this machine ({host}), not {architecture}"
     )]
     RunForeign { architecture: String, host: String },
+    #[error("[[run]] {index} is a shell command line (`run`), and the image has no /bin/sh")]
+    RunNoShell { index: usize },
     #[error("[[run]] {index} (`{command}`) failed with {outcome}; its last output:\n{tail}")]
     RunFailed { index: usize, command: String, outcome: String, tail: String },
     #[error("the [[run]] commands removed {path}; they may add and change files, not remove what packages ship")]

@@ -88,6 +88,11 @@ fn run_commands(
     let absolute = |path: PathBuf| std::path::absolute(&path).map_err(|source| BuildError::Write { path, source });
     let lower = absolute(lower)?;
     let changes = absolute(work.path.join("changes"))?;
+    if let Some(index) = steps.iter().position(|s| s.run.is_some())
+        && !bale_image::resolves_to_file(&lower, "bin/sh")
+    {
+        return Err(BuildError::RunNoShell { index: index + 1 });
+    }
     std::fs::create_dir(&changes).map_err(|source| BuildError::Write { path: changes.clone(), source })?;
     let log = work.path.join("log");
     for (index, step) in steps.iter().enumerate() {

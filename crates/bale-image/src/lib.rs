@@ -25,7 +25,7 @@ pub use layout::{
 };
 pub use lock::{LOCK_VERSION, Lock, LockError, lock_path};
 pub use platform::{DebianPlatform, KNOWN_ARCHITECTURES, Platform};
-pub use roots::{unpack_root, unpacked_root};
+pub use roots::{resolves_to_file, unpack_root, unpacked_root};
 pub use sbom::{
     CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
 };

@@ -72,3 +72,42 @@ pub fn unpack_root(
     progress.finish_phase();
     unpacked
 }
+
+/// Whether `path` of the root resolves, within the root (links taken as
+/// the sandbox will take them, each component at a time), to a file.
+pub fn resolves_to_file(root: &Path, path: &str) -> bool {
+    let Ok(dir) = Dir::open(root) else { return false };
+    let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(component) = pending.pop() {
+        match component.as_str() {
+            "" | "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = resolved.iter().chain([&component]).cloned().collect::<Vec<_>>().join("/");
+        let Ok(meta) = dir.entry_meta(&candidate) else { return false };
+        match meta.kind {
+            Kind::Symlink => {
+                hops += 1;
+                let Ok(target) = dir.read_link(&candidate) else { return false };
+                if hops > 40 {
+                    return false;
+                }
+                let target = String::from_utf8_lossy(&target).into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                pending.extend(target.split('/').rev().map(str::to_string));
+            }
+            Kind::File if pending.is_empty() => return true,
+            Kind::Directory => resolved.push(component),
+            _ => return false,
+        }
+    }
+    false
+}

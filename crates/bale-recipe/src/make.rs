@@ -260,7 +260,7 @@ pub(crate) fn build(
     } else {
         root.unpacked(store, request.compression, progress)?
     };
-    if !resolves_to_file(&root_dir, "bin/sh") {
+    if !bale_image::resolves_to_file(&root_dir, "bin/sh") {
         return Err(RecipeError::NoShell);
     }
     let build = work.path.join("build");
@@ -322,7 +322,7 @@ pub(crate) fn build(
     // Debian sources first: unpacked with their patches applied by the
     // build root's own dpkg-source, in the sandbox like every step.
     for (index, (name, locked)) in debian_sources.iter().enumerate() {
-        if !resolves_to_file(&root_dir, "usr/bin/dpkg-source") {
+        if !bale_image::resolves_to_file(&root_dir, "usr/bin/dpkg-source") {
             return Err(RecipeError::NoDpkgSource { name: name.clone() });
         }
         for file in &locked.files {
@@ -631,45 +631,6 @@ fn runtime_dependencies(texts: &[String], field: &str, path: &Path) -> Result<Ve
     Ok(out)
 }
 
-/// Whether `path` of the root resolves, within the root (links taken as
-/// the sandbox will take them, each component at a time), to a file.
-fn resolves_to_file(root: &Path, path: &str) -> bool {
-    use bale_fileset::safe_fs::Kind;
-    let Ok(dir) = Dir::open(root) else { return false };
-    let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
-    let mut resolved: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while let Some(component) = pending.pop() {
-        match component.as_str() {
-            "" | "." => continue,
-            ".." => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let candidate = resolved.iter().chain([&component]).cloned().collect::<Vec<_>>().join("/");
-        let Ok(meta) = dir.entry_meta(&candidate) else { return false };
-        match meta.kind {
-            Kind::Symlink => {
-                hops += 1;
-                let Ok(target) = dir.read_link(&candidate) else { return false };
-                if hops > 40 {
-                    return false;
-                }
-                let target = String::from_utf8_lossy(&target).into_owned();
-                if target.starts_with('/') {
-                    resolved.clear();
-                }
-                pending.extend(target.split('/').rev().map(str::to_string));
-            }
-            Kind::File if pending.is_empty() => return true,
-            Kind::Directory => resolved.push(component),
-            _ => return false,
-        }
-    }
-    false
-}
 
 /// `word` quoted for the shell.
 fn shell_word(word: &str) -> String {

@@ -234,7 +234,8 @@ fn an_init_lets_sigterm_stop_the_app() {
 }
 
 /// The production image of issue 11's acceptance: Flask from the real
-/// archive, an app user owning /var/lib/app, /tmp, tini as init. Under runc
+/// archive, an app user owning /var/lib/app, /tmp, tini as init, and
+/// Flask's modules compiled by a `[[run]]` last step. Under runc
 /// and podman `id` shows the app user and group, `tempfile.mkstemp()` and a
 /// write to /var/lib/app succeed, and Flask answers a request.
 #[test]
@@ -263,7 +264,7 @@ app = flask.Flask(__name__)
 def hello():
     return "hello from flask"
 
-print(app.test_client().get("/").get_data(as_text=True), path.startswith("/tmp/"))
+print(app.test_client().get("/").get_data(as_text=True), path.startswith("/tmp/"), os.path.exists(flask.__spec__.cached))
 "#,
     )
     .unwrap();
@@ -293,12 +294,19 @@ entrypoint = ["/usr/bin/python3", "/srv/app/main.py"]
 env = { PYTHONDONTWRITEBYTECODE = "1" }
 user = "app"
 init = true
+
+# Debian compiles Python modules in maintainer scripts, which bale never
+# runs; a last step does it here, in the sandbox.
+[[run]]
+command = ["/usr/bin/python3", "-m", "compileall", "-q", "/usr/lib/python3/dist-packages/flask"]
 "#,
     )
     .unwrap();
     env.ok(&["build", "bale.toml", "--output", "flask"]);
     let layout = env.path().join("flask");
-    let expected = "uid=1000(app) gid=1000(app) groups=1000(app)\nhello from flask True\n";
+    let files = env.ok(&["inspect", "example.com/flask/run", "--files"]);
+    assert!(files.contains("flask/__pycache__/__init__.cpython-311.pyc"), "{files}");
+    let expected = "uid=1000(app) gid=1000(app) groups=1000(app)\nhello from flask True True\n";
 
     let bundle = env.path().join("bundle");
     common::oci::umoci_unpack(&umoci, &layout, &bundle, false);

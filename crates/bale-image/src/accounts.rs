@@ -216,6 +216,48 @@ impl Accounts {
         Ok(out)
     }
 
+    /// Adds an account a package declares, with its primary group of the
+    /// same name. One already there with the same ids is kept; a name or
+    /// id another account has is refused, saying which.
+    pub fn add_system_user(&mut self, user: &bale_store::SystemUser) -> Result<(), String> {
+        if !valid_name(&user.name) || !valid_field_path(&user.home) || !valid_field_path(&user.shell) {
+            return Err(format!("{:?} is not a user name, home and shell bale can write", user.name));
+        }
+        match self.users.iter().find(|u| u.name == user.name || u.uid == user.uid) {
+            Some(have) if have.name == user.name && have.uid == user.uid && have.gid == user.gid => return Ok(()),
+            Some(have) => {
+                return Err(format!(
+                    "it declares the user {} with uid {} and gid {}, and the image has {} with uid {} and gid {}",
+                    user.name, user.uid, user.gid, have.name, have.uid, have.gid
+                ));
+            }
+            None => {}
+        }
+        match self.groups.iter().find(|g| g.name == user.name || g.gid == user.gid) {
+            Some(have) if have.name == user.name && have.gid == user.gid => {}
+            Some(have) => {
+                return Err(format!(
+                    "it declares the group {} with gid {}, and the image has {} with gid {}",
+                    user.name, user.gid, have.name, have.gid
+                ));
+            }
+            None => {
+                self.groups.push(Group { name: user.name.clone(), gid: user.gid, members: Vec::new() });
+                self.groups.sort_by_key(|g| g.gid);
+            }
+        }
+        self.users.push(Account {
+            name: user.name.clone(),
+            uid: user.uid,
+            gid: user.gid,
+            home: user.home.clone(),
+            shell: user.shell.clone(),
+            create_home: false,
+        });
+        self.users.sort_by_key(|u| u.uid);
+        Ok(())
+    }
+
     pub fn uid(&self, id: &IdRef) -> Option<u32> {
         match id {
             IdRef::Number(n) => Some(*n),

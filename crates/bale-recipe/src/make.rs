@@ -445,6 +445,34 @@ pub(crate) fn build(
     if !plan.entries().any(|e| e.kind != bale_fileset::EntryKind::Directory) {
         return Err(RecipeError::EmptyOutput);
     }
+    // Declared effects belong to the main package, whose files they name.
+    for (index, alternative) in recipe.runtime.alternatives.iter().enumerate() {
+        if plan.get(alternative.path.trim_start_matches('/')).is_none() {
+            return Err(RecipeError::Invalid {
+                path: request.recipe.clone(),
+                field: format!("runtime.alternative[{index}]"),
+                reason: format!("{} is not in the package (a split took it, or no step made it)", alternative.path),
+            });
+        }
+        metadata.alternatives.push(bale_store::AlternativeLink {
+            link: alternative.link.clone(),
+            name: alternative.name.clone(),
+            path: alternative.path.clone(),
+            priority: alternative.priority,
+        });
+    }
+    metadata.users = recipe
+        .runtime
+        .users
+        .iter()
+        .map(|u| bale_store::SystemUser {
+            name: u.name.clone(),
+            uid: u.uid,
+            gid: u.gid.unwrap_or(u.uid),
+            home: u.home.clone(),
+            shell: u.shell.clone(),
+        })
+        .collect();
     let mut outputs = vec![(plan, metadata)];
     outputs.extend(splits);
     Ok(Built { outputs, attachments, lock_path, relocked, out, window, _work: work })
@@ -630,7 +658,6 @@ fn runtime_dependencies(texts: &[String], field: &str, path: &Path) -> Result<Ve
     }
     Ok(out)
 }
-
 
 /// `word` quoted for the shell.
 fn shell_word(word: &str) -> String {

@@ -229,6 +229,49 @@ pub struct RuntimeSpec {
     /// (`libc6 (>= 2.36)`, `a | b`).
     #[serde(default)]
     pub dependencies: Vec<String>,
+    /// `[[runtime.user]]`: system accounts the package needs; an image
+    /// holding it lists them in /etc/passwd and /etc/group.
+    #[serde(default, rename = "user")]
+    pub users: Vec<RuntimeUser>,
+    /// `[[runtime.alternative]]`: symlinks the package offers to stand at
+    /// a generic path, as Debian's update-alternatives registers them.
+    #[serde(default, rename = "alternative")]
+    pub alternatives: Vec<RuntimeAlternative>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeUser {
+    pub name: String,
+    pub uid: u32,
+    /// The primary group's id [default: the uid]; the group is named
+    /// after the user.
+    pub gid: Option<u32>,
+    #[serde(default = "no_home")]
+    pub home: String,
+    #[serde(default = "no_login")]
+    pub shell: String,
+}
+
+fn no_home() -> String {
+    "/nonexistent".into()
+}
+
+fn no_login() -> String {
+    "/usr/sbin/nologin".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeAlternative {
+    /// The alternative's name (`sh`, `awk`).
+    pub name: String,
+    /// The generic path, such as `/usr/bin/awk`.
+    pub link: String,
+    /// What of this package's it points to, such as `/usr/bin/mawk`.
+    pub path: String,
+    /// Among packages of an image offering the same name, the highest wins.
+    pub priority: i64,
 }
 
 /// Variables a recipe may not set: the sandbox fixes them.
@@ -301,6 +344,47 @@ impl Recipe {
                     keyring.display()
                 ),
             ));
+        }
+        let account_name = |name: &str| {
+            let mut chars = name.chars();
+            name.len() <= 32
+                && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        };
+        let field_path = |path: &str| path.starts_with('/') && !path.contains([':', '\n', '\0']);
+        for (i, user) in recipe.runtime.users.iter().enumerate() {
+            let field = format!("runtime.user[{i}]");
+            if !account_name(&user.name) {
+                return Err(invalid(
+                    &field,
+                    format!(
+                        "{:?}: a user name is a lowercase letter or `_`, then letters, digits, `_`, `-`",
+                        user.name
+                    ),
+                ));
+            }
+            if user.uid < 2 || user.gid.is_some_and(|g| g < 2) {
+                return Err(invalid(&field, "ids 0 and 1 are root's and daemon's, which every image has".into()));
+            }
+            if !field_path(&user.home) || !field_path(&user.shell) {
+                return Err(invalid(&field, "home and shell are absolute paths without `:`".into()));
+            }
+        }
+        for (i, alternative) in recipe.runtime.alternatives.iter().enumerate() {
+            let field = format!("runtime.alternative[{i}]");
+            let absolute = |p: &str| {
+                p.strip_prefix('/')
+                    .is_some_and(|rel| bale_fileset::normalize_path(rel.as_bytes()).is_ok_and(|n| n.is_some()))
+            };
+            if alternative.name.is_empty() || alternative.name.contains(['/', '\n', '\0']) {
+                return Err(invalid(&field, format!("{:?} is not an alternative's name", alternative.name)));
+            }
+            if !absolute(&alternative.link) || !absolute(&alternative.path) {
+                return Err(invalid(
+                    &field,
+                    "link and path are absolute, normalised paths such as \"/usr/bin/awk\"".into(),
+                ));
+            }
         }
         if recipe.build.packages.is_empty() && recipe.build.debian.is_none() {
             return Err(invalid(

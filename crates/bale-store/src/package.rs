@@ -44,6 +44,10 @@ pub struct PackageMetadata {
     /// maintainer scripts, read statically); the image layer creates them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<AlternativeLink>,
+    /// System accounts the package's files or programs need; an image
+    /// holding the package lists them in /etc/passwd and /etc/group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<SystemUser>,
     /// An SPDX licence expression, `NOASSERTION` when unknown.
     pub license: String,
     pub purl: String,
@@ -126,6 +130,19 @@ pub struct AlternativeLink {
     /// The implementation it points to, such as `/usr/bin/mawk`.
     pub path: String,
     pub priority: i64,
+}
+
+/// A system account a package declares: its user and the primary group
+/// of the same name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemUser {
+    pub name: String,
+    pub uid: u32,
+    /// The primary group's id (the group is named after the user).
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,6 +346,7 @@ impl PackageMetadata {
             source: None,
             debian: None,
             alternatives: Vec::new(),
+            users: Vec::new(),
             license: "NOASSERTION".to_string(),
             purl: generic_purl(name, version),
             provenance: Provenance::Directory,

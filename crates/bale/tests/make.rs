@@ -477,6 +477,55 @@ fn a_keyring_beside_the_recipe_travels_with_the_package() {
 }
 
 #[test]
+fn declared_users_and_alternatives_come_into_the_image() {
+    let env = Env::new();
+    if !busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let steps = format!(
+        "{STEPS}\n[[runtime.user]]\nname = \"hello\"\nuid = 120\nhome = \"/var/lib/hello\"\n\n\
+         [[runtime.alternative]]\nname = \"greeting\"\nlink = \"/usr/bin/greeting\"\n\
+         path = \"/usr/share/hello/info\"\npriority = 10\n"
+    );
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), &steps);
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let spec = env.path().join("image/bale.toml");
+    fs::create_dir_all(spec.parent().unwrap()).unwrap();
+    let write_spec = |extra: &str| {
+        fs::write(
+            &spec,
+            format!(
+                "name = \"example.com/made\"\npackages = [\"example.com/hello\", \"example.com/busybox-root@1\"]\n{extra}"
+            ),
+        )
+        .unwrap();
+    };
+    write_spec("");
+    let output = env.path().join("out");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    let rootfs = env.path().join("rootfs");
+    env.ok(&["unpack", output.to_str().unwrap(), rootfs.to_str().unwrap()]);
+    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("hello:x:120:120:hello:/var/lib/hello:/usr/sbin/nologin"), "{passwd}");
+    assert!(fs::read_to_string(rootfs.join("etc/group")).unwrap().contains("hello:x:120:"));
+    assert_eq!(fs::read_link(rootfs.join("usr/bin/greeting")).unwrap(), Path::new("/usr/share/hello/info"));
+
+    // The spec's own account may not disagree with the package's.
+    write_spec("\n[users.hello]\nuid = 121\n");
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", env.path().join("out2").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("example.com/hello:") && stderr.contains("uid 121"), "{stderr}");
+
+    // An alternative must point into the package.
+    let bad = steps.replace("path = \"/usr/share/hello/info\"", "path = \"/usr/bin/none\"");
+    assert_ne!(bad, steps);
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), &bad);
+    let out = env.run(&["make", recipe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("runtime.alternative[0]"), "{stderr}");
+}
+
+#[test]
 fn an_image_takes_packages_from_the_store_pinned_by_content() {
     let env = Env::new();
     if !busybox_root(&env, &|args| env.ok(args)) {

@@ -57,6 +57,8 @@ pub enum ComposeError {
          keep Debian's tini in the set (init adds it to [debian] packages)"
     )]
     NoInit { path: String },
+    #[error("{package}: {reason}")]
+    User { package: String, reason: String },
     #[error("no packages to compose")]
     Empty,
     #[error("{package} is built for {package_architecture}, and this image is for {architecture}")]
@@ -160,6 +162,23 @@ pub fn compose(
         members.push(Member { record, manifest, metadata });
     }
     let order = dependency_order(&members);
+    // The accounts packages declare join the spec's.
+    let with_users;
+    let spec = if members.iter().any(|m| !m.metadata.users.is_empty()) {
+        let mut content = spec.clone();
+        for &i in &order {
+            for user in &members[i].metadata.users {
+                content
+                    .accounts
+                    .add_system_user(user)
+                    .map_err(|reason| ComposeError::User { package: members[i].record.id.clone(), reason })?;
+            }
+        }
+        with_users = content;
+        &with_users
+    } else {
+        spec
+    };
 
     // Every path, and which package put it there.
     let mut owners: HashMap<String, (usize, FileIndexEntry)> = HashMap::new();

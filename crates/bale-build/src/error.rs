@@ -87,6 +87,8 @@ pub enum BuildError {
     Write { path: PathBuf, source: io::Error },
     #[error("{name}: no package of that name in {suite} ({components})")]
     NoSuchPackage { name: String, suite: String, components: String },
+    #[error("{package} depends on {requirement}, which no package of the {architecture} image is or provides")]
+    UnmetDependency { package: String, requirement: String, architecture: String },
     #[error(transparent)]
     Sandbox(#[from] bale_sandbox::SandboxError),
     #[error(
@@ -114,6 +116,10 @@ impl BuildError {
     /// the error it wraps.
     pub fn help(&self) -> Option<&'static str> {
         match self {
+            Self::UnmetDependency { .. } => Some(
+                "add what provides it to the spec: a Debian package to [debian] packages, a bale package to \
+                 `packages`",
+            ),
             Self::Sandbox(e) => e.help(),
             Self::RunForeign { .. } => {
                 Some("build that architecture on a machine of its own, or list only this machine's in `architectures`")

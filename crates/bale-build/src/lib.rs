@@ -9,6 +9,7 @@
 // it; errors end a build, so their size on the stack does not matter.
 #![allow(clippy::result_large_err)]
 
+mod dependencies;
 mod error;
 mod host;
 mod image_cache;

@@ -354,6 +354,10 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
                 .filter(|l| !multi || bale_store::runs_on(&l.architecture, architecture))
                 .map(|l| l.id.clone()),
         );
+        // Only bale packages declare what the image must hold beside them.
+        if !spec.packages.is_empty() {
+            crate::dependencies::check(store, &ids, architecture)?;
+        }
         let options =
             ComposeOptions { architecture: architecture.clone(), created, layer_cap: spec.layer_cap, compression };
         let key = crate::image_cache::key(store, &ids, &content, &spec, &options);

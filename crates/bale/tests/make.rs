@@ -491,16 +491,11 @@ fn declared_users_and_alternatives_come_into_the_image() {
     env.ok(&["make", recipe.to_str().unwrap()]);
     let spec = env.path().join("image/bale.toml");
     fs::create_dir_all(spec.parent().unwrap()).unwrap();
-    let write_spec = |extra: &str| {
-        fs::write(
-            &spec,
-            format!(
-                "name = \"example.com/made\"\npackages = [\"example.com/hello\", \"example.com/busybox-root@1\"]\n{extra}"
-            ),
-        )
-        .unwrap();
+    let write_spec = |packages: &str, extra: &str| {
+        fs::write(&spec, format!("name = \"example.com/made\"\npackages = [{packages}]\n{extra}")).unwrap();
     };
-    write_spec("");
+    let both = "\"example.com/hello\", \"example.com/busybox-root@1\"";
+    write_spec(both, "");
     let output = env.path().join("out");
     env.ok(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
     let rootfs = env.path().join("rootfs");
@@ -511,7 +506,7 @@ fn declared_users_and_alternatives_come_into_the_image() {
     assert_eq!(fs::read_link(rootfs.join("usr/bin/greeting")).unwrap(), Path::new("/usr/share/hello/info"));
 
     // The spec's own account may not disagree with the package's.
-    write_spec("\n[users.hello]\nuid = 121\n");
+    write_spec(both, "\n[users.hello]\nuid = 121\n");
     let out = env.run(&["build", spec.to_str().unwrap(), "--output", env.path().join("out2").to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("example.com/hello:") && stderr.contains("uid 121"), "{stderr}");
@@ -523,6 +518,23 @@ fn declared_users_and_alternatives_come_into_the_image() {
     let out = env.run(&["make", recipe.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("runtime.alternative[0]"), "{stderr}");
+
+    // What the package depends on must be in the image.
+    let with_dependency = format!("{steps}\n[runtime]\ndependencies = [\"libgreet (>= 2.0)\"]\n");
+    let recipe = write_recipe(&env.path().join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), &with_dependency);
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let out = env.run(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("depends on libgreet (>= 2.0)"), "{stderr}");
+    let lib = env.path().join("libgreet");
+    fs::create_dir_all(lib.join("usr/lib")).unwrap();
+    fs::write(lib.join("usr/lib/libgreet.txt"), "greet").unwrap();
+    for (version, met) in [("1.9", false), ("2.1-1", true)] {
+        env.ok(&["pack", lib.to_str().unwrap(), "--name", "libgreet", "--version", version]);
+        write_spec(&format!("\"example.com/hello\", \"example.com/busybox-root@1\", \"libgreet@{version}\""), "");
+        let out = env.run(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+        assert_eq!(out.status.success(), met, "libgreet {version}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

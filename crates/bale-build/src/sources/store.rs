@@ -135,6 +135,10 @@ impl Source for StoreSource<'_> {
     }
 
     fn keep_all_but(section: &LockedStore, name: &str) -> Result<Option<()>, BuildError> {
-        Ok(section.packages.iter().any(|p| p.reference == name || p.id.starts_with(name)).then_some(()))
+        // `bale update example.com/hello` names hello, not hello-extra.
+        let names = |text: &str| {
+            text == name || text.strip_prefix(name).is_some_and(|rest| rest.starts_with(':') || rest.starts_with('@'))
+        };
+        Ok(section.packages.iter().any(|p| names(&p.reference) || names(&p.id)).then_some(()))
     }
 }

@@ -159,6 +159,33 @@ pub enum Command {
     /// Check and clean the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Make signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a signing key: the private key in FILE (mode 0600) and its
+    /// public key in FILE.pub, both PEM; prints the key id (the sha256 of
+    /// the public key).
+    #[command(after_help = "Neither file may exist: bale never replaces a key.\n\n\
+        Example:\n  bale key generate --out keys/release.key\n  \
+        bale key generate --out keys/rebuilder.key --algorithm ed25519 --json")]
+    Generate {
+        /// Where the private key goes; the public key goes to FILE.pub.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// ECDSA P-256 with SHA-256 (what cosign verifies), or Ed25519.
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::EcdsaP256)]
+        algorithm: KeyAlgorithm,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+    Ed25519,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_recipe::RecipeError>() {
             e.help()
+        } else if let Some(e) = cause.downcast_ref::<bale_trust::TrustError>() {
+            e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_sandbox::SandboxError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_registry::RegistryError>() {

@@ -2,6 +2,7 @@
 
 mod debian;
 mod image;
+mod key;
 mod package;
 mod recipe;
 mod registry;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bale_store::Store;
 
-use crate::cli::{Cli, Command, DebianCommand, ImportCommand, StoreCommand};
+use crate::cli::{Cli, Command, DebianCommand, ImportCommand, KeyCommand, StoreCommand};
 use crate::progress;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Gc { dry_run }) => store::gc(&open()?, dry_run, json),
         Command::Store(StoreCommand::Path) => store::path(&root, json),
         Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
+        Command::Key(KeyCommand::Generate { out, algorithm }) => key::generate(&out, algorithm, json),
     }
 }
 

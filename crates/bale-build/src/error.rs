@@ -91,6 +91,10 @@ pub enum BuildError {
     UnmetDependency { package: String, requirement: String, architecture: String },
     #[error(transparent)]
     Sandbox(#[from] bale_sandbox::SandboxError),
+    #[error(transparent)]
+    Trust(#[from] bale_trust::TrustError),
+    #[error("signing the image")]
+    Sign(#[source] bale_image::SignError),
     #[error(
         "[[run]] runs the image's own programs, so the image must be for this machine ({host}), not {architecture}"
     )]
@@ -121,6 +125,9 @@ impl BuildError {
                  `packages`",
             ),
             Self::Sandbox(e) => e.help(),
+            Self::Trust(e) => e.help(),
+            Self::Sign(bale_image::SignError::Trust(e)) => e.help(),
+            Self::Sign(bale_image::SignError::Store(e)) => e.help(),
             Self::RunForeign { .. } => {
                 Some("build that architecture on a machine of its own, or list only this machine's in `architectures`")
             }

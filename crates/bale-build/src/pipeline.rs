@@ -241,6 +241,8 @@ pub struct BuildRequest {
     /// The executable that runs sandbox stages for `[[run]]` (calls
     /// `bale_sandbox::helper_main` first thing).
     pub helper: PathBuf,
+    /// A private key to sign each image with (docs/trust.md).
+    pub sign: Option<PathBuf>,
 }
 
 /// What `bale build` made.
@@ -269,7 +271,12 @@ struct PackedLocal {
 /// image per architecture, written as a layout or an archive (an image
 /// index when the spec lists `architectures`), with SBOMs beside it.
 pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
-    let spec = Spec::load(&request.spec)?;
+    let mut spec = Spec::load(&request.spec)?;
+    // Before any work: a key that cannot sign would waste the build.
+    let signing_key = request.sign.as_deref().map(bale_trust::SigningKey::load).transpose()?;
+    // The image names itself in its manifest, so a signature's statement
+    // can be held to that name.
+    spec.config.annotations.insert(bale_image::NAME_ANNOTATION.into(), spec.name.clone());
     // Before any work: an output inside the store would replace its index.
     store.refuse_inside(&request.output)?;
     // Held to the end: the image's own blobs (config, manifest, generated
@@ -384,6 +391,12 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
                 (image, documents)
             }
         };
+        // Signed after the cache: a signature is the signer's, not part of
+        // what the image is made from.
+        let mut image = image;
+        if let Some(key) = &signing_key {
+            bale_image::sign_image(store, &mut image, &spec.name, key).map_err(BuildError::Sign)?;
+        }
         // The SBOMs also beside the output, for people and scanners;
         // replaced atomically, so a link planted at either name is never
         // written through.

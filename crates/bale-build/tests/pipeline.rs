@@ -30,6 +30,7 @@ fn request(dir: &tempfile::TempDir, format: OutputFormat) -> BuildRequest {
         compression: Compression::Gzip,
         // Specs here have no [[run]]; nothing runs a sandbox.
         helper: std::env::current_exe().unwrap(),
+        sign: None,
     }
 }
 

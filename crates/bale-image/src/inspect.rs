@@ -19,14 +19,14 @@ pub enum ImageSource<'a> {
 }
 
 impl ImageSource<'_> {
-    fn read(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn read(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         match self {
             Self::Layout(layout) => layout.read_blob(digest, MAX_JSON),
             Self::Store(store) => store.read_blob(digest),
         }
     }
 
-    fn json<T: serde::de::DeserializeOwned>(&self, digest: &Digest, what: &str) -> Result<T, StoreError> {
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, digest: &Digest, what: &str) -> Result<T, StoreError> {
         let bytes = self.read(digest)?;
         serde_json::from_slice(&bytes).map_err(|source| StoreError::BadJson {
             what: what.to_string(),

@@ -9,6 +9,7 @@ mod lock;
 mod platform;
 mod roots;
 mod sbom;
+mod signatures;
 mod spec;
 
 pub use accounts::{Account, AccountError, Accounts, Group, IdRef, SpecGroup, SpecUser, UserRef};
@@ -27,7 +28,11 @@ pub use lock::{LOCK_VERSION, Lock, LockError, lock_path};
 pub use platform::{DebianPlatform, KNOWN_ARCHITECTURES, Platform};
 pub use roots::{resolves_to_file, unpack_root, unpacked_root};
 pub use sbom::{
-    CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, render as render_sbom,
+    CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE, SbomFormat, SbomInput, attach as attach_sboms, attach_referrer,
+    render as render_sbom,
+};
+pub use signatures::{
+    ImageVerdict, NAME_ANNOTATION, SignError, SignatureVerdict, sign_image, verify_layout, verify_pulled,
 };
 pub use spec::{
     DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, ResolvedDir, RunStep, RuntimeConfig, Spec, SpecDir,

@@ -68,32 +68,40 @@ impl SbomInput {
 /// referrers (artifact manifests whose subject is the image), so layouts
 /// and pushes carry them. Returns each document as stored.
 pub fn attach(store: &Store, image: &mut Image, input: &SbomInput) -> Result<Vec<(SbomFormat, Vec<u8>)>, StoreError> {
-    use bale_store::oci::{self, Descriptor, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
-    let empty = store.put_bytes(b"{}")?;
     let mut documents = Vec::new();
     for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
         let bytes = render(input, format);
-        let digest = store.put_bytes(&bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: MANIFEST_MEDIA_TYPE.into(),
-            artifact_type: Some(format.media_type().into()),
-            config: Descriptor::new(EMPTY_MEDIA_TYPE, empty, 2),
-            layers: vec![Descriptor::new(format.media_type(), digest, bytes.len() as u64)],
-            subject: Some(Descriptor::new(MANIFEST_MEDIA_TYPE, image.manifest.digest, image.manifest.size)),
-            annotations: Default::default(),
-        };
-        let manifest_bytes = oci::to_json(&manifest);
-        let manifest_digest = store.put_bytes(&manifest_bytes)?;
-        let mut descriptor = Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64);
-        descriptor.artifact_type = Some(format.media_type().into());
-        image.referrers.push(descriptor);
-        image.referrer_blobs.extend([manifest_digest, digest, empty]);
+        attach_referrer(store, image, format.media_type(), &bytes)?;
         documents.push((format, bytes));
     }
+    Ok(documents)
+}
+
+/// Stores `bytes` as the one layer of an artifact manifest of type
+/// `artifact_type` whose subject is `image`, and records it on `image` as
+/// a referrer, so layouts, pushes and pulls carry it.
+pub fn attach_referrer(store: &Store, image: &mut Image, artifact_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    use bale_store::oci::{self, Descriptor, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
+    let empty = store.put_bytes(b"{}")?;
+    let digest = store.put_bytes(bytes)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        artifact_type: Some(artifact_type.into()),
+        config: Descriptor::new(EMPTY_MEDIA_TYPE, empty, 2),
+        layers: vec![Descriptor::new(artifact_type, digest, bytes.len() as u64)],
+        subject: Some(Descriptor::new(MANIFEST_MEDIA_TYPE, image.manifest.digest, image.manifest.size)),
+        annotations: Default::default(),
+    };
+    let manifest_bytes = oci::to_json(&manifest);
+    let manifest_digest = store.put_bytes(&manifest_bytes)?;
+    let mut descriptor = Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64);
+    descriptor.artifact_type = Some(artifact_type.into());
+    image.referrers.push(descriptor);
+    image.referrer_blobs.extend([manifest_digest, digest, empty]);
     image.referrer_blobs.sort();
     image.referrer_blobs.dedup();
-    Ok(documents)
+    Ok(())
 }
 
 pub fn render(input: &SbomInput, format: SbomFormat) -> Vec<u8> {

@@ -162,6 +162,20 @@ pub enum Command {
     /// Make signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Check an image's signatures against public keys; exit 0 only when
+    /// every image of the reference is signed by one of them.
+    #[command(after_help = "REF is an OCI layout DIR[:TAG] or a pulled reference. Each signature must verify with a\n\
+        given key over a statement that names the image (as its manifest names itself) and its digest.\n\n\
+        Example:\n  bale build examples/busybox/bale.toml --output out/busybox --sign release.key\n  \
+        bale verify out/busybox --key release.key.pub")]
+    Verify {
+        /// The image.
+        reference: String,
+        /// A trusted public key (FILE.pub of `bale key generate`); give it
+        /// more than once to trust several.
+        #[arg(long = "key", value_name = "FILE", required = true)]
+        keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +220,10 @@ pub struct BuildArgs {
     /// Compression of layers bale creates.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
+    /// Sign each image with this private key (`bale key generate`); the
+    /// signature is attached as an OCI referrer, beside the SBOMs.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

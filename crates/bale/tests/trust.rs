@@ -5,6 +5,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 
 use common::Env;
@@ -49,4 +50,159 @@ fn generated_keys_are_standard_pem_and_never_replaced() {
     let out = env.run(&["key", "generate", "--out", env.path().join("planted.key").to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(!target.exists());
+}
+
+/// An image spec over the busybox root, named `name`.
+fn image_spec(env: &Env, name: &str) -> std::path::PathBuf {
+    let dir = env.path().join(name.replace('/', "_"));
+    fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("bale.toml");
+    fs::write(&spec, format!("name = \"{name}\"\npackages = [\"example.com/busybox-root@1\"]\n")).unwrap();
+    spec
+}
+
+#[test]
+fn signed_images_verify_only_with_their_key_and_for_themselves() {
+    let env = Env::new();
+    if !common::busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let key = env.path().join("release.key");
+    let other_key = env.path().join("other.key");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    env.ok(&["key", "generate", "--out", other_key.to_str().unwrap(), "--algorithm", "ed25519"]);
+    let public = format!("{}.pub", key.display());
+    let other_public = format!("{}.pub", other_key.display());
+
+    let a = env.path().join("a");
+    let spec_a = image_spec(&env, "example.com/a");
+    let built = env.json(&[
+        "build",
+        spec_a.to_str().unwrap(),
+        "--output",
+        a.to_str().unwrap(),
+        "--sign",
+        key.to_str().unwrap(),
+    ]);
+    let verified = env.json(&["verify", a.to_str().unwrap(), "--key", &public]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["images"][0]["manifest"], built["manifest"]["digest"]);
+    assert_eq!(verified["images"][0]["name"], "example.com/a");
+    // Signing changed no digest of the image: built again unsigned, the
+    // same manifest.
+    let unsigned = env.path().join("unsigned");
+    let plain = env.json(&["build", spec_a.to_str().unwrap(), "--output", unsigned.to_str().unwrap()]);
+    assert_eq!(plain["manifest"], built["manifest"]);
+    let refused = |layout: &Path, key: &str, needle: &str| {
+        let out = env.run(&["verify", layout.to_str().unwrap(), "--key", key]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains(needle), "{needle:?} not in {stdout}");
+    };
+    refused(&unsigned, &public, "no signature is attached");
+    refused(&a, &other_public, "does not verify with any trusted key");
+    // Both keys trusted: the one that signed counts.
+    let both = env.json(&["verify", a.to_str().unwrap(), "--key", &other_public, "--key", &public]);
+    assert_eq!(both["verified"], true);
+
+    // The bundle, as the layout holds it.
+    let index_path = a.join("index.json");
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    let referrer = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json")
+        .unwrap()
+        .clone();
+    let blob = |digest: &str| a.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(blob(referrer["digest"].as_str().unwrap())).unwrap()).unwrap();
+    let bundle_path = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+    let bundle: serde_json::Value = serde_json::from_slice(&fs::read(&bundle_path).unwrap()).unwrap();
+    assert_eq!(
+        bundle["verificationMaterial"]["publicKey"]["hint"],
+        verified["images"][0]["signatures"][0]["signedBy"][0]
+    );
+    let statement = base64_decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap());
+    let statement: serde_json::Value = serde_json::from_slice(&statement).unwrap();
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(statement["subject"][0]["name"], "example.com/a");
+    assert_eq!(
+        format!("sha256:{}", statement["subject"][0]["digest"]["sha256"].as_str().unwrap()),
+        built["manifest"]["digest"].as_str().unwrap()
+    );
+
+    // The signature of A put on image B (the referrer rewritten to name
+    // B as its subject) is refused: its statement names A.
+    let b = env.path().join("b");
+    let spec_b = image_spec(&env, "example.com/b");
+    fs::write(&spec_b, format!("{}\n[files.\"/etc/b\"]\ncontent = \"b\"\n", fs::read_to_string(&spec_b).unwrap()))
+        .unwrap();
+    let built_b = env.json(&["build", spec_b.to_str().unwrap(), "--output", b.to_str().unwrap()]);
+    let mut moved = manifest.clone();
+    moved["subject"]["digest"] = built_b["manifest"]["digest"].clone();
+    moved["subject"]["size"] = built_b["manifest"]["size"].clone();
+    let moved_bytes = serde_json::to_vec(&moved).unwrap();
+    let moved_digest = bale_fileset::sha256_bytes(&moved_bytes).hex();
+    let b_blob = |hex: &str| b.join("blobs/sha256").join(hex);
+    fs::write(b_blob(&moved_digest), &moved_bytes).unwrap();
+    fs::copy(&bundle_path, b_blob(manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:")))
+        .unwrap();
+    let mut b_index: serde_json::Value = serde_json::from_slice(&fs::read(b.join("index.json")).unwrap()).unwrap();
+    let mut entry = referrer.clone();
+    entry["digest"] = format!("sha256:{moved_digest}").into();
+    entry["size"] = moved_bytes.len().into();
+    b_index["manifests"].as_array_mut().unwrap().push(entry);
+    fs::write(b.join("index.json"), serde_json::to_vec(&b_index).unwrap()).unwrap();
+    refused(&b, &public, "it was made for example.com/a");
+
+    // Through a registry without the referrers API and back: the pulled
+    // image verifies, in a store that never saw the key's signature made.
+    if let Some(registry) = common::registry::Registry::start() {
+        let reference = format!("{}/signed/a:v1", registry.address);
+        let pushed = env.json(&["push", a.to_str().unwrap(), &reference]);
+        assert_eq!(pushed["referrers"], 3, "two SBOMs and the signature: {pushed}");
+        let other = Env::new();
+        other.ok(&["pull", &reference, "--output", other.path().join("pulled").to_str().unwrap()]);
+        let verified = other.json(&["verify", &reference, "--key", &public]);
+        assert_eq!(verified["verified"], true, "{verified}");
+        let out = other.run(&["verify", &reference, "--key", &other_public]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+
+    // One byte of the signed statement changed: refused.
+    let mut tampered = bundle.clone();
+    let mut payload = base64_decode(tampered["dsseEnvelope"]["payload"].as_str().unwrap());
+    let at = payload.windows(13).position(|w| w == b"example.com/a").unwrap() + 12;
+    payload[at] = b'z';
+    tampered["dsseEnvelope"]["payload"] = base64_encode(&payload).into();
+    fs::set_permissions(&bundle_path, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&bundle_path, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    let out = env.run(&["verify", a.to_str().unwrap(), "--key", &public]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let out = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    out.stdin.as_ref().unwrap().write_all(text.as_bytes()).unwrap();
+    out.wait_with_output().unwrap().stdout
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    out.stdin.as_ref().unwrap().write_all(bytes).unwrap();
+    String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
 }

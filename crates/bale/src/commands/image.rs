@@ -81,6 +81,7 @@ pub fn build(
         locked: args.locked,
         compression: compression_of(args.compression),
         helper: std::env::current_exe()?,
+        sign: args.sign.clone(),
     };
     let report = bale_build::build(store, &request, progress)?;
     let layers_json = |image: &bale_image::Image| {

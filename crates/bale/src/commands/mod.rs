@@ -2,11 +2,11 @@
 
 mod debian;
 mod image;
-mod key;
 mod package;
 mod recipe;
 mod registry;
 mod store;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -66,7 +66,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Gc { dry_run }) => store::gc(&open()?, dry_run, json),
         Command::Store(StoreCommand::Path) => store::path(&root, json),
         Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
-        Command::Key(KeyCommand::Generate { out, algorithm }) => key::generate(&out, algorithm, json),
+        Command::Key(KeyCommand::Generate { out, algorithm }) => trust::generate(&out, algorithm, json),
+        Command::Verify { reference, keys } => trust::verify(&open()?, &reference, &keys, json),
     }
 }
 

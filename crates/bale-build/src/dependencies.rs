@@ -28,6 +28,9 @@ pub(crate) fn check(store: &Store, ids: &[String], architecture: &str) -> Result
             continue;
         }
         for dependency in &metadata.dependencies {
+            if let Some(bad) = dependency.any_of.iter().find(|a| parse_relations(&text(a)).is_err()) {
+                return Err(BuildError::BadDependency { package: id.clone(), text: text(bad) });
+            }
             if !dependency.any_of.iter().any(|wanted| members.iter().any(|(_, m)| satisfies(m, wanted))) {
                 let requirement = dependency.any_of.iter().map(text).collect::<Vec<_>>().join(" | ");
                 return Err(BuildError::UnmetDependency {

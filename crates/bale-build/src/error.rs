@@ -87,6 +87,10 @@ pub enum BuildError {
     Write { path: PathBuf, source: io::Error },
     #[error("{name}: no package of that name in {suite} ({components})")]
     NoSuchPackage { name: String, suite: String, components: String },
+    #[error(
+        "{package} declares the dependency {text:?}, which is not a relation bale reads (NAME or NAME (OP VERSION))"
+    )]
+    BadDependency { package: String, text: String },
     #[error("{package} depends on {requirement}, which no package of the {architecture} image is or provides")]
     UnmetDependency { package: String, requirement: String, architecture: String },
     #[error(transparent)]
@@ -99,6 +103,8 @@ pub enum BuildError {
         "[[run]] runs the image's own programs, so the image must be for this machine ({host}), not {architecture}"
     )]
     RunForeign { architecture: String, host: String },
+    #[error("{id} is in the store and was not made by [[run]] commands; the image's [[run]] layer would replace it")]
+    RunPackageTaken { id: String },
     #[error("[[run]] {index} is a shell command line (`run`), and the image has no /bin/sh")]
     RunNoShell { index: usize },
     #[error("[[run]] {index} (`{command}`) failed with {outcome}; its last output:\n{tail}")]

@@ -49,9 +49,13 @@ pub(crate) fn finish_image(
         .map_err(|source| BuildError::RunPackage { name: name.clone(), source })?
         .to_string();
     let provenance =
-        Provenance::Run { image: image.manifest.digest, commands: spec.runs.iter().map(RunStep::text).collect() };
+        Provenance::Run { image: image.manifest.digest, commands: spec.runs.iter().map(RunStep::argv).collect() };
     let earlier = match store.packages_by_id()?.get(&id) {
-        Some(record) => store.load_package(record)?.1.provenance == provenance,
+        Some(record) => match store.load_package(record)?.1.provenance {
+            Provenance::Run { .. } => store.load_package(record)?.1.provenance == provenance,
+            // A package of that name made otherwise is not this image's to replace.
+            _ => return Err(BuildError::RunPackageTaken { id }),
+        },
         None => false,
     };
     if !earlier {
@@ -88,10 +92,10 @@ fn run_commands(
     let absolute = |path: PathBuf| std::path::absolute(&path).map_err(|source| BuildError::Write { path, source });
     let lower = absolute(lower)?;
     let changes = absolute(work.path.join("changes"))?;
-    if let Some(index) = steps.iter().position(|s| s.run.is_some())
-        && !bale_image::resolves_to_file(&lower, "bin/sh")
-    {
-        return Err(BuildError::RunNoShell { index: index + 1 });
+    // Only the first step can be known to need a shell the image lacks:
+    // an earlier command may install one.
+    if steps.first().is_some_and(|s| s.run.is_some()) && !bale_image::resolves_to_file(&lower, "bin/sh") {
+        return Err(BuildError::RunNoShell { index: 1 });
     }
     std::fs::create_dir(&changes).map_err(|source| BuildError::Write { path: changes.clone(), source })?;
     let log = work.path.join("log");
@@ -106,6 +110,10 @@ fn run_commands(
         progress.phase(&format!("[[run]] {}/{}: {command}", index + 1, steps.len()), None);
         let outcome = bale_sandbox::run_logged(&sandbox, helper, &work.path.join(format!("sandbox-{index}")), &log);
         progress.finish_phase();
+        // overlayfs leaves its own work directory mode 0; open it up so
+        // the work directory can be removed by a user who is not root.
+        let _ =
+            std::fs::set_permissions(changes.join("work/work"), std::os::unix::fs::PermissionsExt::from_mode(0o700));
         let outcome = outcome?;
         if !outcome.success() {
             return Err(BuildError::RunFailed {
@@ -117,7 +125,7 @@ fn run_commands(
         }
     }
     let upper = changes.join("upper");
-    check_changes(&upper)?;
+    check_changes(&upper, &lower)?;
     let normalize =
         Normalize { modes: ModePolicy::Preserve { special_bits: true }, owners: OwnerPolicy::Root, keep_xattrs: false };
     let mut plan = Plan::from_dir(&upper, normalize, Limits::default(), progress).map_err(BuildError::RunOutput)?;
@@ -126,11 +134,12 @@ fn run_commands(
     Ok((plan, work))
 }
 
-/// Refuses what the commands removed (overlay whiteouts, and directories
-/// made opaque by replacing a removed one) and what no package may hold
-/// (devices, FIFOs, sockets); drops the sandbox's own empty mount points.
-/// The sandbox has ended: nothing else writes here.
-fn check_changes(upper: &Path) -> Result<(), BuildError> {
+/// Refuses what the commands removed (overlay whiteouts, a path whose
+/// kind changed, a directory replaced after removal) and what no package
+/// may hold (devices, FIFOs, sockets); drops the sandbox's own empty mount
+/// points. The sandbox has ended: nothing else writes here.
+fn check_changes(upper: &Path, lower: &Path) -> Result<(), BuildError> {
+    use bale_fileset::safe_fs::{Dir, Kind};
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| BuildError::Write { path, source }
@@ -142,13 +151,18 @@ fn check_changes(upper: &Path) -> Result<(), BuildError> {
             let _ = std::fs::remove_dir(&path);
         }
     }
+    let image = Dir::open(lower).map_err(io(lower))?;
+    // What the image has at `rel`, without following links: None when
+    // nothing (or a path through a link, which the overlay resolved).
+    let in_image = |rel: &str| image.entry_meta(rel).ok().map(|m| m.kind);
     let mut stack: Vec<PathBuf> = vec![upper.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let entry = entry.map_err(io(&dir))?;
             let path = entry.path();
             let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
-            let shown = || format!("/{}", path.strip_prefix(upper).unwrap_or(&path).display());
+            let rel = path.strip_prefix(upper).unwrap_or(&path).to_string_lossy().into_owned();
+            let shown = || format!("/{rel}");
             let kind = meta.file_type();
             if kind.is_char_device() && meta.rdev() == 0 {
                 return Err(BuildError::RunRemoved { path: shown() });
@@ -167,12 +181,21 @@ fn check_changes(upper: &Path) -> Result<(), BuildError> {
             if let Some(kind) = special {
                 return Err(BuildError::RunSpecial { path: shown(), kind });
             }
+            let before = in_image(&rel);
             if kind.is_dir() {
+                // Opaque: the directory replaced one that was removed (a
+                // new directory may carry the mark too on some kernels,
+                // which matters only where the image had something).
                 let mut mark = [0u8; 8];
-                if rustix::fs::lgetxattr(&path, OPAQUE, &mut mark).is_ok() {
+                let opaque = rustix::fs::lgetxattr(&path, OPAQUE, &mut mark).is_ok();
+                if before.is_some_and(|k| k != Kind::Directory || opaque) {
                     return Err(BuildError::RunRemoved { path: shown() });
                 }
                 stack.push(path);
+            } else if before == Some(Kind::Directory) {
+                // A file or link where the image has a directory hides all
+                // that directory holds.
+                return Err(BuildError::RunRemoved { path: shown() });
             }
         }
     }

@@ -366,7 +366,24 @@ impl Dir {
         if meta.kind != Kind::Directory {
             return self.remove_file(rel);
         }
-        let dir = self.open_dir(rel)?;
+        let dir = match self.open_dir(rel) {
+            // A directory without read permission (overlayfs leaves its
+            // work directory mode 0): opened up through a handle that
+            // needs none, never through a name that could be swapped.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                let (parent, name) = self.parent(rel)?;
+                let fd = rustix::fs::openat(
+                    self.at(&parent),
+                    name,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                use std::os::fd::AsRawFd;
+                rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), Mode::from_raw_mode(0o700))?;
+                self.open_dir(rel)?
+            }
+            other => other?,
+        };
         dir.remove_contents()?;
         let (parent, name) = self.parent(rel)?;
         Ok(rustix::fs::unlinkat(self.at(&parent), name, AtFlags::REMOVEDIR)?)

@@ -3,6 +3,7 @@
 //! its manifest's digest in the store's cache, is never written after it
 //! is made, and `bale store gc` removes them with the other caches.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use bale_fileset::safe_fs::{Dir, Kind};
@@ -22,7 +23,8 @@ pub fn unpacked_root(store: &Store, image: &Image, progress: &dyn Progress) -> R
         move |source| UnpackImageError::Cache { path, source }
     };
     for dir in [store.root().join("cache"), roots.clone()] {
-        match std::fs::create_dir(&dir) {
+        // Private to the store's owner: a root here is used as it is.
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(cache_io(&dir)(e)),
@@ -68,9 +70,36 @@ pub fn unpack_root(
 ) -> Result<u64, UnpackImageError> {
     let layers: Vec<bale_store::Descriptor> = image.layers.iter().map(|l| l.descriptor.clone()).collect();
     progress.phase("unpacking the image", None);
-    let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners: false });
+    let unpacked = unpack_layers(store, &layers, dest, bale_fileset::UnpackOptions { owners: false })
+        .and_then(|count| zero_times(dest).map(|()| count).map_err(UnpackImageError::Spool));
     progress.finish_phase();
     unpacked
+}
+
+/// Every time of the tree set to the epoch, links' own included, as the
+/// image's canonical tars say: a command that records a file's time (a
+/// timestamp-checked .pyc, an archive) sees what the image will hold,
+/// not when this copy was made. The tree is this process's own, new.
+fn zero_times(root: &Path) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, utimensat};
+    let epoch = Timestamps {
+        last_access: Timespec { tv_sec: 0, tv_nsec: 0 },
+        last_modification: Timespec { tv_sec: 0, tv_nsec: 0 },
+    };
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        // A directory a package made unreadable keeps its children's times.
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path.clone());
+            }
+            utimensat(CWD, &path, &epoch, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+    }
+    Ok(utimensat(CWD, root, &epoch, AtFlags::SYMLINK_NOFOLLOW)?)
 }
 
 /// Whether `path` of the root resolves, within the root (links taken as

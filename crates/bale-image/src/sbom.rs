@@ -136,7 +136,7 @@ fn provenance_text(p: &Provenance) -> String {
         }
         Provenance::Run { image, commands } => format!(
             "written by the image spec's [[run]] commands over the image {image}: {}",
-            commands.iter().map(|c| format!("`{}`", c.replace('\n', "; "))).collect::<Vec<_>>().join(", ")
+            commands.iter().map(|c| format!("`{}`", c.join(" ").replace('\n', "; "))).collect::<Vec<_>>().join(", ")
         ),
         Provenance::Unknown(unknown) => format!("{} (a provenance kind this bale does not know)", unknown.kind),
     }

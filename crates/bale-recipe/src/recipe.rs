@@ -363,8 +363,18 @@ impl Recipe {
                     ),
                 ));
             }
-            if user.uid < 2 || user.gid.is_some_and(|g| g < 2) {
-                return Err(invalid(&field, "ids 0 and 1 are root's and daemon's, which every image has".into()));
+            if user.uid < 2 || user.gid.is_some_and(|g| g < 2) || user.name == "root" || user.name == "daemon" {
+                return Err(invalid(&field, "root (0) and daemon (1) are in every image already".into()));
+            }
+            // 65534 is nobody's, and above 65533 ids stop fitting some tools.
+            if user.uid > 65533 || user.gid.is_some_and(|g| g > 65533) {
+                return Err(invalid(&field, "ids are 2 to 65533".into()));
+            }
+            if recipe.runtime.users[..i].iter().any(|u| u.name == user.name || u.uid == user.uid) {
+                return Err(invalid(
+                    &field,
+                    format!("another [[runtime.user]] has the name {:?} or uid {}", user.name, user.uid),
+                ));
             }
             if !field_path(&user.home) || !field_path(&user.shell) {
                 return Err(invalid(&field, "home and shell are absolute paths without `:`".into()));

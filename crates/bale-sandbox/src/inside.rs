@@ -219,7 +219,9 @@ fn overlay(lower: &Path, changes: &Path, work: &Path, target: &Path) -> Step<()>
     rustix::process::chdir(work).map_err(|e| errno("chdir", Some(work), e))?;
     // `userxattr`: the overlay's own marks as user.overlay.* attributes,
     // which a user namespace may set (trusted.* it may not).
-    let options = "lowerdir=lower,upperdir=changes/upper,workdir=changes/work,userxattr";
+    // index and xino off whatever the kernel's defaults: what lands in
+    // the upper layer must not depend on how the kernel was configured.
+    let options = "lowerdir=lower,upperdir=changes/upper,workdir=changes/work,userxattr,index=off,xino=off";
     rustix::mount::mount("overlay", target, "overlay", MountFlags::NOSUID, Some(data(options).as_c_str()))
         .map_err(|e| errno("mount overlay", Some(target), e))
 }
@@ -279,8 +281,15 @@ fn init_steps(work: &Path) -> Step<i32> {
         bind(&b.source, &target, b.writable)?;
     }
     // Over an overlay these may be the image's own directories already.
-    let mountpoint = |path: &Path, mode: u32| match spec.overlay {
-        Some(_) if path.is_dir() => Ok(()),
+    // Without following a link the image put there: a link would resolve
+    // against the host's tree, not the image's.
+    let mountpoint = |path: &Path, mode: u32| match (&spec.overlay, fs::symlink_metadata(path)) {
+        (Some(_), Ok(meta)) if meta.is_dir() => Ok(()),
+        (Some(_), Ok(_)) => Err(failed(
+            "mount point",
+            Some(path),
+            io::Error::other("the image has something other than a directory there"),
+        )),
         _ => mkdir(path, mode),
     };
     let proc = new.join("proc");

@@ -87,6 +87,16 @@ impl Store {
 fn remove_entry(item: &fs::DirEntry) -> Result<(), StoreError> {
     let path = item.path();
     let is_dir = item.file_type().is_ok_and(|t| t.is_dir());
-    let result = if is_dir { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+    let result = if is_dir {
+        // Through handles, opening up directories left unreadable (a
+        // sandbox's overlay work directory).
+        let parent = path.parent().unwrap_or(std::path::Path::new("."));
+        match item.file_name().to_str() {
+            Some(name) => bale_fileset::safe_fs::Dir::open(parent).and_then(|dir| dir.remove_tree(name)),
+            None => fs::remove_dir_all(&path),
+        }
+    } else {
+        fs::remove_file(&path)
+    };
     result.map_err(|e| StoreError::io(path, e))
 }

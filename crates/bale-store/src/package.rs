@@ -185,7 +185,9 @@ pub enum Provenance {
     /// What an image spec's `[[run]]` commands wrote, in bale's sandbox
     /// without network, over the image composed from everything else (the
     /// manifest `image`).
-    Run { image: Digest, commands: Vec<String> },
+    /// Each command as the sandbox ran it (a `run` line as `/bin/sh -e -c
+    /// LINE`), so two commands that read alike are never taken for one.
+    Run { image: Digest, commands: Vec<Vec<String>> },
     /// A kind this bale does not know, written by a newer one (a source
     /// added since): kept whole, shown by its kind, never taken for one of
     /// the kinds above.

@@ -49,6 +49,7 @@ echo "hello from run" > /etc/motd
 mkdir -p /usr/share/finished
 echo "uid $(id -u) epoch $SOURCE_DATE_EPOCH" > /usr/share/finished/info
 touch /srv/app/data /tmp/scratch
+date -r /usr/bin/busybox +%s > /usr/share/finished/mtime
 """
 
 [[run]]
@@ -75,6 +76,9 @@ fn run_commands_become_the_top_layer_of_an_image_that_runs() {
     assert_eq!(fs::read_to_string(rootfs.join("etc/motd")).unwrap(), "hello from run\n");
     assert_eq!(fs::read_to_string(rootfs.join("usr/share/finished/info")).unwrap(), "uid 0 epoch 0\n");
     assert_eq!(fs::read_to_string(rootfs.join("usr/share/finished/motd")).unwrap(), "hello from run\n");
+    // The commands see the image's times (its tars say 0), not when the
+    // copy they ran over was unpacked.
+    assert_eq!(fs::read_to_string(rootfs.join("usr/share/finished/mtime")).unwrap(), "0\n");
     let inspect = env.json(&["inspect", &run_id, "--json"]);
     let files = env.ok(&["inspect", &run_id, "--files"]);
     assert!(files.contains(" srv/app/data\n") && !files.contains(" tmp/"), "{files}");
@@ -131,6 +135,10 @@ fn run_commands_become_the_top_layer_of_an_image_that_runs() {
     let made = other_bale(&["--json", "build", other_spec.to_str().unwrap(), "--output", image.to_str().unwrap()]);
     let made: serde_json::Value = serde_json::from_str(&made).unwrap();
     assert_eq!(made["manifest"]["digest"], built["manifest"]["digest"], "root and uid 65534 built different images");
+    // Nothing of the sandbox's overlay is left behind, though the kernel
+    // makes its work directory unreadable.
+    let left: Vec<_> = fs::read_dir(other.join("store/tmp")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left in the store's tmp/: {left:?}");
 }
 
 #[test]
@@ -151,6 +159,9 @@ fn run_commands_may_not_remove_and_a_failure_shows_its_output() {
     assert!(stderr.contains("removed /usr/bin/wc") && stderr.contains("help:"), "{stderr}");
     let stderr = build("[[run]]\nrun = \"rm -r /etc; mkdir /etc\"\n");
     assert!(stderr.contains("removed /etc"), "{stderr}");
+    // A file where the image has a directory hides the directory: refused.
+    let stderr = build("[[run]]\nrun = \"rm -r /srv/app; echo x > /srv/app\"\n");
+    assert!(stderr.contains("removed /srv/app"), "{stderr}");
     let stderr = build("[[run]]\nrun = \"echo step one\"\n\n[[run]]\nrun = \"echo about to fail; exit 3\"\n");
     assert!(stderr.contains("[[run]] 2") && stderr.contains("exit status 3"), "{stderr}");
     assert!(stderr.contains("| step one") && stderr.contains("| about to fail"), "the log is shown: {stderr}");

@@ -120,7 +120,7 @@ pub fn inspect(store: &Store, reference: &str, files: bool, json: bool) -> anyho
         Provenance::Run { image, commands } => {
             outln!("  source    [[run]] commands over the image {image}");
             for command in commands {
-                outln!("  command   {}", command.replace('\n', "; "));
+                outln!("  command   {}", command.join(" ").replace('\n', "; "));
             }
         }
         Provenance::Recipe(recipe) => {

@@ -81,6 +81,24 @@ pub fn attach(store: &Store, image: &mut Image, input: &SbomInput) -> Result<Vec
 /// `artifact_type` whose subject is `image`, and records it on `image` as
 /// a referrer, so layouts, pushes and pulls carry it.
 pub fn attach_referrer(store: &Store, image: &mut Image, artifact_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let subject =
+        bale_store::Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, image.manifest.digest, image.manifest.size);
+    let (descriptor, blobs) = referrer_manifest(store, subject, artifact_type, bytes)?;
+    image.referrers.push(descriptor);
+    image.referrer_blobs.extend(blobs);
+    image.referrer_blobs.sort();
+    image.referrer_blobs.dedup();
+    Ok(())
+}
+
+/// An artifact manifest of type `artifact_type` about `subject` whose one
+/// layer is `bytes`, stored; its descriptor and every blob it needs.
+pub fn referrer_manifest(
+    store: &Store,
+    subject: bale_store::Descriptor,
+    artifact_type: &str,
+    bytes: &[u8],
+) -> Result<(bale_store::Descriptor, [bale_fileset::Digest; 3]), StoreError> {
     use bale_store::oci::{self, Descriptor, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
     let empty = store.put_bytes(b"{}")?;
     let digest = store.put_bytes(bytes)?;
@@ -90,18 +108,14 @@ pub fn attach_referrer(store: &Store, image: &mut Image, artifact_type: &str, by
         artifact_type: Some(artifact_type.into()),
         config: Descriptor::new(EMPTY_MEDIA_TYPE, empty, 2),
         layers: vec![Descriptor::new(artifact_type, digest, bytes.len() as u64)],
-        subject: Some(Descriptor::new(MANIFEST_MEDIA_TYPE, image.manifest.digest, image.manifest.size)),
+        subject: Some(subject),
         annotations: Default::default(),
     };
     let manifest_bytes = oci::to_json(&manifest);
     let manifest_digest = store.put_bytes(&manifest_bytes)?;
     let mut descriptor = Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64);
     descriptor.artifact_type = Some(artifact_type.into());
-    image.referrers.push(descriptor);
-    image.referrer_blobs.extend([manifest_digest, digest, empty]);
-    image.referrer_blobs.sort();
-    image.referrer_blobs.dedup();
-    Ok(())
+    Ok((descriptor, [manifest_digest, digest, empty]))
 }
 
 pub fn render(input: &SbomInput, format: SbomFormat) -> Vec<u8> {

@@ -24,6 +24,44 @@ pub fn sign_image(store: &Store, image: &mut Image, name: &str, key: &SigningKey
     Ok(())
 }
 
+/// Signs the store's package `record` (its id and artifact digest) with
+/// `key` and records the bundle as its referrer in the store.
+pub fn sign_package(store: &Store, record: &bale_store::PackageRecord, key: &SigningKey) -> Result<(), SignError> {
+    let bundle = bale_trust::sign_subject(&record.id, &record.manifest.digest.hex(), "package", key)?;
+    let subject = Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, record.manifest.digest, record.manifest.size);
+    let (descriptor, _) = crate::sbom::referrer_manifest(store, subject, BUNDLE_MEDIA_TYPE, &bundle.to_json())?;
+    store.add_package_referrer(record, descriptor)?;
+    Ok(())
+}
+
+/// The signatures of the store's package `record`, checked against `keys`.
+pub fn verify_package(
+    store: &Store,
+    record: &bale_store::PackageRecord,
+    keys: &[PublicKey],
+) -> Result<ImageVerdict, StoreError> {
+    let source = ImageSource::Store(store);
+    let mut signatures = Vec::new();
+    for referrer in store.package_referrers(record)? {
+        if referrer.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
+            continue;
+        }
+        let artifact: Manifest = source.json(&referrer.digest, "a signature's manifest")?;
+        if artifact.subject.as_ref().map(|s| s.digest) != Some(record.manifest.digest) {
+            continue;
+        }
+        signatures.push(check(&source, &artifact, &referrer, Some(&record.id), &record.manifest, keys));
+    }
+    let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
+    Ok(ImageVerdict {
+        manifest: record.manifest.digest,
+        platform: "package".into(),
+        name: Some(record.id.clone()),
+        signatures,
+        verified,
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     #[error(transparent)]

@@ -565,8 +565,40 @@ impl Store {
             if index.manifests.len() == before {
                 return Err(StoreError::NotFound { reference: id.to_string() });
             }
+            // Its signatures go with it.
+            index.manifests.retain(|d| d.annotations.get(PACKAGE_REFERRER_ANNOTATION).map(String::as_str) != Some(id));
             Ok(())
         })
+    }
+
+    /// Records `referrer` (a signature's artifact manifest, in the store)
+    /// as referring to the package `record`, so gc keeps it and
+    /// [`Store::package_referrers`] finds it.
+    pub fn add_package_referrer(&self, record: &PackageRecord, referrer: Descriptor) -> Result<(), StoreError> {
+        self.update_index(|index| {
+            let mut entry = referrer;
+            entry.annotations.insert(PACKAGE_REFERRER_ANNOTATION.to_string(), record.id.clone());
+            entry.annotations.insert(SUBJECT_ANNOTATION.to_string(), record.manifest.digest.to_string());
+            if !index.manifests.iter().any(|d| d.digest == entry.digest && d.annotations == entry.annotations) {
+                index.manifests.push(entry);
+            }
+            Ok(())
+        })
+    }
+
+    /// The referrers recorded for the package `record` as it is now (one
+    /// made for content the id named before does not count).
+    pub fn package_referrers(&self, record: &PackageRecord) -> Result<Vec<Descriptor>, StoreError> {
+        let subject = record.manifest.digest.to_string();
+        Ok(self
+            .read_index()?
+            .manifests
+            .into_iter()
+            .filter(|d| {
+                d.annotations.get(PACKAGE_REFERRER_ANNOTATION) == Some(&record.id)
+                    && d.annotations.get(SUBJECT_ANNOTATION) == Some(&subject)
+            })
+            .collect())
     }
 
     /// Finds one package by id (`name:arch@version`), by any part of it
@@ -641,6 +673,11 @@ impl Store {
 /// Index annotation marking an entry of a pulled image as one of its
 /// referrers (an SBOM), not the image.
 pub const REFERRER_ANNOTATION: &str = "vnd.bale.image.referrer";
+/// On a store index entry: the id of the package the entry refers to.
+pub const PACKAGE_REFERRER_ANNOTATION: &str = "vnd.bale.package.referrer";
+/// On a store index entry of a package's referrer: the package manifest
+/// it was made for.
+pub const SUBJECT_ANNOTATION: &str = "vnd.bale.package.subject";
 
 /// Index annotation naming a pulled image by the reference it came from.
 pub const IMAGE_REFERENCE_ANNOTATION: &str = "vnd.bale.image.reference";

@@ -162,12 +162,27 @@ pub enum Command {
     /// Make signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Check an image's signatures against public keys; exit 0 only when
-    /// every image of the reference is signed by one of them.
-    #[command(after_help = "REF is an OCI layout DIR[:TAG] or a pulled reference. Each signature must verify with a\n\
+    /// Sign a package in the store (its id and artifact digest); the
+    /// signature stays beside it in the store, outside its content.
+    #[command(after_help = "Images are signed as they are built: bale build SPEC --output DIR --sign KEY.\n\n\
+        Example:\n  bale sign example.com/hello --key release.key\n  \
+        bale verify example.com/hello --key release.key.pub")]
+    Sign {
+        /// The package: id, name, or digest (prefix).
+        reference: String,
+        /// The private key (`bale key generate`).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+    },
+    /// Check an image's or a package's signatures against public keys;
+    /// exit 0 only when every image of the reference (or the package) is
+    /// signed by one of them.
+    #[command(
+        after_help = "REF is an OCI layout DIR[:TAG], a pulled reference, or a package in the store. Each signature must verify with a\n\
         given key over a statement that names the image (as its manifest names itself) and its digest.\n\n\
         Example:\n  bale build examples/busybox/bale.toml --output out/busybox --sign release.key\n  \
-        bale verify out/busybox --key release.key.pub")]
+        bale verify out/busybox --key release.key.pub"
+    )]
     Verify {
         /// The image.
         reference: String,
@@ -300,6 +315,9 @@ pub struct MakeArgs {
     /// Compression of the package's layer blob.
     #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
     pub compression: CompressionArg,
+    /// Sign the package (and each split) with this private key.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

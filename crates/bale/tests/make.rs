@@ -639,6 +639,15 @@ fn splits_become_packages_of_their_own_and_rebuild() {
     let rebuilt = env.json(&["rebuild", "example.com/hello-doc"]);
     assert_eq!(rebuilt["reproducible"], true, "{rebuilt}");
 
+    // Made again with --sign: the package and its split are signed.
+    let key = env.path().join("release.key");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    env.ok(&["make", recipe.to_str().unwrap(), "--locked", "--sign", key.to_str().unwrap()]);
+    for package in ["example.com/hello", "example.com/hello-doc"] {
+        let verified = env.json(&["verify", package, "--key", &format!("{}.pub", key.display())]);
+        assert_eq!(verified["verified"], true, "{package}: {verified}");
+    }
+
     let empty = "[[step]]\nrun = \"touch $OUT/x\"\n\n[[split]]\nname = \"example.com/nothing\"\npaths = [\"usr/**\"]\n";
     let recipe = write_recipe(&env.path().join("src2"), SOURCE, &sha256_hex(SOURCE.as_bytes()), empty);
     let stderr = String::from_utf8_lossy(&env.run(&["make", recipe.to_str().unwrap()]).stderr).into_owned();

@@ -206,3 +206,43 @@ fn base64_encode(bytes: &[u8]) -> String {
     out.stdin.as_ref().unwrap().write_all(bytes).unwrap();
     String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
 }
+
+#[test]
+fn packages_are_signed_beside_their_content() {
+    let env = Env::new();
+    let key = env.path().join("k.key");
+    let other_key = env.path().join("o.key");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    env.ok(&["key", "generate", "--out", other_key.to_str().unwrap()]);
+    let public = format!("{}.pub", key.display());
+    let other_public = format!("{}.pub", other_key.display());
+    let tree = env.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("hello"), "hello\n").unwrap();
+    let packed = env.json(&["pack", tree.to_str().unwrap(), "--name", "example.com/hello", "--version", "1"]);
+    let id = packed["id"].as_str().unwrap().to_string();
+    let status = |args: &[&str]| env.run(args).status.code();
+
+    assert_eq!(status(&["verify", &id, "--key", &public]), Some(1), "unsigned");
+    let signed = env.json(&["sign", &id, "--key", key.to_str().unwrap()]);
+    assert_eq!(signed["manifest"], packed["manifest"]["digest"]);
+    let verified = env.json(&["verify", &id, "--key", &public]);
+    assert_eq!(verified["verified"], true, "{verified}");
+    assert_eq!(verified["images"][0]["name"], id.as_str());
+    assert_eq!(status(&["verify", &id, "--key", &other_public]), Some(1), "another key");
+    // The package itself did not change, and gc keeps the signature.
+    assert_eq!(env.json(&["inspect", &id])["manifest"]["digest"], packed["manifest"]["digest"]);
+    env.ok(&["store", "gc"]);
+    assert_eq!(env.json(&["verify", &id, "--key", &public])["verified"], true);
+
+    // Packed again with other content under the same id: the signature was
+    // for what the id named before, and counts no more.
+    fs::write(tree.join("hello"), "changed\n").unwrap();
+    env.ok(&["pack", tree.to_str().unwrap(), "--name", "example.com/hello", "--version", "1", "--replace"]);
+    assert_eq!(status(&["verify", &id, "--key", &public]), Some(1), "signed content was replaced");
+    // Removed, its signatures go with it.
+    env.ok(&["sign", &id, "--key", key.to_str().unwrap()]);
+    env.ok(&["remove", &id]);
+    let index = fs::read_to_string(env.store().join("index.json")).unwrap();
+    assert!(!index.contains("vnd.bale.package.referrer"), "{index}");
+}

@@ -68,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
         Command::Key(KeyCommand::Generate { out, algorithm }) => trust::generate(&out, algorithm, json),
         Command::Verify { reference, keys } => trust::verify(&open()?, &reference, &keys, json),
+        Command::Sign { reference, key } => trust::sign(&open()?, &reference, &key, json),
     }
 }
 

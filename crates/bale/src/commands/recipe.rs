@@ -17,7 +17,7 @@ pub fn make(
     progress: &dyn bale_progress::Progress,
 ) -> anyhow::Result<ExitCode> {
     let request = MakeRequest {
-        recipe: args.recipe,
+        recipe: args.recipe.clone(),
         locked: args.locked,
         helper: std::env::current_exe()?,
         compression: match args.compression {
@@ -25,7 +25,14 @@ pub fn make(
             CompressionArg::Zstd => Compression::Zstd,
         },
     };
+    // Read before building: a key that cannot sign would waste the build.
+    let key = args.sign.as_deref().map(bale_trust::SigningKey::load).transpose()?;
     let report = make_package(store, &request, progress)?;
+    if let Some(key) = &key {
+        for id in std::iter::once(&report.id).chain(report.splits.iter().map(|s| &s.id)) {
+            bale_image::sign_package(store, &store.resolve(id)?, key)?;
+        }
+    }
     let content = report.metadata.content;
     if json {
         print_json(&json!({

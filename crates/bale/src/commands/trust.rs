@@ -53,9 +53,12 @@ pub fn verify(
                 break;
             }
         }
-        found.ok_or_else(|| {
-            anyhow::anyhow!("{reference} is neither an OCI layout DIR[:TAG] nor an image the store pulled")
-        })?
+        match found {
+            Some(verdicts) => verdicts,
+            // Not an image: a package of the store (whose error, if it is
+            // none either, says what it looked for).
+            None => vec![bale_image::verify_package(store, &store.resolve(reference)?, &keys)?],
+        }
     };
     let verified = !verdicts.is_empty() && verdicts.iter().all(|v| v.verified);
     if json {
@@ -80,4 +83,18 @@ pub fn verify(
         }
     }
     Ok(if verified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `bale sign PKG --key KEY`.
+pub fn sign(store: &Store, reference: &str, key: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let key = bale_trust::SigningKey::load(key)?;
+    let record = store.resolve(reference)?;
+    bale_image::sign_package(store, &record, &key)?;
+    let key_id = key.public().id();
+    if json {
+        print_json(&json!({ "id": record.id, "manifest": record.manifest.digest, "keyId": key_id }))?;
+    } else {
+        outln!("{} {} signed by {key_id}", record.id, record.manifest.digest);
+    }
+    Ok(ExitCode::SUCCESS)
 }

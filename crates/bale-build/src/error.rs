@@ -97,6 +97,8 @@ pub enum BuildError {
     Sandbox(#[from] bale_sandbox::SandboxError),
     #[error(transparent)]
     Trust(#[from] bale_trust::TrustError),
+    #[error("{package} does not meet the trust policy {}: {reason}", policy.display())]
+    PolicyRefused { package: String, reason: String, policy: PathBuf },
     #[error("signing the image")]
     Sign(#[source] bale_image::SignError),
     #[error(
@@ -132,6 +134,10 @@ impl BuildError {
             ),
             Self::Sandbox(e) => e.help(),
             Self::Trust(e) => e.help(),
+            Self::PolicyRefused { .. } => Some(
+                "sign it (`bale sign PKG --key KEY`), attest a rebuild (`bale rebuild PKG --attest KEY`), or change \
+                 the policy; nothing was built",
+            ),
             Self::Sign(bale_image::SignError::Trust(e)) => e.help(),
             Self::Sign(bale_image::SignError::Store(e)) => e.help(),
             Self::RunForeign { .. } => {

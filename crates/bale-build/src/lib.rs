@@ -17,6 +17,7 @@ mod last_steps;
 mod pipeline;
 pub mod source;
 pub mod sources;
+mod trust;
 
 pub use error::BuildError;
 pub use host::{

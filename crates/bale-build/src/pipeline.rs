@@ -243,6 +243,9 @@ pub struct BuildRequest {
     pub helper: PathBuf,
     /// A private key to sign each image with (docs/trust.md).
     pub sign: Option<PathBuf>,
+    /// A trust policy every package of the image must meet (else the
+    /// spec's `[trust] policy`, if any).
+    pub policy: Option<PathBuf>,
 }
 
 /// What `bale build` made.
@@ -274,6 +277,9 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     let mut spec = Spec::load(&request.spec)?;
     // Before any work: a key that cannot sign would waste the build.
     let signing_key = request.sign.as_deref().map(bale_trust::SigningKey::load).transpose()?;
+    let policy_path =
+        request.policy.clone().or_else(|| spec.trust.as_ref().map(|t| spec_dir(&request.spec).join(&t.policy)));
+    let policy = policy_path.as_deref().map(bale_trust::Policy::load).transpose()?;
     // The image names itself in its manifest, so a signature's statement
     // can be held to that name.
     spec.config.annotations.insert(bale_image::NAME_ANNOTATION.into(), spec.name.clone());
@@ -364,6 +370,12 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         // Only bale packages declare what the image must hold beside them.
         if !spec.packages.is_empty() {
             crate::dependencies::check(store, &ids, architecture)?;
+        }
+        // Before anything is composed or written: the spec's own local
+        // packages are exempt, every other must meet the policy.
+        if let Some(policy) = &policy {
+            let own: Vec<&str> = locals.iter().map(|l| l.id.as_str()).collect();
+            crate::trust::enforce(store, policy, ids.iter().filter(|id| !own.contains(&id.as_str())))?;
         }
         let options =
             ComposeOptions { architecture: architecture.clone(), created, layer_cap: spec.layer_cap, compression };

@@ -31,6 +31,7 @@ fn request(dir: &tempfile::TempDir, format: OutputFormat) -> BuildRequest {
         // Specs here have no [[run]]; nothing runs a sandbox.
         helper: std::env::current_exe().unwrap(),
         sign: None,
+        policy: None,
     }
 }
 

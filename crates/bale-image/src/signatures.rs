@@ -28,6 +28,16 @@ pub fn sign_image(store: &Store, image: &mut Image, name: &str, key: &SigningKey
 /// `key` and records the bundle as its referrer in the store.
 pub fn sign_package(store: &Store, record: &bale_store::PackageRecord, key: &SigningKey) -> Result<(), SignError> {
     let bundle = bale_trust::sign_subject(&record.id, &record.manifest.digest.hex(), "package", key)?;
+    attach_package_bundle(store, record, &bundle)
+}
+
+/// Records a rebuilder's attestation of the package `record` (made by
+/// [`bale_trust::attest_rebuild`]) beside it in the store.
+pub fn attach_package_bundle(
+    store: &Store,
+    record: &bale_store::PackageRecord,
+    bundle: &Bundle,
+) -> Result<(), SignError> {
     let subject = Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, record.manifest.digest, record.manifest.size);
     let (descriptor, _) = crate::sbom::referrer_manifest(store, subject, BUNDLE_MEDIA_TYPE, &bundle.to_json())?;
     store.add_package_referrer(record, descriptor)?;
@@ -90,6 +100,9 @@ pub struct SignatureVerdict {
     pub referrer: Digest,
     /// The name the signed statement gives.
     pub name: Option<String>,
+    /// `signature` (a plain signature) or `rebuild` (a rebuilder's
+    /// attestation, SLSA provenance), as the statement says.
+    pub kind: Option<String>,
     /// Trusted keys whose signature verifies, each once.
     pub signed_by: Vec<KeyId>,
     /// Why the bundle counts for nothing, if it does not.
@@ -159,7 +172,8 @@ fn check(
     image: &Descriptor,
     keys: &[PublicKey],
 ) -> SignatureVerdict {
-    let mut verdict = SignatureVerdict { referrer: referrer.digest, name: None, signed_by: Vec::new(), problem: None };
+    let mut verdict =
+        SignatureVerdict { referrer: referrer.digest, name: None, kind: None, signed_by: Vec::new(), problem: None };
     let bundle = match artifact.layers.first().map(|layer| source.read(&layer.digest)) {
         Some(Ok(bytes)) => Bundle::from_json(&bytes),
         Some(Err(e)) => {
@@ -179,13 +193,14 @@ fn check(
         }
     };
     // The statement's own name, for the report, before the checks.
-    let claimed = bundle
-        .dsse_envelope
-        .payload_bytes()
-        .ok()
-        .and_then(|p| serde_json::from_slice::<bale_trust::Statement>(&p).ok())
-        .and_then(|s| s.subject.first().map(|s| s.name.clone()));
+    let statement = bale_trust::decode_statement(&bundle);
+    let claimed = statement.as_ref().and_then(|s| s.subject.first().map(|s| s.name.clone()));
     verdict.name = claimed.clone();
+    verdict.kind = statement.as_ref().map(|s| match s.predicate_type.as_str() {
+        bale_trust::statement::SLSA_PROVENANCE_PREDICATE => "rebuild".to_string(),
+        bale_trust::statement::SIGNATURE_PREDICATE => "signature".to_string(),
+        other => other.to_string(),
+    });
     let Some(expected) = name.map(str::to_string).or(claimed) else {
         verdict.problem = Some("its statement names no subject".into());
         return verdict;
@@ -195,4 +210,22 @@ fn check(
         Err(refusal) => verdict.problem = Some(refusal.to_string()),
     }
     verdict
+}
+
+impl ImageVerdict {
+    /// What vouches for the subject: each trusted key that signed a
+    /// statement naming it, with the statement's kind.
+    pub fn vouches(&self) -> Vec<bale_trust::Vouch> {
+        let mut out: Vec<bale_trust::Vouch> = Vec::new();
+        for signature in self.signatures.iter().filter(|s| s.problem.is_none()) {
+            let kind = signature.kind.clone().unwrap_or_default();
+            for key in &signature.signed_by {
+                let vouch = bale_trust::Vouch { key: key.clone(), kind: kind.clone() };
+                if !out.contains(&vouch) {
+                    out.push(vouch);
+                }
+            }
+        }
+        out
+    }
 }

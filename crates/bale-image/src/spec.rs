@@ -57,6 +57,15 @@ pub struct Spec {
     /// image (without network); what they write becomes one more layer.
     #[serde(default, rename = "run")]
     pub runs: Vec<RunStep>,
+    /// `[trust]`: the policy the image's packages must meet.
+    pub trust: Option<TrustSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSpec {
+    /// A trust policy file (docs/trust.md), relative to the spec.
+    pub policy: PathBuf,
 }
 
 /// One `[[run]]` entry: a shell command line or a program with arguments.

@@ -72,6 +72,12 @@ pub enum RecipeError {
     BadAttachment { id: String, title: String },
     #[error("{}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("{id} did not rebuild identically; a rebuilder attests only identical rebuilds")]
+    NotReproducible { id: String },
+    #[error(transparent)]
+    Trust(bale_trust::TrustError),
+    #[error("recording the attestation")]
+    Sign(#[source] bale_image::SignError),
 }
 
 impl RecipeError {
@@ -129,6 +135,9 @@ impl RecipeError {
             }
             Self::BadAttachment { .. } => Some("the package was not written by bale; do not trust it"),
             Self::Read { .. } | Self::Write { .. } | Self::Io { .. } => None,
+            Self::NotReproducible { .. } => Some("fix what the rebuild named, make the package again, then rebuild"),
+            Self::Trust(e) => e.help(),
+            Self::Sign(_) => None,
         }
     }
 }

@@ -23,5 +23,5 @@ pub use make::{
     BUILD_DIR, BUILD_HOSTNAME, BUILD_UID, MakeReport, MakeRequest, OUT_DIR, RECIPE_LOCK_MEDIA_TYPE, RECIPE_MEDIA_TYPE,
     RECIPE_SOURCE_MEDIA_TYPE, SplitReport, make,
 };
-pub use rebuild::{Difference, RebuildReport, RebuildRequest, rebuild};
+pub use rebuild::{Difference, RebuildReport, RebuildRequest, attest, rebuild};
 pub use recipe::Recipe;

@@ -350,6 +350,40 @@ fn likely_cause(stored: &[u8], rebuilt: &[u8], offset: usize, window: (i64, i64)
     None
 }
 
+/// After a rebuild that gave identical content, a rebuilder's signed
+/// attestation of it (SLSA provenance v1: the package's own build
+/// definition, this rebuilder, and the content it got), recorded beside
+/// the package in the store. Refused for a rebuild that differed.
+pub fn attest(
+    store: &Store,
+    report: &RebuildReport,
+    key: &bale_trust::SigningKey,
+) -> Result<bale_trust::KeyId, RecipeError> {
+    if !report.reproducible {
+        return Err(RecipeError::NotReproducible { id: report.id.clone() });
+    }
+    let record = store.resolve(&report.id)?;
+    let (_, metadata) = store.load_package(&record)?;
+    let Provenance::Recipe(provenance) = &metadata.provenance else {
+        return Err(RecipeError::NotFromRecipe { id: record.id });
+    };
+    let predicate = serde_json::json!({
+        "buildDefinition": provenance.build_definition,
+        "runDetails": {
+            "builder": {
+                "id": "urn:bale:rebuilder",
+                "version": { "bale": env!("CARGO_PKG_VERSION"), "kernel": crate::make::kernel_release() },
+            },
+            "byproducts": [{ "name": "rebuilt content", "digest": { "sha256": report.actual.hex() } }],
+        },
+    });
+    let bundle =
+        bale_trust::attest_rebuild(&record.id, &record.manifest.digest.hex(), &report.expected.hex(), predicate, key)
+            .map_err(RecipeError::Trust)?;
+    bale_image::attach_package_bundle(store, &record, &bundle).map_err(RecipeError::Sign)?;
+    Ok(key.public().id())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@ pub enum TrustError {
     Random,
     #[error("{reason}")]
     Envelope { reason: String },
+    #[error("the trust policy {}: {reason}", path.display())]
+    Policy { path: PathBuf, reason: String },
 }
 
 impl TrustError {
@@ -29,6 +31,7 @@ impl TrustError {
                 Some("choose another --out, or remove the old key yourself if it is no longer used")
             }
             Self::Envelope { .. } => Some("the signature was not made by bale or was changed on the way; sign again"),
+            Self::Policy { .. } => Some("docs/trust.md describes the policy file: [keys.NAME] and [[rule]] tables"),
             Self::Read { .. } | Self::Write { .. } | Self::Random => None,
         }
     }

@@ -8,12 +8,14 @@ pub mod bundle;
 pub mod dsse;
 mod error;
 pub mod key;
+pub mod policy;
 pub mod statement;
 
 pub use bundle::{BUNDLE_MEDIA_TYPE, Bundle};
 pub use dsse::Envelope;
 pub use error::TrustError;
 pub use key::{Algorithm, KeyId, PublicKey, SigningKey, public_key_path, write_key_pair};
+pub use policy::{Decision, Policy, Vouch};
 pub use statement::{Statement, Subject};
 
 /// A signature of `name` with the sha256 `hex` (an image's manifest or
@@ -23,6 +25,32 @@ pub fn sign_subject(name: &str, hex: &str, kind: &str, key: &SigningKey) -> Resu
     let statement = Statement::signature(Subject::sha256(name, hex), serde_json::json!({ "kind": kind }));
     let envelope = Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), key)?;
     Ok(Bundle::new(envelope, key.public().id().0))
+}
+
+/// An attestation that the package `id` (artifact digest `hex`, content
+/// digest `content_hex`) was rebuilt with identical content: an SLSA
+/// provenance v1 statement whose predicate is `provenance`, signed by
+/// `key`.
+pub fn attest_rebuild(
+    id: &str,
+    hex: &str,
+    content_hex: &str,
+    provenance: serde_json::Value,
+    key: &SigningKey,
+) -> Result<Bundle, TrustError> {
+    let statement = Statement {
+        kind: statement::STATEMENT_TYPE.into(),
+        subject: vec![Subject::sha256(id, hex), Subject::sha256(format!("{id} content"), content_hex)],
+        predicate_type: statement::SLSA_PROVENANCE_PREDICATE.into(),
+        predicate: provenance,
+    };
+    let envelope = Envelope::sign(dsse::IN_TOTO_PAYLOAD_TYPE, &statement.to_json(), key)?;
+    Ok(Bundle::new(envelope, key.public().id().0))
+}
+
+/// The statement a bundle carries, unchecked: for reports, never for trust.
+pub fn decode_statement(bundle: &Bundle) -> Option<Statement> {
+    serde_json::from_slice(&bundle.dsse_envelope.payload_bytes().ok()?).ok()
 }
 
 /// Why a bundle does not count for a subject.

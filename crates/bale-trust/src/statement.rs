@@ -12,6 +12,10 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The claim of a plain signature: the signer vouches for the subject.
 pub const SIGNATURE_PREDICATE: &str = "urn:bale:predicate:signature:v1";
 
+/// SLSA provenance v1: how the subject was built (a rebuilder's
+/// attestation that its own build gave the same bytes).
+pub const SLSA_PROVENANCE_PREDICATE: &str = "https://slsa.dev/provenance/v1";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Statement {

@@ -93,10 +93,16 @@ pub enum Command {
         On a difference it lists the paths only one side has and, for each differing file, the first differing\n\
         byte, the ELF sections or text lines that differ, and the likely cause (the build's time, the CPU count).\n\
         Exit status: 0 identical, 1 different or failed.\n\n\
-        Example:\n  bale make examples/recipes/hello/hello.recipe.toml\n  bale rebuild example.com/hello")]
+        With --attest KEY, an identical rebuild is attested: a signed SLSA provenance statement about the\n\
+        package's digests, kept beside it (bale verify counts it; see docs/trust.md).\n\n\
+        Example:\n  bale make examples/recipes/hello/hello.recipe.toml\n  bale rebuild example.com/hello\n  \
+        bale rebuild example.com/hello --attest rebuilder.key")]
     Rebuild {
         /// The package: id, name, or digest (prefix).
         reference: String,
+        /// Sign an attestation of an identical rebuild with this private key.
+        #[arg(long, value_name = "KEY")]
+        attest: Option<PathBuf>,
     },
     /// Resolve a spec's packages and pin them all in bale.lock (beside the spec).
     #[command(after_help = "With --check, nothing is written: it lists what `bale lock` would change and exits 1\n\
@@ -188,8 +194,12 @@ pub enum Command {
         reference: String,
         /// A trusted public key (FILE.pub of `bale key generate`); give it
         /// more than once to trust several.
-        #[arg(long = "key", value_name = "FILE", required = true)]
+        #[arg(long = "key", value_name = "FILE", conflicts_with = "policy")]
         keys: Vec<PathBuf>,
+        /// Decide by a trust policy instead [default with neither:
+        /// ~/.config/bale/policy.toml].
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
 }
 
@@ -239,6 +249,11 @@ pub struct BuildArgs {
     /// signature is attached as an OCI referrer, beside the SBOMs.
     #[arg(long, value_name = "KEY")]
     pub sign: Option<PathBuf>,
+    /// Refuse to build unless every package of the image meets this trust
+    /// policy [default: the spec's [trust] policy, else
+    /// ~/.config/bale/policy.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

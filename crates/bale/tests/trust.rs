@@ -246,3 +246,108 @@ fn packages_are_signed_beside_their_content() {
     let index = fs::read_to_string(env.store().join("index.json")).unwrap();
     assert!(!index.contains("vnd.bale.package.referrer"), "{index}");
 }
+
+#[test]
+fn a_policy_counts_rebuilders_and_guards_the_build() {
+    let env = Env::new();
+    if !common::busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let dir = env.path().join("policy");
+    fs::create_dir_all(&dir).unwrap();
+    for name in ["r1", "r2", "r3", "release"] {
+        env.ok(&["key", "generate", "--out", dir.join(format!("{name}.key")).to_str().unwrap()]);
+    }
+    let write_policy = |extra: &str| {
+        fs::write(
+            dir.join("policy.toml"),
+            format!(
+                "[keys.r1]\nfile = \"r1.key.pub\"\n[keys.r2]\nfile = \"r2.key.pub\"\n{extra}\n\
+                 [keys.r3]\nfile = \"r3.key.pub\"\n[keys.release]\nfile = \"release.key.pub\"\n\n\
+                 [[rule]]\nmatch = \"example.com/tool\"\nattested-by = [\"r1\", \"r2\", \"r3\"]\nthreshold = 2\n\n\
+                 [[rule]]\nmatch = \"example.com/\"\nsigned-by = [\"release\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_policy("");
+    let policy = dir.join("policy.toml");
+    let recipe = env.path().join("tool/tool.recipe.toml");
+    fs::create_dir_all(recipe.parent().unwrap()).unwrap();
+    fs::write(
+        &recipe,
+        "[package]\nname = \"example.com/tool\"\nversion = \"1\"\n\n[build]\npackages = [\"example.com/busybox-root@1\"]\n\n\
+         [[step]]\nrun = \"mkdir -p $OUT/usr/share/tool && echo tool > $OUT/usr/share/tool/x\"\n",
+    )
+    .unwrap();
+    env.ok(&["make", recipe.to_str().unwrap()]);
+    let id = "example.com/tool";
+    // The report, whether verify passes (0) or not (1).
+    let decide = |reference: &str| -> serde_json::Value {
+        let out = env.run(&["--json", "verify", reference, "--policy", policy.to_str().unwrap()]);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let attest = |key: &str| env.ok(&["rebuild", id, "--attest", dir.join(format!("{key}.key")).to_str().unwrap()]);
+
+    // 1 of 3 rebuilders: refused, saying what is missing.
+    attest("r1");
+    let one = decide(id);
+    assert_eq!(one["verified"], false, "{one}");
+    assert!(
+        one["images"][0]["policy"]["reason"].as_str().unwrap().contains("needs rebuild attestations by 2"),
+        "{one}"
+    );
+    // The same rebuilder again still counts once.
+    attest("r1");
+    assert_eq!(decide(id)["verified"], false);
+    // 2 of 3: passes.
+    attest("r2");
+    let two = decide(id);
+    assert_eq!(two["verified"], true, "{two}");
+    assert_eq!(two["images"][0]["policy"]["counted"], serde_json::json!(["r1", "r2"]));
+    // r2 revoked: 1 of 3 again, and the reason says so.
+    write_policy("revoked = true");
+    let revoked = decide(id);
+    assert_eq!(revoked["verified"], false);
+    assert!(revoked["images"][0]["policy"]["reason"].as_str().unwrap().contains("r2 is revoked"), "{revoked}");
+    write_policy("expires = \"2000-01-01\"");
+    let expired = decide(id);
+    assert!(expired["images"][0]["policy"]["reason"].as_str().unwrap().contains("r2 has expired"), "{expired}");
+    write_policy("");
+
+    // The build refuses an image whose package does not meet the policy:
+    // busybox-root has no signature by release; nothing is written.
+    let spec = env.path().join("image/bale.toml");
+    fs::create_dir_all(spec.parent().unwrap()).unwrap();
+    fs::write(
+        &spec,
+        "name = \"example.com/guarded\"\npackages = [\"example.com/tool\", \"example.com/busybox-root@1\"]\n",
+    )
+    .unwrap();
+    let output = env.path().join("guarded");
+    let out = env.run(&[
+        "build",
+        spec.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("example.com/busybox-root:all@1 does not meet the trust policy"), "{stderr}");
+    assert!(stderr.contains("a signature by 1 of release"), "{stderr}");
+    assert!(!output.exists(), "nothing was written");
+    // Signed by release, it builds; the spec can name the policy itself.
+    env.ok(&["sign", "example.com/busybox-root@1", "--key", dir.join("release.key").to_str().unwrap()]);
+    fs::write(
+        &spec,
+        format!(
+            "name = \"example.com/guarded\"\npackages = [\"example.com/tool\", \"example.com/busybox-root@1\"]\n\n[trust]\npolicy = \"{}\"\n",
+            policy.display()
+        ),
+    )
+    .unwrap();
+    env.ok(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+}

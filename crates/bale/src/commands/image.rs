@@ -82,6 +82,7 @@ pub fn build(
         compression: compression_of(args.compression),
         helper: std::env::current_exe()?,
         sign: args.sign.clone(),
+        policy: args.policy.clone(),
     };
     let report = bale_build::build(store, &request, progress)?;
     let layers_json = |image: &bale_image::Image| {

@@ -29,7 +29,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pack(args) => package::pack(&open()?, args, json, progress),
         Command::Make(args) => recipe::make(&open()?, args, json, progress),
-        Command::Rebuild { reference } => recipe::rebuild(&open()?, &reference, json, progress),
+        Command::Rebuild { reference, attest } => {
+            recipe::rebuild(&open()?, &reference, attest.as_deref(), json, progress)
+        }
         Command::Inspect { reference, files } => {
             let store = open()?;
             match image::find_image(&store, &reference)? {
@@ -67,7 +69,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Path) => store::path(&root, json),
         Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
         Command::Key(KeyCommand::Generate { out, algorithm }) => trust::generate(&out, algorithm, json),
-        Command::Verify { reference, keys } => trust::verify(&open()?, &reference, &keys, json),
+        Command::Verify { reference, keys, policy } => {
+            trust::verify(&open()?, &reference, &keys, policy.as_deref(), json)
+        }
         Command::Sign { reference, key } => trust::sign(&open()?, &reference, &key, json),
     }
 }

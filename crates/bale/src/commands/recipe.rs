@@ -69,19 +69,32 @@ pub fn make(
 pub fn rebuild(
     store: &Store,
     reference: &str,
+    attest: Option<&std::path::Path>,
     json: bool,
     progress: &dyn bale_progress::Progress,
 ) -> anyhow::Result<ExitCode> {
+    let key = attest.map(bale_trust::SigningKey::load).transpose()?;
     let request = RebuildRequest {
         reference: reference.to_string(),
         helper: std::env::current_exe()?,
         compression: Compression::Gzip,
     };
     let report = bale_recipe::rebuild(store, &request, progress)?;
+    let attested = match &key {
+        Some(key) if report.reproducible => Some(bale_recipe::attest(store, &report, key)?),
+        _ => None,
+    };
     if json {
-        print_json(&serde_json::to_value(&report)?)?;
+        let mut doc = serde_json::to_value(&report)?;
+        if let Some(key_id) = &attested {
+            doc["attestedBy"] = json!(key_id);
+        }
+        print_json(&doc)?;
     } else if report.reproducible {
         outln!("{} is reproducible: the rebuild gave {}", report.id, report.actual);
+        if let Some(key_id) = &attested {
+            outln!("  attested by {key_id}");
+        }
     } else {
         outln!("{} is NOT reproducible", report.id);
         outln!("  stored   {}", report.expected);

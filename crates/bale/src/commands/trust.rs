@@ -32,16 +32,31 @@ pub fn generate(out: &Path, algorithm: KeyAlgorithm, json: bool) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// `bale verify REF --key FILE.pub...`.
+/// `bale verify REF (--key FILE.pub... | --policy FILE)`.
 pub fn verify(
     store: &Store,
     reference: &str,
     key_files: &[std::path::PathBuf],
+    policy: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let keys = key_files.iter().map(|path| PublicKey::load(path)).collect::<Result<Vec<_>, _>>()?;
+    let policy_path = match (key_files.is_empty(), policy) {
+        (_, Some(path)) => Some(path.to_path_buf()),
+        (true, None) => Some(bale_trust::policy::default_path().ok_or_else(|| {
+            anyhow::anyhow!("give --key FILE.pub or --policy FILE (no policy at ~/.config/bale/policy.toml either)")
+        })?),
+        (false, None) => None,
+    };
+    let policy = policy_path.as_deref().map(bale_trust::Policy::load).transpose()?;
+    let keys = match &policy {
+        // Every key the policy names is tried, so a revoked or expired
+        // one is reported as such rather than as unknown.
+        Some(policy) => policy.keys.iter().map(|k| k.key.clone()).collect(),
+        None => key_files.iter().map(|path| PublicKey::load(path)).collect::<Result<Vec<_>, _>>()?,
+    };
     let (dir, tag) = super::split_image(reference);
     let layout = Path::new(&dir);
+    let mut package = None;
     let verdicts = if layout.join("oci-layout").is_file() {
         bale_image::verify_layout(layout, &tag, &keys)?
     } else {
@@ -57,27 +72,64 @@ pub fn verify(
             Some(verdicts) => verdicts,
             // Not an image: a package of the store (whose error, if it is
             // none either, says what it looked for).
-            None => vec![bale_image::verify_package(store, &store.resolve(reference)?, &keys)?],
+            None => {
+                let record = store.resolve(reference)?;
+                let (_, metadata) = store.load_package(&record)?;
+                package = Some(metadata);
+                vec![bale_image::verify_package(store, &record, &keys)?]
+            }
         }
     };
-    let verified = !verdicts.is_empty() && verdicts.iter().all(|v| v.verified);
+    let today = bale_trust::policy::today();
+    let decisions: Vec<Option<bale_trust::Decision>> = verdicts
+        .iter()
+        .map(|verdict| {
+            policy.as_ref().map(|policy| {
+                let from_archive =
+                    package.as_ref().is_some_and(|m| matches!(m.provenance, bale_store::Provenance::Debian { .. }));
+                let name = verdict.name.clone().unwrap_or_else(|| reference.to_string());
+                policy.decide(&name, &verdict.vouches(), from_archive, today)
+            })
+        })
+        .collect();
+    let allowed = |i: usize| match &decisions[i] {
+        Some(decision) => decision.allowed,
+        None => verdicts[i].verified,
+    };
+    let verified = !verdicts.is_empty() && (0..verdicts.len()).all(allowed);
     if json {
-        print_json(&json!({ "reference": reference, "verified": verified, "images": verdicts }))?;
+        let images: Vec<serde_json::Value> = verdicts
+            .iter()
+            .zip(&decisions)
+            .map(|(verdict, decision)| {
+                let mut doc = serde_json::to_value(verdict).unwrap_or_default();
+                if let Some(decision) = decision {
+                    doc["policy"] = json!(decision);
+                }
+                doc
+            })
+            .collect();
+        print_json(&json!({ "reference": reference, "verified": verified, "images": images }))?;
     } else {
-        for verdict in &verdicts {
+        for (i, verdict) in verdicts.iter().enumerate() {
             let name = verdict.name.as_deref().unwrap_or("(unnamed)");
-            let state = if verdict.verified { "verified" } else { "NOT verified" };
+            let state = if allowed(i) { "verified" } else { "NOT verified" };
             outln!("{name} {} ({}): {state}", verdict.manifest, verdict.platform);
+            if let Some(decision) = &decisions[i] {
+                let rule = decision.rule.as_deref().map_or_else(|| "no rule".to_string(), |r| format!("rule {r:?}"));
+                outln!("  policy    {rule}: {}", decision.reason);
+            }
             if verdict.signatures.is_empty() {
                 outln!("  no signature is attached");
             }
             for signature in &verdict.signatures {
+                let kind = signature.kind.as_deref().unwrap_or("bundle");
                 match &signature.problem {
                     None => {
                         let keys: Vec<String> = signature.signed_by.iter().map(|k| k.to_string()).collect();
-                        outln!("  signed by {}", keys.join(", "));
+                        outln!("  {kind} by {}", keys.join(", "));
                     }
-                    Some(problem) => outln!("  a signature does not count: {problem}"),
+                    Some(problem) => outln!("  a {kind} does not count: {problem}"),
                 }
             }
         }

@@ -229,3 +229,34 @@ impl ImageVerdict {
         out
     }
 }
+
+/// How the signature bundles `bundles` (bytes, as a registry holds them)
+/// of the image `name` with manifest digest `manifest` fare under
+/// `policy` on `today`.
+pub fn decide_bundles(
+    policy: &bale_trust::Policy,
+    name: &str,
+    manifest: &Digest,
+    bundles: &[Vec<u8>],
+    today: i64,
+) -> bale_trust::Decision {
+    let keys: Vec<PublicKey> = policy.keys.iter().map(|k| k.key.clone()).collect();
+    let mut vouches: Vec<bale_trust::Vouch> = Vec::new();
+    for bytes in bundles {
+        let Ok(bundle) = Bundle::from_json(bytes) else { continue };
+        let Ok((statement, signers)) = bale_trust::check_bundle(&bundle, name, &manifest.hex(), &keys) else {
+            continue;
+        };
+        let kind = match statement.predicate_type.as_str() {
+            bale_trust::statement::SLSA_PROVENANCE_PREDICATE => "rebuild",
+            _ => "signature",
+        };
+        for key in signers {
+            let vouch = bale_trust::Vouch { key, kind: kind.into() };
+            if !vouches.contains(&vouch) {
+                vouches.push(vouch);
+            }
+        }
+    }
+    policy.decide(name, &vouches, false, today)
+}

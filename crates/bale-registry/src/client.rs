@@ -29,12 +29,18 @@ pub enum RegistryError {
     Unsupported(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{reference}: {reason}; nothing was pulled")]
+    Refused { reference: String, reason: String },
 }
 
 impl RegistryError {
     /// What to do about it, for people.
     pub fn help(&self) -> Option<&'static str> {
         match self {
+            Self::Refused { .. } => Some(
+                "`bale verify REF --policy FILE` after an unguarded pull shows every signature; the publisher \
+                 signs with `bale build --sign`",
+            ),
             Self::Download { source, .. } => Some(source.help()),
             Self::Store(e) => e.help(),
             _ => None,
@@ -298,6 +304,27 @@ impl Registry {
         Ok(true)
     }
 
+    /// A small blob (a signature bundle) into memory, at the `size` its
+    /// descriptor declares (at most `max`), checked by digest.
+    pub fn get_small_blob(&mut self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, RegistryError> {
+        let url = self.url(&format!("blobs/{digest}"));
+        if size > max {
+            return Err(RegistryError::Unsupported(format!("{url} (a {size}-byte signature)")));
+        }
+        let response = self.send(&|agent, auth| with_auth(agent.get(&url), auth).call(), &url)?;
+        if response.status().as_u16() != 200 {
+            return Err(Self::status("GET", &url, response));
+        }
+        let mut bytes = Vec::new();
+        bale_http::copy_declared(response.into_body().into_reader(), size, &mut bytes, &self.limits)
+            .map_err(|source| RegistryError::Download { url: url.clone(), source })?;
+        let actual = bale_fileset::sha256_bytes(&bytes);
+        if actual != *digest {
+            return Err(RegistryError::Mismatch { url, expected: *digest, actual });
+        }
+        Ok(bytes)
+    }
+
     /// Streams a blob of the `size` its descriptor declares into the store;
     /// it lands only if it hashes right. A registry that sends more, or
     /// stalls, is cut off and the partial file removed.
@@ -540,7 +567,44 @@ const MAX_INDEX_ENTRIES: usize = 64;
 /// Pulls an image or an image index (every image of it) into the store:
 /// manifests, configs and layers, each checked against its digest before
 /// it lands.
+/// What a guarded pull shows its guard before anything is stored: each
+/// image's manifest digest, the name its manifest gives it, and the
+/// bytes of each of its referrers of `artifact_type` (signature bundles).
+#[derive(Debug, Clone)]
+pub struct PullCandidate {
+    pub manifest: Digest,
+    pub name: Option<String>,
+    pub bundles: Vec<Vec<u8>>,
+}
+
+/// A guard over a pull: the referrers' artifact type it wants to see, and
+/// the check, which refuses with a reason.
+pub struct PullGuard<'a> {
+    pub artifact_type: &'a str,
+    pub check: &'a dyn Fn(&[PullCandidate]) -> Result<(), String>,
+}
+
+impl std::fmt::Debug for PullGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PullGuard({})", self.artifact_type)
+    }
+}
+
+/// The largest signature bundle a guarded pull reads.
+const MAX_GUARDED_BLOB: u64 = 1 << 20;
+
 pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Result<PullReport, RegistryError> {
+    pull_guarded(source, store, None, progress)
+}
+
+/// [`pull`], asking `guard` first: with the manifests and the guarded
+/// referrers read into memory, before any blob enters the store.
+pub fn pull_guarded(
+    source: &Reference,
+    store: &Store,
+    guard: Option<&PullGuard<'_>>,
+    progress: &dyn Progress,
+) -> Result<PullReport, RegistryError> {
     let _session = store.lock_shared()?;
     let mut registry = Registry::new(source);
     let (bytes, digest, media_type) = registry.get_manifest(&source.reference)?;
@@ -571,6 +635,36 @@ pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Resul
         manifests.push((digest, bytes.clone(), manifest));
         bale_store::MANIFEST_MEDIA_TYPE
     };
+    if let Some(guard) = guard {
+        let mut candidates = Vec::new();
+        for (image, _, manifest) in &manifests {
+            let mut bundles = Vec::new();
+            for descriptor in registry.referrers(image)?.into_iter().take(MAX_REFERRERS) {
+                if descriptor.media_type != bale_store::MANIFEST_MEDIA_TYPE
+                    || descriptor.artifact_type.as_deref().is_some_and(|t| t != guard.artifact_type)
+                {
+                    continue;
+                }
+                let (bytes, _, _) = registry.get_manifest(&descriptor.digest.to_string())?;
+                let Ok(artifact) = serde_json::from_slice::<Manifest>(&bytes) else { continue };
+                if artifact.subject.as_ref().is_none_or(|s| s.digest != *image)
+                    || artifact.artifact_type.as_deref() != Some(guard.artifact_type)
+                {
+                    continue;
+                }
+                for layer in artifact.layers.iter().take(1) {
+                    bundles.push(registry.get_small_blob(&layer.digest, layer.size, MAX_GUARDED_BLOB)?);
+                }
+            }
+            candidates.push(PullCandidate {
+                manifest: *image,
+                name: manifest.annotations.get("vnd.bale.name").cloned(),
+                bundles,
+            });
+        }
+        (guard.check)(&candidates)
+            .map_err(|reason| RegistryError::Refused { reference: source.to_string(), reason })?;
+    }
     let mut received = 0;
     let total: u64 =
         manifests.iter().map(|(_, _, m)| m.layers.iter().map(|l| l.size).sum::<u64>() + m.config.size).sum();

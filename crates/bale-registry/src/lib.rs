@@ -7,5 +7,7 @@ mod client;
 mod reference;
 
 pub mod mounts;
-pub use client::{PullReport, PushReport, Registry, RegistryError, pull, push_layout};
+pub use client::{
+    PullCandidate, PullGuard, PullReport, PushReport, Registry, RegistryError, pull, pull_guarded, push_layout,
+};
 pub use reference::{Reference, ReferenceError};

@@ -143,6 +143,11 @@ pub enum Command {
         /// Also write the image here as an OCI layout (tagged as in REF).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Refuse an image that does not meet this trust policy, before
+        /// anything is stored [default: ~/.config/bale/policy.toml when it
+        /// exists].
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
     },
     /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
     #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\

@@ -169,6 +169,37 @@ fn signed_images_verify_only_with_their_key_and_for_themselves() {
         assert_eq!(verified["verified"], true, "{verified}");
         let out = other.run(&["verify", &reference, "--key", &other_public]);
         assert_eq!(out.status.code(), Some(1));
+
+        // A pull guarded by a policy: the signed image passes.
+        let policy = env.path().join("policy.toml");
+        fs::write(
+            &policy,
+            format!(
+                "[keys.release]\nfile = \"{public}\"\n\n[[rule]]\nmatch = \"example.com/\"\nsigned-by = [\"release\"]\n"
+            ),
+        )
+        .unwrap();
+        let guarded = Env::new();
+        guarded.ok(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+        // With its signature gone from the registry (the fallback tag
+        // emptied), the same pull is refused and the store is unchanged.
+        let Some(curl) = bale_testkit::require_tool("curl") else { return };
+        let subject = built["manifest"]["digest"].as_str().unwrap().replace(':', "-");
+        let emptied = Command::new(curl)
+            .args(["-sf", "-X", "PUT", "-H", "Content-Type: application/vnd.oci.image.index.v1+json", "--data"])
+            .arg(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)
+            .arg(format!("http://{}/v2/signed/a/manifests/{subject}", registry.address))
+            .output()
+            .unwrap();
+        assert!(emptied.status.success(), "{}", String::from_utf8_lossy(&emptied.stderr));
+        let fresh = Env::new();
+        fresh.ok(&["list"]);
+        let before = fresh.store_state();
+        let out = fresh.run(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("does not meet the trust policy"), "{stderr}");
+        assert!(stderr.contains("nothing was pulled"), "{stderr}");
+        assert_eq!(fresh.store_state(), before, "nothing entered the store");
     }
 
     // One byte of the signed statement changed: refused.

@@ -59,7 +59,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = if root.join("index.json").exists() { Some(open()?) } else { None };
             registry::push(store.as_ref(), &image, &reference, json, progress)
         }
-        Command::Pull { reference, output } => registry::pull(&open()?, &reference, output, json, progress),
+        Command::Pull { reference, output, policy } => {
+            registry::pull(&open()?, &reference, output, policy, json, progress)
+        }
         Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
         Command::Debian(DebianCommand::Show { name, archive }) => {
             debian::show(&open()?, &name, &archive, json, progress)

@@ -48,11 +48,34 @@ pub fn pull(
     store: &Store,
     reference: &str,
     output: Option<PathBuf>,
+    policy: Option<PathBuf>,
     json: bool,
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
     let source: bale_registry::Reference = reference.parse()?;
-    let report = bale_registry::pull(&source, store, progress).with_context(|| format!("pulling {source}"))?;
+    let policy = policy.or_else(bale_trust::policy::default_path).map(|p| bale_trust::Policy::load(&p)).transpose()?;
+    let today = bale_trust::policy::today();
+    // An image without a name of its own is judged by its reference.
+    let fallback = format!("{}/{}", source.registry, source.repository);
+    let check = |candidates: &[bale_registry::PullCandidate]| -> Result<(), String> {
+        let Some(policy) = &policy else { return Ok(()) };
+        for candidate in candidates {
+            let name = candidate.name.as_deref().unwrap_or(&fallback);
+            let decision = bale_image::decide_bundles(policy, name, &candidate.manifest, &candidate.bundles, today);
+            if !decision.allowed {
+                return Err(format!(
+                    "{name} {} does not meet the trust policy {}: {}",
+                    candidate.manifest,
+                    policy.path.display(),
+                    decision.reason
+                ));
+            }
+        }
+        Ok(())
+    };
+    let guard = bale_registry::PullGuard { artifact_type: bale_trust::BUNDLE_MEDIA_TYPE, check: &check };
+    let report = bale_registry::pull_guarded(&source, store, policy.as_ref().map(|_| &guard), progress)
+        .with_context(|| format!("pulling {source}"))?;
     if let Some(dir) = &output {
         let tag = if source.reference.starts_with("sha256:") { "latest" } else { source.reference.as_str() };
         let media_type =

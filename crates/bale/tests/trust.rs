@@ -202,6 +202,31 @@ fn signed_images_verify_only_with_their_key_and_for_themselves() {
         assert_eq!(fresh.store_state(), before, "nothing entered the store");
     }
 
+    // An implementation bale did not write (securesystemslib, from PyPI)
+    // verifies the envelope with the exported public key, and refuses it
+    // once a byte of the statement changed (below).
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/verify_dsse.py");
+    let securesystemslib = Command::new("python3").args(["-c", "import securesystemslib.dsse, cryptography"]).status();
+    let independent = if securesystemslib.is_ok_and(|s| s.success()) {
+        let key_id = verified["images"][0]["signatures"][0]["signedBy"][0].as_str().unwrap().to_string();
+        let public = public.clone();
+        let run = move |bundle: &Path| {
+            Command::new("python3").arg(&checker).arg(bundle).arg(&public).arg(&key_id).output().unwrap()
+        };
+        let out = run(&bundle_path);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "verified example.com/a\n");
+        Some(run)
+    } else {
+        bale_testkit::missing("securesystemslib and cryptography from PyPI (pip install 'securesystemslib[crypto]')");
+        None
+    };
+
     // One byte of the signed statement changed: refused.
     let mut tampered = bundle.clone();
     let mut payload = base64_decode(tampered["dsseEnvelope"]["payload"].as_str().unwrap());
@@ -212,6 +237,10 @@ fn signed_images_verify_only_with_their_key_and_for_themselves() {
     fs::write(&bundle_path, serde_json::to_vec(&tampered).unwrap()).unwrap();
     let out = env.run(&["verify", a.to_str().unwrap(), "--key", &public]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    if let Some(run) = independent {
+        let out = run(&bundle_path);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

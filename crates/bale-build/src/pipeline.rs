@@ -243,8 +243,9 @@ pub struct BuildRequest {
     pub helper: PathBuf,
     /// A private key to sign each image with (docs/trust.md).
     pub sign: Option<PathBuf>,
-    /// A trust policy every package of the image must meet (else the
-    /// spec's `[trust] policy`, if any).
+    /// A trust policy every package of the image must meet [default: the
+    /// user's own, when they have one]; the spec's `[trust] policy` must
+    /// be met as well.
     pub policy: Option<PathBuf>,
 }
 
@@ -277,9 +278,15 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     let mut spec = Spec::load(&request.spec)?;
     // Before any work: a key that cannot sign would waste the build.
     let signing_key = request.sign.as_deref().map(bale_trust::SigningKey::load).transpose()?;
-    let policy_path =
-        request.policy.clone().or_else(|| spec.trust.as_ref().map(|t| spec_dir(&request.spec).join(&t.policy)));
-    let policy = policy_path.as_deref().map(bale_trust::Policy::load).transpose()?;
+    // The user's policy (given, else their own config) always applies; a
+    // spec's `[trust]` can only add to it, never stand in for it.
+    let mut policies = Vec::new();
+    if let Some(path) = request.policy.clone().or_else(bale_trust::policy::default_path) {
+        policies.push(bale_trust::Policy::load(&path)?);
+    }
+    if let Some(trust) = &spec.trust {
+        policies.push(bale_trust::Policy::load(&spec_dir(&request.spec).join(&trust.policy))?);
+    }
     // The image names itself in its manifest, so a signature's statement
     // can be held to that name.
     spec.config.annotations.insert(bale_image::NAME_ANNOTATION.into(), spec.name.clone());
@@ -373,7 +380,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         }
         // Before anything is composed or written: the spec's own local
         // packages are exempt, every other must meet the policy.
-        if let Some(policy) = &policy {
+        for policy in &policies {
             let own: Vec<&str> = locals.iter().map(|l| l.id.as_str()).collect();
             crate::trust::enforce(store, policy, ids.iter().filter(|id| !own.contains(&id.as_str())))?;
         }

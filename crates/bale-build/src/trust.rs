@@ -24,7 +24,7 @@ pub(crate) fn enforce<'a>(
         let (_, metadata) = store.load_package(&record)?;
         let from_archive = matches!(metadata.provenance, Provenance::Debian { .. });
         let verdict = bale_image::verify_package(store, &record, &keys)?;
-        let decision = policy.decide(&record.id, &verdict.vouches(), from_archive, today);
+        let decision = verdict.decide(policy, &record.id, from_archive, today);
         if !decision.allowed {
             return Err(BuildError::PolicyRefused {
                 package: record.id,

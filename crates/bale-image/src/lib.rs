@@ -32,8 +32,8 @@ pub use sbom::{
     render as render_sbom,
 };
 pub use signatures::{
-    ImageVerdict, NAME_ANNOTATION, SignError, SignatureVerdict, attach_package_bundle, decide_bundles, sign_image,
-    sign_package, verify_layout, verify_package, verify_pulled,
+    ImageVerdict, NAME_ANNOTATION, SignError, SignatureVerdict, attach_package_bundle, sign_image, sign_package,
+    verdict_from_bundles, verify_layout, verify_package, verify_pulled,
 };
 pub use spec::{
     DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, ResolvedDir, RunStep, RuntimeConfig, Spec, SpecDir,

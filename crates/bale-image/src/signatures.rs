@@ -60,7 +60,7 @@ pub fn verify_package(
         if artifact.subject.as_ref().map(|s| s.digest) != Some(record.manifest.digest) {
             continue;
         }
-        signatures.push(check(&source, &artifact, &referrer, Some(&record.id), &record.manifest, keys));
+        signatures.push(check(&source, &artifact, &referrer, Some(&record.id), &record.manifest, "package", keys));
     }
     let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
     Ok(ImageVerdict {
@@ -143,7 +143,7 @@ fn verify_images(
             if artifact.subject.as_ref().map(|s| s.digest) != Some(image.manifest.digest) {
                 continue;
             }
-            signatures.push(check(source, &artifact, referrer, name.as_deref(), &image.manifest, keys));
+            signatures.push(check(source, &artifact, referrer, name.as_deref(), &image.manifest, "image", keys));
         }
         let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
         verdicts.push(ImageVerdict {
@@ -169,94 +169,144 @@ fn check(
     artifact: &Manifest,
     referrer: &Descriptor,
     name: Option<&str>,
-    image: &Descriptor,
+    subject: &Descriptor,
+    subject_kind: &str,
     keys: &[PublicKey],
 ) -> SignatureVerdict {
-    let mut verdict =
-        SignatureVerdict { referrer: referrer.digest, name: None, kind: None, signed_by: Vec::new(), problem: None };
-    let bundle = match artifact.layers.first().map(|layer| source.read(&layer.digest)) {
-        Some(Ok(bytes)) => Bundle::from_json(&bytes),
-        Some(Err(e)) => {
-            verdict.problem = Some(format!("its bundle cannot be read: {e}"));
-            return verdict;
+    let bytes = match artifact.layers.first() {
+        Some(layer) if layer.size > bale_trust::bundle::MAX_BUNDLE as u64 => {
+            Err(format!("its bundle is {} bytes, more than bale reads", layer.size))
         }
-        None => {
-            verdict.problem = Some("its manifest holds no bundle".into());
-            return verdict;
-        }
+        Some(layer) => source.read(&layer.digest).map_err(|e| format!("its bundle cannot be read: {e}")),
+        None => Err("its manifest holds no bundle".into()),
     };
-    let bundle = match bundle {
+    judge_bundle(referrer.digest, bytes, name, &subject.digest, subject_kind, keys)
+}
+
+/// One bundle's bytes (or why there are none) judged for the subject with
+/// digest `digest` of kind `subject_kind` (`image`, `package`). `name`:
+/// the name the subject gives itself, which a statement must match; when
+/// it gives none, the statement's own name stands, and only a trusted
+/// key's signature makes it count.
+fn judge_bundle(
+    referrer: Digest,
+    bytes: Result<Vec<u8>, String>,
+    name: Option<&str>,
+    digest: &Digest,
+    subject_kind: &str,
+    keys: &[PublicKey],
+) -> SignatureVerdict {
+    let mut verdict = SignatureVerdict { referrer, name: None, kind: None, signed_by: Vec::new(), problem: None };
+    let bundle = match bytes.and_then(|b| Bundle::from_json(&b).map_err(|e| e.to_string())) {
         Ok(bundle) => bundle,
-        Err(e) => {
-            verdict.problem = Some(e.to_string());
+        Err(problem) => {
+            verdict.problem = Some(problem);
             return verdict;
         }
     };
-    // The statement's own name, for the report, before the checks.
     let statement = bale_trust::decode_statement(&bundle);
     let claimed = statement.as_ref().and_then(|s| s.subject.first().map(|s| s.name.clone()));
     verdict.name = claimed.clone();
-    verdict.kind = statement.as_ref().map(|s| match s.predicate_type.as_str() {
-        bale_trust::statement::SLSA_PROVENANCE_PREDICATE => "rebuild".to_string(),
-        bale_trust::statement::SIGNATURE_PREDICATE => "signature".to_string(),
-        other => other.to_string(),
-    });
     let Some(expected) = name.map(str::to_string).or(claimed) else {
         verdict.problem = Some("its statement names no subject".into());
         return verdict;
     };
-    match bale_trust::check_bundle(&bundle, &expected, &image.digest.hex(), keys) {
-        Ok((_, signers)) => verdict.signed_by = signers,
+    match bale_trust::check_bundle(&bundle, &expected, &digest.hex(), keys) {
+        Ok((statement, signers)) => {
+            // Only the two claims bale makes count, each for its own kind
+            // of subject: a key's other statements vouch for nothing here.
+            let said = statement.predicate.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+            match statement.predicate_type.as_str() {
+                bale_trust::statement::SIGNATURE_PREDICATE if said == subject_kind => {
+                    verdict.kind = Some("signature".into());
+                    verdict.signed_by = signers;
+                }
+                bale_trust::statement::SIGNATURE_PREDICATE => {
+                    verdict.problem = Some(format!("it signs a {said}, not this {subject_kind}"));
+                }
+                bale_trust::statement::SLSA_PROVENANCE_PREDICATE if subject_kind == "package" => {
+                    verdict.kind = Some("rebuild".into());
+                    verdict.signed_by = signers;
+                }
+                other => {
+                    verdict.problem =
+                        Some(format!("it is a statement of type {other}, which vouches for nothing here"));
+                }
+            }
+        }
         Err(refusal) => verdict.problem = Some(refusal.to_string()),
     }
     verdict
 }
 
-impl ImageVerdict {
-    /// What vouches for the subject: each trusted key that signed a
-    /// statement naming it, with the statement's kind.
-    pub fn vouches(&self) -> Vec<bale_trust::Vouch> {
-        let mut out: Vec<bale_trust::Vouch> = Vec::new();
-        for signature in self.signatures.iter().filter(|s| s.problem.is_none()) {
-            let kind = signature.kind.clone().unwrap_or_default();
-            for key in &signature.signed_by {
-                let vouch = bale_trust::Vouch { key: key.clone(), kind: kind.clone() };
-                if !out.contains(&vouch) {
-                    out.push(vouch);
-                }
-            }
-        }
-        out
-    }
+/// The verdict on an image a registry holds, from its manifest digest,
+/// the name its manifest gives, and its bundles' bytes (read by a guarded
+/// pull before anything is stored).
+pub fn verdict_from_bundles(
+    manifest: &Digest,
+    name: Option<&str>,
+    bundles: &[Vec<u8>],
+    keys: &[PublicKey],
+) -> ImageVerdict {
+    let signatures: Vec<SignatureVerdict> = bundles
+        .iter()
+        .map(|bytes| judge_bundle(bale_fileset::sha256_bytes(bytes), Ok(bytes.clone()), name, manifest, "image", keys))
+        .collect();
+    let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
+    ImageVerdict { manifest: *manifest, platform: String::new(), name: name.map(str::to_string), signatures, verified }
 }
 
-/// How the signature bundles `bundles` (bytes, as a registry holds them)
-/// of the image `name` with manifest digest `manifest` fare under
-/// `policy` on `today`.
-pub fn decide_bundles(
-    policy: &bale_trust::Policy,
-    name: &str,
-    manifest: &Digest,
-    bundles: &[Vec<u8>],
-    today: i64,
-) -> bale_trust::Decision {
-    let keys: Vec<PublicKey> = policy.keys.iter().map(|k| k.key.clone()).collect();
-    let mut vouches: Vec<bale_trust::Vouch> = Vec::new();
-    for bytes in bundles {
-        let Ok(bundle) = Bundle::from_json(bytes) else { continue };
-        let Ok((statement, signers)) = bale_trust::check_bundle(&bundle, name, &manifest.hex(), &keys) else {
-            continue;
-        };
-        let kind = match statement.predicate_type.as_str() {
-            bale_trust::statement::SLSA_PROVENANCE_PREDICATE => "rebuild",
-            _ => "signature",
-        };
-        for key in signers {
-            let vouch = bale_trust::Vouch { key, kind: kind.into() };
-            if !vouches.contains(&vouch) {
-                vouches.push(vouch);
-            }
+impl ImageVerdict {
+    /// The decision of `policy` on `today` about the subject of this
+    /// verdict. Rules see only names a trusted key vouched for (the
+    /// statement's name, which must be the one the subject gives itself):
+    /// a subject no trusted key vouched for is judged as `unvouched`
+    /// (where it was found: a registry repository, a layout path), never
+    /// by a name it merely claims. `archive_verified`: a Debian package
+    /// that came through its archive's signature chain.
+    pub fn decide(
+        &self,
+        policy: &bale_trust::Policy,
+        unvouched: &str,
+        archive_verified: bool,
+        today: i64,
+    ) -> bale_trust::Decision {
+        let mut names: Vec<&str> = self
+            .signatures
+            .iter()
+            .filter(|s| s.problem.is_none() && !s.signed_by.is_empty())
+            .filter_map(|s| s.name.as_deref())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            // A package's id is the store's own record, not a claim.
+            let name = if archive_verified || self.platform == "package" {
+                self.name.as_deref().unwrap_or(unvouched)
+            } else {
+                unvouched
+            };
+            return policy.decide(name, &[], archive_verified, today);
         }
+        let mut decisions = names.iter().map(|name| {
+            let vouches: Vec<bale_trust::Vouch> = self
+                .signatures
+                .iter()
+                .filter(|s| s.problem.is_none() && s.name.as_deref() == Some(*name))
+                .flat_map(|s| {
+                    s.signed_by
+                        .iter()
+                        .map(|key| bale_trust::Vouch { key: key.clone(), kind: s.kind.clone().unwrap_or_default() })
+                })
+                .collect();
+            policy.decide(name, &vouches, archive_verified, today)
+        });
+        let first = decisions.next();
+        first
+            .clone()
+            .filter(|d| d.allowed)
+            .or_else(|| decisions.find(|d| d.allowed))
+            .or(first)
+            .unwrap_or_else(|| policy.decide(unvouched, &[], archive_verified, today))
     }
-    policy.decide(name, &vouches, false, today)
 }

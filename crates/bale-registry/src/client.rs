@@ -590,8 +590,10 @@ impl std::fmt::Debug for PullGuard<'_> {
     }
 }
 
-/// The largest signature bundle a guarded pull reads.
+/// The largest signature bundle a guarded pull reads, and the most it
+/// reads in all.
 const MAX_GUARDED_BLOB: u64 = 1 << 20;
+const MAX_GUARDED_TOTAL: u64 = 16 << 20;
 
 pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Result<PullReport, RegistryError> {
     pull_guarded(source, store, None, progress)
@@ -637,15 +639,18 @@ pub fn pull_guarded(
     };
     if let Some(guard) = guard {
         let mut candidates = Vec::new();
+        let mut read: u64 = 0;
         for (image, _, manifest) in &manifests {
             let mut bundles = Vec::new();
-            for descriptor in registry.referrers(image)?.into_iter().take(MAX_REFERRERS) {
-                if descriptor.media_type != bale_store::MANIFEST_MEDIA_TYPE
-                    || descriptor.artifact_type.as_deref().is_some_and(|t| t != guard.artifact_type)
-                {
-                    continue;
-                }
-                let (bytes, _, _) = registry.get_manifest(&descriptor.digest.to_string())?;
+            // Filtered before the cap, so other artifacts cannot crowd the
+            // signatures out; one that cannot be read is skipped (it
+            // vouches for nothing), and the total read is bounded.
+            let wanted = registry.referrers(image)?.into_iter().filter(|d| {
+                d.media_type == bale_store::MANIFEST_MEDIA_TYPE
+                    && d.artifact_type.as_deref().is_none_or(|t| t == guard.artifact_type)
+            });
+            for descriptor in wanted.take(MAX_REFERRERS) {
+                let Ok((bytes, _, _)) = registry.get_manifest(&descriptor.digest.to_string()) else { continue };
                 let Ok(artifact) = serde_json::from_slice::<Manifest>(&bytes) else { continue };
                 if artifact.subject.as_ref().is_none_or(|s| s.digest != *image)
                     || artifact.artifact_type.as_deref() != Some(guard.artifact_type)
@@ -653,7 +658,13 @@ pub fn pull_guarded(
                     continue;
                 }
                 for layer in artifact.layers.iter().take(1) {
-                    bundles.push(registry.get_small_blob(&layer.digest, layer.size, MAX_GUARDED_BLOB)?);
+                    if read.saturating_add(layer.size) > MAX_GUARDED_TOTAL {
+                        continue;
+                    }
+                    if let Ok(blob) = registry.get_small_blob(&layer.digest, layer.size, MAX_GUARDED_BLOB) {
+                        read += blob.len() as u64;
+                        bundles.push(blob);
+                    }
                 }
             }
             candidates.push(PullCandidate {

@@ -79,7 +79,12 @@ pub struct Rule {
 impl Rule {
     /// Whether the rule is about `name` (an image's name or a package id).
     pub fn matches(&self, name: &str) -> bool {
-        let bare = name.split(['@', ':']).next().unwrap_or(name);
+        // A package id's name: without `:ARCH@VERSION` (image names and
+        // registry paths have no `@`, and keep their `host:port`).
+        let bare = match name.rsplit_once('@') {
+            Some((left, _)) => left.rsplit_once(':').map_or(left, |(name, _)| name),
+            None => name,
+        };
         match self.pattern.as_str() {
             "*" => true,
             "debian:*" => name.starts_with("debian:"),
@@ -137,6 +142,10 @@ impl Policy {
                 None => None,
             };
             let key = PublicKey::load(&dir.join(&entry.file))?;
+            // One key under two names would escape a revocation by alias.
+            if let Some(other) = keys.iter().find(|k: &&PolicyKey| k.key.id() == key.id()) {
+                return Err(invalid(format!("keys.{name} and keys.{} are the same key", other.name)));
+            }
             keys.push(PolicyKey { name: name.clone(), key, expires, revoked: entry.revoked });
         }
         let mut rules = Vec::new();
@@ -173,8 +182,11 @@ impl Policy {
                     )));
                 }
             };
-            if rule.pattern.is_empty() {
-                return Err(invalid(format!("{field}: `match` is empty")));
+            let pattern = rule.pattern.as_str();
+            if pattern.is_empty() || (pattern.contains('*') && pattern != "*" && pattern != "debian:*") {
+                return Err(invalid(format!(
+                    "{field}: match {pattern:?} is not `*`, `debian:*`, a prefix ending in `/`, or an exact name"
+                )));
             }
             rules.push(Rule { pattern: rule.pattern.clone(), requirement });
         }
@@ -275,7 +287,12 @@ fn days_of(date: &str) -> Option<i64> {
     let mut parts = date.split('-');
     let (y, m, d): (i64, i64, i64) =
         (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) || date.len() != 10 {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if parts.next().is_some() || !(1..=12).contains(&m) || date.len() != 10 {
+        return None;
+    }
+    if d < 1 || d > month_days[usize::try_from(m - 1).ok()?] {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -317,6 +334,8 @@ mod tests {
         assert_eq!(days_of("2000-03-01"), Some(11_017));
         assert_eq!(days_of("2026-13-01"), None);
         assert_eq!(days_of("2026-1-01"), None);
+        assert_eq!(days_of("2026-02-29"), None);
+        assert_eq!(days_of("2024-02-29"), Some(19_782));
     }
 
     fn policy(dir: &Path, rules: &str) -> Policy {
@@ -374,6 +393,15 @@ mod tests {
         assert!(!p.decide("example.com/closed:all@1", &[], false, today).allowed);
         assert!(p.decide("example.com/closed:all@1", &[vouch(dir.path(), "a", "signature")], false, today).allowed);
         assert!(p.decide("debian:bookworm/libc6:amd64@2.36", &[], true, today).allowed);
+        // An exact rule names a registry path with its port, and a
+        // package by its name without architecture and version.
+        let exact = Rule { pattern: "registry.internal:5000/prod/app".into(), requirement: Requirement::Any };
+        assert!(exact.matches("registry.internal:5000/prod/app"));
+        assert!(!exact.matches("registry.internal"));
+        let debian = Rule { pattern: "debian".into(), requirement: Requirement::Any };
+        assert!(!debian.matches("debian:bookworm/libc6:amd64@2.36"));
+        let hello = Rule { pattern: "example.com/hello".into(), requirement: Requirement::Any };
+        assert!(hello.matches("example.com/hello:amd64@1") && !hello.matches("example.com/hello-doc:all@1"));
         let other = p.decide("other.org/x:all@1", &[], false, today);
         assert!(!other.allowed && other.reason.contains("no rule"), "{}", other.reason);
         std::fs::write(dir.path().join("bad.toml"), "[[rule]]\nmatch = \"*\"\nsigned-by = [\"nobody\"]\n").unwrap();

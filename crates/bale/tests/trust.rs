@@ -181,6 +181,22 @@ fn signed_images_verify_only_with_their_key_and_for_themselves() {
         .unwrap();
         let guarded = Env::new();
         guarded.ok(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+        // An unsigned image that names itself into a lax rule is judged by
+        // where it was pulled from, not by the name it claims.
+        let lax = env.path().join("lax.toml");
+        fs::write(
+            &lax,
+            format!("{}\n[[rule]]\nmatch = \"debian:*\"\nany = true\n", fs::read_to_string(&policy).unwrap()),
+        )
+        .unwrap();
+        let claimed = env.path().join("claimed");
+        let spec_claimed = image_spec(&env, "debian:x");
+        env.ok(&["build", spec_claimed.to_str().unwrap(), "--output", claimed.to_str().unwrap()]);
+        let claimed_reference = format!("{}/signed/claimed:v1", registry.address);
+        env.ok(&["push", claimed.to_str().unwrap(), &claimed_reference]);
+        let out = Env::new().run(&["pull", &claimed_reference, "--policy", lax.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("no rule"), "{stderr}");
         // With its signature gone from the registry (the fallback tag
         // emptied), the same pull is refused and the store is unchanged.
         let Some(curl) = bale_testkit::require_tool("curl") else { return };

@@ -59,10 +59,17 @@ pub fn pull(
     let fallback = format!("{}/{}", source.registry, source.repository);
     let check = |candidates: &[bale_registry::PullCandidate]| -> Result<(), String> {
         let Some(policy) = &policy else { return Ok(()) };
+        let keys: Vec<bale_trust::PublicKey> = policy.keys.iter().map(|k| k.key.clone()).collect();
         for candidate in candidates {
-            let name = candidate.name.as_deref().unwrap_or(&fallback);
-            let decision = bale_image::decide_bundles(policy, name, &candidate.manifest, &candidate.bundles, today);
+            let verdict = bale_image::verdict_from_bundles(
+                &candidate.manifest,
+                candidate.name.as_deref(),
+                &candidate.bundles,
+                &keys,
+            );
+            let decision = verdict.decide(policy, &fallback, false, today);
             if !decision.allowed {
+                let name = candidate.name.as_deref().unwrap_or(&fallback);
                 return Err(format!(
                     "{name} {} does not meet the trust policy {}: {}",
                     candidate.manifest,

@@ -87,8 +87,7 @@ pub fn verify(
             policy.as_ref().map(|policy| {
                 let from_archive =
                     package.as_ref().is_some_and(|m| matches!(m.provenance, bale_store::Provenance::Debian { .. }));
-                let name = verdict.name.clone().unwrap_or_else(|| reference.to_string());
-                policy.decide(&name, &verdict.vouches(), from_archive, today)
+                verdict.decide(policy, reference, from_archive, today)
             })
         })
         .collect();

@@ -34,7 +34,7 @@ pub use package::{
     AlternativeLink, BlobRef, BuildDefinition, BuildParameters, Builder, ContentInfo, DebianFields, Dependency,
     DependencyAlternative, Dropped, PACKAGE_ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE, PackageMetadata, Provenance, Provide,
     RECIPE_BUILD_TYPE, RecipeParameters, RecipeProvenance, ResourceDescriptor, RunDetails, SourceRef, SystemUser,
-    UnknownProvenance, generic_purl, purl_version, utc_time,
+    UnknownProvenance, days_from_civil, generic_purl, purl_version, utc_time,
 };
 pub use store::{CacheRead, PackageRecord, STORE_FORMAT, STORE_FORMAT_ANNOTATION, Store};
 pub use verify::{VerifyProblem, VerifyReport};

@@ -282,27 +282,18 @@ impl Policy {
     }
 }
 
-/// Days since the epoch of a `YYYY-MM-DD` date.
+/// Days since the epoch of a `YYYY-MM-DD` date that exists.
 fn days_of(date: &str) -> Option<i64> {
     let mut parts = date.split('-');
     let (y, m, d): (i64, i64, i64) =
         (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if parts.next().is_some() || !(1..=12).contains(&m) || date.len() != 10 {
+    if parts.next().is_some() || date.len() != 10 || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    if d < 1 || d > month_days[usize::try_from(m - 1).ok()?] {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    let days = bale_store::days_from_civil(y, m, d);
+    // 2026-02-31 would land in March: a date that does not exist.
+    let (year, month, day, ..) = bale_store::utc_time(days * 86_400);
+    ((year, month, day) == (y, m, d)).then_some(days)
 }
 
 /// The user's own policy, `$XDG_CONFIG_HOME/bale/policy.toml` (else

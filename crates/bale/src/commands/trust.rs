@@ -111,12 +111,14 @@ pub fn verify(
         print_json(&json!({ "reference": reference, "verified": verified, "images": images }))?;
     } else {
         for (i, verdict) in verdicts.iter().enumerate() {
-            let name = verdict.name.as_deref().unwrap_or("(unnamed)");
+            // Names and reasons quote what an image says of itself: no
+            // control character of theirs reaches the terminal.
+            let name = printable(verdict.name.as_deref().unwrap_or("(unnamed)"));
             let state = if allowed(i) { "verified" } else { "NOT verified" };
             outln!("{name} {} ({}): {state}", verdict.manifest, verdict.platform);
             if let Some(decision) = &decisions[i] {
                 let rule = decision.rule.as_deref().map_or_else(|| "no rule".to_string(), |r| format!("rule {r:?}"));
-                outln!("  policy    {rule}: {}", decision.reason);
+                outln!("  policy    {rule}: {}", printable(&decision.reason));
             }
             if verdict.signatures.is_empty() {
                 outln!("  no signature is attached");
@@ -126,9 +128,9 @@ pub fn verify(
                 match &signature.problem {
                     None => {
                         let keys: Vec<String> = signature.signed_by.iter().map(|k| k.to_string()).collect();
-                        outln!("  {kind} by {}", keys.join(", "));
+                        outln!("  {} by {}", printable(kind), keys.join(", "));
                     }
-                    Some(problem) => outln!("  a {kind} does not count: {problem}"),
+                    Some(problem) => outln!("  a {} does not count: {}", printable(kind), printable(problem)),
                 }
             }
         }
@@ -148,4 +150,9 @@ pub fn sign(store: &Store, reference: &str, key: &Path, json: bool) -> anyhow::R
         outln!("{} {} signed by {key_id}", record.id, record.manifest.digest);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` with every control character escaped.
+fn printable(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }

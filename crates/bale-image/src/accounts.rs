@@ -100,7 +100,7 @@ fn error(field: impl Into<String>, reason: impl Into<String>) -> AccountError {
 
 /// Names as `useradd` takes them by default: a lowercase letter or `_`,
 /// then lowercase letters, digits, `_` and `-`, at most 32 bytes.
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 32
         && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
@@ -108,7 +108,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// A path a passwd line can hold: absolute, without `:` or a newline.
-fn valid_field_path(path: &str) -> bool {
+pub fn valid_field_path(path: &str) -> bool {
     path.starts_with('/') && !path.contains([':', '\n', '\0'])
 }
 

@@ -12,7 +12,10 @@ mod sbom;
 mod signatures;
 mod spec;
 
-pub use accounts::{Account, AccountError, Accounts, Group, IdRef, SpecGroup, SpecUser, UserRef};
+pub use accounts::{
+    Account, AccountError, Accounts, Group, IdRef, SpecGroup, SpecUser, UserRef,
+    valid_field_path as valid_account_path, valid_name as valid_account_name,
+};
 pub use compose::{
     CONFIG_MEDIA_TYPE, ComposeError, ComposeOptions, Image, ImageLayer, PACKAGE_ANNOTATION, SpecContent,
     SpecFileContent, add_top_layer, compose,

@@ -51,25 +51,36 @@ pub fn verify_package(
     keys: &[PublicKey],
 ) -> Result<ImageVerdict, StoreError> {
     let source = ImageSource::Store(store);
+    let referrers = store.package_referrers(record)?;
+    let signatures = signatures_of(&source, &referrers, &record.manifest, Some(&record.id), "package", keys)?;
+    Ok(ImageVerdict::new(record.manifest.digest, "package".into(), Some(record.id.clone()), signatures))
+}
+
+/// Every signature bundle among `referrers` whose subject is `subject`,
+/// judged (see [`judge_bundle`]).
+fn signatures_of(
+    source: &ImageSource<'_>,
+    referrers: &[Descriptor],
+    subject: &Descriptor,
+    name: Option<&str>,
+    subject_kind: &str,
+    keys: &[PublicKey],
+) -> Result<Vec<SignatureVerdict>, StoreError> {
     let mut signatures = Vec::new();
-    for referrer in store.package_referrers(record)? {
-        if referrer.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE) {
-            continue;
-        }
+    for referrer in referrers.iter().filter(|r| r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)) {
         let artifact: Manifest = source.json(&referrer.digest, "a signature's manifest")?;
-        if artifact.subject.as_ref().map(|s| s.digest) != Some(record.manifest.digest) {
-            continue;
+        if artifact.subject.as_ref().map(|s| s.digest) == Some(subject.digest) {
+            signatures.push(check(source, &artifact, referrer, name, subject, subject_kind, keys));
         }
-        signatures.push(check(&source, &artifact, &referrer, Some(&record.id), &record.manifest, "package", keys));
     }
-    let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
-    Ok(ImageVerdict {
-        manifest: record.manifest.digest,
-        platform: "package".into(),
-        name: Some(record.id.clone()),
-        signatures,
-        verified,
-    })
+    Ok(signatures)
+}
+
+impl ImageVerdict {
+    fn new(manifest: Digest, platform: String, name: Option<String>, signatures: Vec<SignatureVerdict>) -> Self {
+        let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
+        Self { manifest, platform, name, signatures, verified }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,22 +148,8 @@ fn verify_images(
     for image in &summary.images {
         let manifest: Manifest = source.json(&image.manifest.digest, "an image manifest")?;
         let name = manifest.annotations.get(NAME_ANNOTATION).cloned();
-        let mut signatures = Vec::new();
-        for referrer in summary.referrers.iter().filter(|r| r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)) {
-            let artifact: Manifest = source.json(&referrer.digest, "a signature's manifest")?;
-            if artifact.subject.as_ref().map(|s| s.digest) != Some(image.manifest.digest) {
-                continue;
-            }
-            signatures.push(check(source, &artifact, referrer, name.as_deref(), &image.manifest, "image", keys));
-        }
-        let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
-        verdicts.push(ImageVerdict {
-            manifest: image.manifest.digest,
-            platform: platform_name(&image.platform),
-            name,
-            signatures,
-            verified,
-        });
+        let signatures = signatures_of(source, &summary.referrers, &image.manifest, name.as_deref(), "image", keys)?;
+        verdicts.push(ImageVerdict::new(image.manifest.digest, platform_name(&image.platform), name, signatures));
     }
     Ok(verdicts)
 }
@@ -252,8 +249,7 @@ pub fn verdict_from_bundles(
         .iter()
         .map(|bytes| judge_bundle(bale_fileset::sha256_bytes(bytes), Ok(bytes.clone()), name, manifest, "image", keys))
         .collect();
-    let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
-    ImageVerdict { manifest: *manifest, platform: String::new(), name: name.map(str::to_string), signatures, verified }
+    ImageVerdict::new(*manifest, String::new(), name.map(str::to_string), signatures)
 }
 
 impl ImageVerdict {
@@ -261,8 +257,8 @@ impl ImageVerdict {
     /// verdict. Rules see only names a trusted key vouched for (the
     /// statement's name, which must be the one the subject gives itself):
     /// a subject no trusted key vouched for is judged as `unvouched`
-    /// (where it was found: a registry repository, a layout path), never
-    /// by a name it merely claims. `archive_verified`: a Debian package
+    /// (where it was found: a registry repository, a layout path; for a
+    /// package, its id in the store), never by a name it merely claims. `archive_verified`: a Debian package
     /// that came through its archive's signature chain.
     pub fn decide(
         &self,
@@ -280,13 +276,7 @@ impl ImageVerdict {
         names.sort_unstable();
         names.dedup();
         if names.is_empty() {
-            // A package's id is the store's own record, not a claim.
-            let name = if archive_verified || self.platform == "package" {
-                self.name.as_deref().unwrap_or(unvouched)
-            } else {
-                unvouched
-            };
-            return policy.decide(name, &[], archive_verified, today);
+            return policy.decide(unvouched, &[], archive_verified, today);
         }
         let mut decisions = names.iter().map(|name| {
             let vouches: Vec<bale_trust::Vouch> = self

@@ -361,7 +361,7 @@ pub(crate) fn build(
         spec.uid = BUILD_UID;
         spec.gid = BUILD_UID;
         spec.set_env("SOURCE_DATE_EPOCH", epoch.to_string());
-        let command = test.run.clone().unwrap_or_else(|| argv.join(" "));
+        let command = test.text();
         let label = format!("test {}/{}: {}", index + 1, recipe.tests.len(), first_line(&command));
         let outcome =
             run_logged(&spec, &request.helper, &work.path.join(format!("test-{index}")), &log_path, &label, progress)?;

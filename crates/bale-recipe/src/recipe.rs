@@ -27,8 +27,9 @@ pub struct Recipe {
     pub runtime: RuntimeSpec,
     /// Checks run after the steps, in a second sandbox whose root is the
     /// built package alone.
+    /// As an image spec's `[[run]]` entries: `run` or `command`.
     #[serde(default, rename = "test")]
-    pub tests: Vec<TestSpec>,
+    pub tests: Vec<bale_image::RunStep>,
     /// Parts of `$OUT` that become packages of their own.
     #[serde(default, rename = "split")]
     pub splits: Vec<SplitSpec>,
@@ -202,26 +203,6 @@ pub struct Step {
     pub run: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TestSpec {
-    /// Shell, run by the package's own `/bin/sh -e -c`.
-    pub run: Option<String>,
-    /// Or a command run directly, for a package without a shell.
-    pub command: Option<Vec<String>>,
-}
-
-impl TestSpec {
-    /// What runs, as argv.
-    pub fn argv(&self) -> Vec<String> {
-        match (&self.run, &self.command) {
-            (Some(run), _) => vec!["/bin/sh".into(), "-e".into(), "-c".into(), run.clone()],
-            (None, Some(command)) => command.clone(),
-            (None, None) => Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSpec {
@@ -345,16 +326,9 @@ impl Recipe {
                 ),
             ));
         }
-        let account_name = |name: &str| {
-            let mut chars = name.chars();
-            name.len() <= 32
-                && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-        };
-        let field_path = |path: &str| path.starts_with('/') && !path.contains([':', '\n', '\0']);
         for (i, user) in recipe.runtime.users.iter().enumerate() {
             let field = format!("runtime.user[{i}]");
-            if !account_name(&user.name) {
+            if !bale_image::valid_account_name(&user.name) {
                 return Err(invalid(
                     &field,
                     format!(
@@ -376,7 +350,7 @@ impl Recipe {
                     format!("another [[runtime.user]] has the name {:?} or uid {}", user.name, user.uid),
                 ));
             }
-            if !field_path(&user.home) || !field_path(&user.shell) {
+            if !bale_image::valid_account_path(&user.home) || !bale_image::valid_account_path(&user.shell) {
                 return Err(invalid(&field, "home and shell are absolute paths without `:`".into()));
             }
         }

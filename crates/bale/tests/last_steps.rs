@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use bale_testkit::{as_other_user, give_to_other_user};
+use bale_testkit::give_to_other_user;
 use common::{Env, busybox_root};
 
 /// The spec `bale.toml` in `dir`: `top` among its top-level keys, `extra`
@@ -116,17 +116,7 @@ fn run_commands_become_the_top_layer_of_an_image_that_runs() {
     fs::create_dir(&other).unwrap();
     let other_spec = write_spec(&other.join("app"), "", RUNS);
     give_to_other_user(&other);
-    let other_bale = |args: &[&str]| -> String {
-        let out = as_other_user(env!("CARGO_BIN_EXE_bale"))
-            .args(args)
-            .env("BALE_HOME", other.join("store"))
-            .env_remove("XDG_DATA_HOME")
-            .current_dir(&other)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "bale {args:?} as uid 65534:\n{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let other_bale = |args: &[&str]| common::bale_as_other_user(&other, args);
     fs::remove_dir_all(env.path().join("busybox-root")).unwrap();
     let other_env = Env { dir: tempfile::tempdir_in(&other).unwrap() };
     give_to_other_user(other_env.path());

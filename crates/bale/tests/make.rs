@@ -9,7 +9,7 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use bale_testkit::{as_other_user, give_to_other_user, require_root, require_tool};
+use bale_testkit::{give_to_other_user, require_root, require_tool};
 use common::Env;
 
 use common::busybox_root;
@@ -130,17 +130,7 @@ fn a_recipe_gives_the_same_package_as_root_and_as_an_unprivileged_user() {
     fs::set_permissions(env.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let other_recipe = write_recipe(&other.join("src"), SOURCE, &sha256_hex(SOURCE.as_bytes()), STEPS);
     give_to_other_user(&other);
-    let other_bale = |args: &[&str]| -> String {
-        let out = as_other_user(env!("CARGO_BIN_EXE_bale"))
-            .args(args)
-            .env("BALE_HOME", other.join("store"))
-            .env_remove("XDG_DATA_HOME")
-            .current_dir(&other)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "bale {args:?} as uid 65534:\n{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let other_bale = |args: &[&str]| common::bale_as_other_user(&other, args);
     fs::remove_dir_all(env.path().join("busybox-root")).unwrap();
     let other_env = Env { dir: tempfile::tempdir_in(&other).unwrap() };
     give_to_other_user(other_env.path());

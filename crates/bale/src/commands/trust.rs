@@ -57,6 +57,9 @@ pub fn verify(
     let (dir, tag) = super::split_image(reference);
     let layout = Path::new(&dir);
     let mut package = None;
+    // What a subject no trusted key vouched for is judged as: where it
+    // was found, or a package's id in the store.
+    let mut unvouched = reference.to_string();
     let verdicts = if layout.join("oci-layout").is_file() {
         bale_image::verify_layout(layout, &tag, &keys)?
     } else {
@@ -76,6 +79,7 @@ pub fn verify(
                 let record = store.resolve(reference)?;
                 let (_, metadata) = store.load_package(&record)?;
                 package = Some(metadata);
+                unvouched = record.id.clone();
                 vec![bale_image::verify_package(store, &record, &keys)?]
             }
         }
@@ -87,7 +91,7 @@ pub fn verify(
             policy.as_ref().map(|policy| {
                 let from_archive =
                     package.as_ref().is_some_and(|m| matches!(m.provenance, bale_store::Provenance::Debian { .. }));
-                verdict.decide(policy, reference, from_archive, today)
+                verdict.decide(policy, &unvouched, from_archive, today)
             })
         })
         .collect();

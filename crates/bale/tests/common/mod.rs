@@ -262,3 +262,17 @@ pub fn busybox_root(env: &Env, bale: &dyn Fn(&[&str]) -> String) -> bool {
     bale(&["pack", root.to_str().unwrap(), "--name", "example.com/busybox-root", "--version", "1"]);
     true
 }
+
+/// `bale ARGS` as another user (uid 65534) with the store `dir/store`,
+/// run in `dir`; its standard output, the run asserted to succeed.
+pub fn bale_as_other_user(dir: &Path, args: &[&str]) -> String {
+    let out = bale_testkit::as_other_user(env!("CARGO_BIN_EXE_bale"))
+        .args(args)
+        .env("BALE_HOME", dir.join("store"))
+        .env_remove("XDG_DATA_HOME")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bale {args:?} as uid 65534:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}

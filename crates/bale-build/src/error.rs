@@ -138,8 +138,7 @@ impl BuildError {
                 "sign it (`bale sign PKG --key KEY`), attest a rebuild (`bale rebuild PKG --attest KEY`), or change \
                  the policy; nothing was built",
             ),
-            Self::Sign(bale_image::SignError::Trust(e)) => e.help(),
-            Self::Sign(bale_image::SignError::Store(e)) => e.help(),
+            Self::Sign(e) => e.help(),
             Self::RunForeign { .. } => {
                 Some("build that architecture on a machine of its own, or list only this machine's in `architectures`")
             }

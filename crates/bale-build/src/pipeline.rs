@@ -410,9 +410,12 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
                 (image, documents)
             }
         };
-        // Signed after the cache: a signature is the signer's, not part of
+        // Signatures after the cache: they are their signers', not part of
         // what the image is made from.
         let mut image = image;
+        // The packages' own signatures travel with the image, as they
+        // stand now: signing a package needs no new image.
+        bale_image::attach_package_trust(store, &mut image).map_err(BuildError::Sign)?;
         if let Some(key) = &signing_key {
             bale_image::sign_image(store, &mut image, &spec.name, key).map_err(BuildError::Sign)?;
         }

@@ -99,23 +99,39 @@ pub fn referrer_manifest(
     artifact_type: &str,
     bytes: &[u8],
 ) -> Result<(bale_store::Descriptor, [bale_fileset::Digest; 3]), StoreError> {
-    use bale_store::oci::{self, Descriptor, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
-    let empty = store.put_bytes(b"{}")?;
+    let (manifest, descriptor) = referrer_manifest_bytes(subject, artifact_type, bytes);
+    let empty = store.put_bytes(EMPTY_CONFIG)?;
     let digest = store.put_bytes(bytes)?;
+    let manifest_digest = store.put_bytes(&manifest)?;
+    Ok((descriptor, [manifest_digest, digest, empty]))
+}
+
+/// The config of every artifact manifest bale makes.
+pub(crate) const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// The bytes and descriptor of an artifact manifest of type
+/// `artifact_type` about `subject` whose one layer is `bytes` (its config
+/// is [`EMPTY_CONFIG`]).
+pub(crate) fn referrer_manifest_bytes(
+    subject: bale_store::Descriptor,
+    artifact_type: &str,
+    bytes: &[u8],
+) -> (Vec<u8>, bale_store::Descriptor) {
+    use bale_store::oci::{self, Descriptor, EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Manifest};
     let manifest = Manifest {
         schema_version: 2,
         media_type: MANIFEST_MEDIA_TYPE.into(),
         artifact_type: Some(artifact_type.into()),
-        config: Descriptor::new(EMPTY_MEDIA_TYPE, empty, 2),
-        layers: vec![Descriptor::new(artifact_type, digest, bytes.len() as u64)],
+        config: Descriptor::new(EMPTY_MEDIA_TYPE, bale_fileset::sha256_bytes(EMPTY_CONFIG), EMPTY_CONFIG.len() as u64),
+        layers: vec![Descriptor::new(artifact_type, bale_fileset::sha256_bytes(bytes), bytes.len() as u64)],
         subject: Some(subject),
         annotations: Default::default(),
     };
     let manifest_bytes = oci::to_json(&manifest);
-    let manifest_digest = store.put_bytes(&manifest_bytes)?;
-    let mut descriptor = Descriptor::new(MANIFEST_MEDIA_TYPE, manifest_digest, manifest_bytes.len() as u64);
+    let mut descriptor =
+        Descriptor::new(MANIFEST_MEDIA_TYPE, bale_fileset::sha256_bytes(&manifest_bytes), manifest_bytes.len() as u64);
     descriptor.artifact_type = Some(artifact_type.into());
-    Ok((descriptor, [manifest_digest, digest, empty]))
+    (manifest_bytes, descriptor)
 }
 
 pub fn render(input: &SbomInput, format: SbomFormat) -> Vec<u8> {

@@ -10,6 +10,7 @@ use bale_trust::{BUNDLE_MEDIA_TYPE, Bundle, KeyId, PublicKey, SigningKey, TrustE
 use serde::Serialize;
 
 use crate::inspect::{ImageSource, ImageSummary};
+use crate::package_trust::{PackageVerdict, documents_of, judge_packages};
 use crate::sbom::attach_referrer;
 use crate::{Image, Platform};
 
@@ -22,6 +23,39 @@ pub fn sign_image(store: &Store, image: &mut Image, name: &str, key: &SigningKey
     let bundle = bale_trust::sign_subject(name, &image.manifest.digest.hex(), "image", key)?;
     attach_referrer(store, image, BUNDLE_MEDIA_TYPE, &bundle.to_json())?;
     Ok(())
+}
+
+/// Signs each image of the one tagged `tag` in the OCI layout at `dir`
+/// (every image of an image index) with `key`, as the name its manifest
+/// gives, else `name`; the bundles are added to the layout as referrers.
+/// Returns each image's manifest digest and the name signed.
+pub fn sign_layout(
+    dir: &std::path::Path,
+    tag: &str,
+    name: Option<&str>,
+    key: &SigningKey,
+) -> Result<Vec<(Digest, String)>, SignError> {
+    let summary = crate::inspect_layout(dir, tag)?;
+    let layout = bale_store::LayoutReader::open(dir)?;
+    let source = ImageSource::Layout(bale_store::LayoutReader::open(dir)?);
+    let mut signed = Vec::new();
+    for image in &summary.images {
+        let manifest: Manifest = source.json(&image.manifest.digest, "an image manifest")?;
+        let own = manifest.annotations.get(NAME_ANNOTATION).map(String::as_str);
+        let name = match (own, name) {
+            (Some(own), Some(given)) if own != given => {
+                return Err(SignError::Name { manifest: image.manifest.digest, own: own.into(), given: given.into() });
+            }
+            (Some(own), _) | (None, Some(own)) => own.to_string(),
+            (None, None) => return Err(SignError::Unnamed { manifest: image.manifest.digest }),
+        };
+        let bundle = bale_trust::sign_subject(&name, &image.manifest.digest.hex(), "image", key)?.to_json();
+        let subject = Descriptor::new(bale_store::MANIFEST_MEDIA_TYPE, image.manifest.digest, image.manifest.size);
+        let (manifest_bytes, descriptor) = crate::sbom::referrer_manifest_bytes(subject, BUNDLE_MEDIA_TYPE, &bundle);
+        layout.add_artifact(&[crate::sbom::EMPTY_CONFIG, &bundle, &manifest_bytes], &descriptor)?;
+        signed.push((image.manifest.digest, name));
+    }
+    Ok(signed)
 }
 
 /// Signs the store's package `record` (its id and artifact digest) with
@@ -66,20 +100,49 @@ fn signatures_of(
     subject_kind: &str,
     keys: &[PublicKey],
 ) -> Result<Vec<SignatureVerdict>, StoreError> {
-    let mut signatures = Vec::new();
+    Ok(bundle_bytes(source, referrers, &subject.digest)?
+        .into_iter()
+        .map(|(referrer, bytes)| judge_bundle(referrer, bytes, name, &subject.digest, subject_kind, keys))
+        .collect())
+}
+
+/// A bundle's referrer and its bytes, or why they cannot be read.
+pub(crate) type FoundBundle = (Digest, Result<Vec<u8>, String>);
+
+/// The bytes of every signature bundle among `referrers` whose subject is
+/// `subject`, by the referrer that carries it (or why it cannot be read).
+pub(crate) fn bundle_bytes(
+    source: &ImageSource<'_>,
+    referrers: &[Descriptor],
+    subject: &Digest,
+) -> Result<Vec<FoundBundle>, StoreError> {
+    let mut found = Vec::new();
     for referrer in referrers.iter().filter(|r| r.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE)) {
         let artifact: Manifest = source.json(&referrer.digest, "a signature's manifest")?;
-        if artifact.subject.as_ref().map(|s| s.digest) == Some(subject.digest) {
-            signatures.push(check(source, &artifact, referrer, name, subject, subject_kind, keys));
+        if artifact.subject.as_ref().map(|s| s.digest) != Some(*subject) {
+            continue;
         }
+        let bytes = match artifact.layers.first() {
+            Some(layer) if layer.size > bale_trust::bundle::MAX_BUNDLE as u64 => {
+                Err(format!("its bundle is {} bytes, more than bale reads", layer.size))
+            }
+            Some(layer) => source.read(&layer.digest).map_err(|e| format!("its bundle cannot be read: {e}")),
+            None => Err("its manifest holds no bundle".into()),
+        };
+        found.push((referrer.digest, bytes));
     }
-    Ok(signatures)
+    Ok(found)
 }
 
 impl ImageVerdict {
-    fn new(manifest: Digest, platform: String, name: Option<String>, signatures: Vec<SignatureVerdict>) -> Self {
+    pub(crate) fn new(
+        manifest: Digest,
+        platform: String,
+        name: Option<String>,
+        signatures: Vec<SignatureVerdict>,
+    ) -> Self {
         let verified = signatures.iter().any(|s| s.problem.is_none() && !s.signed_by.is_empty());
-        Self { manifest, platform, name, signatures, verified }
+        Self { manifest, platform, name, signatures, verified, packages: Vec::new() }
     }
 }
 
@@ -89,6 +152,24 @@ pub enum SignError {
     Trust(#[from] TrustError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the image {manifest} names itself {own:?}, not {given:?}")]
+    Name { manifest: Digest, own: String, given: String },
+    #[error("the image {manifest} does not name itself (bale did not build it)")]
+    Unnamed { manifest: Digest },
+}
+
+impl SignError {
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Trust(e) => e.help(),
+            Self::Store(e) => e.help(),
+            Self::Name { .. } => Some(
+                "a signature names the image as its manifest does, so a verifier can hold it to that name: \
+                 leave --name out",
+            ),
+            Self::Unnamed { .. } => Some("give the name to sign it as with --name (e.g. example.com/app)"),
+        }
+    }
 }
 
 /// What the signatures of one image of a reference say.
@@ -102,6 +183,9 @@ pub struct ImageVerdict {
     pub signatures: Vec<SignatureVerdict>,
     /// Whether a trusted key signed a statement naming this image.
     pub verified: bool,
+    /// What vouches for each package of the image, layer by layer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageVerdict>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,11 +204,17 @@ pub struct SignatureVerdict {
     pub problem: Option<String>,
 }
 
-/// The signatures of the image tagged `tag` in the OCI layout at `dir`,
-/// checked against `keys`.
-pub fn verify_layout(dir: &std::path::Path, tag: &str, keys: &[PublicKey]) -> Result<Vec<ImageVerdict>, StoreError> {
+/// The signatures of the image tagged `tag` in the OCI layout at `dir`
+/// and of its packages, checked against `keys`; `store`'s own records of
+/// the packages count beside what the layout carries.
+pub fn verify_layout(
+    dir: &std::path::Path,
+    tag: &str,
+    store: Option<&Store>,
+    keys: &[PublicKey],
+) -> Result<Vec<ImageVerdict>, StoreError> {
     let summary = crate::inspect_layout(dir, tag)?;
-    verify_images(&ImageSource::Layout(bale_store::LayoutReader::open(dir)?), &summary, keys)
+    verify_images(&ImageSource::Layout(bale_store::LayoutReader::open(dir)?), &summary, store, keys)
 }
 
 /// The signatures of the image the store pulled as `reference`, checked
@@ -135,13 +225,15 @@ pub fn verify_pulled(
     keys: &[PublicKey],
 ) -> Result<Option<Vec<ImageVerdict>>, StoreError> {
     let Some(summary) = crate::inspect_pulled(store, reference)? else { return Ok(None) };
-    verify_images(&ImageSource::Store(store), &summary, keys).map(Some)
+    verify_images(&ImageSource::Store(store), &summary, Some(store), keys).map(Some)
 }
 
-/// Checks every signature bundle of each image of `summary` against `keys`.
+/// Checks every signature bundle of each image of `summary`, and of each
+/// of its packages, against `keys`.
 fn verify_images(
     source: &ImageSource<'_>,
     summary: &ImageSummary,
+    store: Option<&Store>,
     keys: &[PublicKey],
 ) -> Result<Vec<ImageVerdict>, StoreError> {
     let mut verdicts = Vec::new();
@@ -149,7 +241,10 @@ fn verify_images(
         let manifest: Manifest = source.json(&image.manifest.digest, "an image manifest")?;
         let name = manifest.annotations.get(NAME_ANNOTATION).cloned();
         let signatures = signatures_of(source, &summary.referrers, &image.manifest, name.as_deref(), "image", keys)?;
-        verdicts.push(ImageVerdict::new(image.manifest.digest, platform_name(&image.platform), name, signatures));
+        let mut verdict = ImageVerdict::new(image.manifest.digest, platform_name(&image.platform), name, signatures);
+        let documents = documents_of(source, &summary.referrers, &image.manifest.digest)?;
+        verdict.packages = judge_packages(&manifest, &documents, store, keys);
+        verdicts.push(verdict);
     }
     Ok(verdicts)
 }
@@ -161,31 +256,12 @@ fn platform_name(platform: &Platform) -> String {
     }
 }
 
-fn check(
-    source: &ImageSource<'_>,
-    artifact: &Manifest,
-    referrer: &Descriptor,
-    name: Option<&str>,
-    subject: &Descriptor,
-    subject_kind: &str,
-    keys: &[PublicKey],
-) -> SignatureVerdict {
-    let bytes = match artifact.layers.first() {
-        Some(layer) if layer.size > bale_trust::bundle::MAX_BUNDLE as u64 => {
-            Err(format!("its bundle is {} bytes, more than bale reads", layer.size))
-        }
-        Some(layer) => source.read(&layer.digest).map_err(|e| format!("its bundle cannot be read: {e}")),
-        None => Err("its manifest holds no bundle".into()),
-    };
-    judge_bundle(referrer.digest, bytes, name, &subject.digest, subject_kind, keys)
-}
-
 /// One bundle's bytes (or why there are none) judged for the subject with
 /// digest `digest` of kind `subject_kind` (`image`, `package`). `name`:
 /// the name the subject gives itself, which a statement must match; when
 /// it gives none, the statement's own name stands, and only a trusted
 /// key's signature makes it count.
-fn judge_bundle(
+pub(crate) fn judge_bundle(
     referrer: Digest,
     bytes: Result<Vec<u8>, String>,
     name: Option<&str>,
@@ -236,20 +312,26 @@ fn judge_bundle(
     verdict
 }
 
-/// The verdict on an image a registry holds, from its manifest digest,
-/// the name its manifest gives, and its bundles' bytes (read by a guarded
-/// pull before anything is stored).
+/// The verdict on an image a registry holds, from its manifest (and that
+/// manifest's digest), its signature bundles' bytes and its package-trust
+/// documents (read by a guarded pull before anything is stored); `store`'s
+/// own records of the packages count beside them.
 pub fn verdict_from_bundles(
-    manifest: &Digest,
-    name: Option<&str>,
+    digest: &Digest,
+    manifest: &Manifest,
     bundles: &[Vec<u8>],
+    documents: &[Vec<u8>],
+    store: Option<&Store>,
     keys: &[PublicKey],
 ) -> ImageVerdict {
+    let name = manifest.annotations.get(NAME_ANNOTATION).map(String::as_str);
     let signatures: Vec<SignatureVerdict> = bundles
         .iter()
-        .map(|bytes| judge_bundle(bale_fileset::sha256_bytes(bytes), Ok(bytes.clone()), name, manifest, "image", keys))
+        .map(|bytes| judge_bundle(bale_fileset::sha256_bytes(bytes), Ok(bytes.clone()), name, digest, "image", keys))
         .collect();
-    ImageVerdict::new(*manifest, String::new(), name.map(str::to_string), signatures)
+    let mut verdict = ImageVerdict::new(*digest, String::new(), name.map(str::to_string), signatures);
+    verdict.packages = judge_packages(manifest, documents, store, keys);
+    verdict
 }
 
 impl ImageVerdict {
@@ -298,5 +380,40 @@ impl ImageVerdict {
             .or_else(|| decisions.find(|d| d.allowed))
             .or(first)
             .unwrap_or_else(|| policy.decide(unvouched, &[], archive_verified, today))
+    }
+}
+
+/// A policy's decisions on an image and on each of its packages.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageDecision {
+    pub image: bale_trust::Decision,
+    /// By package id, in the image's layer order.
+    pub packages: Vec<(String, bale_trust::Decision)>,
+    /// The image and every package of it are allowed.
+    pub allowed: bool,
+}
+
+impl ImageDecision {
+    /// The first refusal, as `what does not meet …: why`.
+    pub fn refusal(&self) -> Option<(String, &str)> {
+        if !self.image.allowed {
+            return Some((String::new(), &self.image.reason));
+        }
+        self.packages.iter().find(|(_, d)| !d.allowed).map(|(id, d)| (format!("package {id}"), d.reason.as_str()))
+    }
+}
+
+impl ImageVerdict {
+    /// [`ImageVerdict::decide`] for the image, then each package judged
+    /// with the image's claims counting only if a key the policy counts
+    /// signed it.
+    pub fn decide_all(&self, policy: &bale_trust::Policy, unvouched: &str, today: i64) -> ImageDecision {
+        let image = self.decide(policy, unvouched, false, today);
+        let image_vouched = image.allowed && !image.counted.is_empty();
+        let packages: Vec<(String, bale_trust::Decision)> =
+            self.packages.iter().map(|p| (p.id().to_string(), p.decide(policy, image_vouched, today))).collect();
+        let allowed = image.allowed && packages.iter().all(|(_, d)| d.allowed);
+        ImageDecision { image, packages, allowed }
     }
 }

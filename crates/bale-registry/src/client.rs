@@ -568,32 +568,38 @@ const MAX_INDEX_ENTRIES: usize = 64;
 /// manifests, configs and layers, each checked against its digest before
 /// it lands.
 /// What a guarded pull shows its guard before anything is stored: each
-/// image's manifest digest, the name its manifest gives it, and the
-/// bytes of each of its referrers of `artifact_type` (signature bundles).
+/// image's manifest and its digest, and the bytes of each of its
+/// referrers of the guard's artifact types (signature bundles), by type.
 #[derive(Debug, Clone)]
 pub struct PullCandidate {
-    pub manifest: Digest,
-    pub name: Option<String>,
-    pub bundles: Vec<Vec<u8>>,
+    pub digest: Digest,
+    pub manifest: Manifest,
+    pub referrers: Vec<(String, Vec<u8>)>,
 }
 
-/// A guard over a pull: the referrers' artifact type it wants to see, and
-/// the check, which refuses with a reason.
+impl PullCandidate {
+    /// The referrers' bytes of `artifact_type`.
+    pub fn of_type(&self, artifact_type: &str) -> Vec<Vec<u8>> {
+        self.referrers.iter().filter(|(t, _)| t == artifact_type).map(|(_, b)| b.clone()).collect()
+    }
+}
+
+/// A guard over a pull: the referrers' artifact types it wants to see, the
+/// most it reads of one, and the check, which refuses with a reason.
 pub struct PullGuard<'a> {
-    pub artifact_type: &'a str,
+    pub artifact_types: &'a [&'a str],
+    pub max_blob: u64,
     pub check: &'a dyn Fn(&[PullCandidate]) -> Result<(), String>,
 }
 
 impl std::fmt::Debug for PullGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PullGuard({})", self.artifact_type)
+        write!(f, "PullGuard({})", self.artifact_types.join(", "))
     }
 }
 
-/// The largest signature bundle a guarded pull reads, and the most it
-/// reads in all.
-const MAX_GUARDED_BLOB: u64 = 1 << 20;
-const MAX_GUARDED_TOTAL: u64 = 16 << 20;
+/// The most a guarded pull reads of its referrers in all.
+const MAX_GUARDED_TOTAL: u64 = 32 << 20;
 
 pub fn pull(source: &Reference, store: &Store, progress: &dyn Progress) -> Result<PullReport, RegistryError> {
     pull_guarded(source, store, None, progress)
@@ -641,37 +647,36 @@ pub fn pull_guarded(
         let mut candidates = Vec::new();
         let mut read: u64 = 0;
         for (image, _, manifest) in &manifests {
-            let mut bundles = Vec::new();
+            let mut found = Vec::new();
             // Filtered before the cap, so other artifacts cannot crowd the
             // signatures out; one that cannot be read is skipped (it
             // vouches for nothing), and the total read is bounded.
             let wanted = registry.referrers(image)?.into_iter().filter(|d| {
                 d.media_type == bale_store::MANIFEST_MEDIA_TYPE
-                    && d.artifact_type.as_deref().is_none_or(|t| t == guard.artifact_type)
+                    && d.artifact_type.as_deref().is_none_or(|t| guard.artifact_types.contains(&t))
             });
             for descriptor in wanted.take(MAX_REFERRERS) {
                 let Ok((bytes, _, _)) = registry.get_manifest(&descriptor.digest.to_string()) else { continue };
                 let Ok(artifact) = serde_json::from_slice::<Manifest>(&bytes) else { continue };
-                if artifact.subject.as_ref().is_none_or(|s| s.digest != *image)
-                    || artifact.artifact_type.as_deref() != Some(guard.artifact_type)
-                {
+                let Some(artifact_type) =
+                    artifact.artifact_type.as_deref().filter(|t| guard.artifact_types.contains(t))
+                else {
+                    continue;
+                };
+                if artifact.subject.as_ref().is_none_or(|s| s.digest != *image) {
                     continue;
                 }
                 for layer in artifact.layers.iter().take(1) {
                     if read.saturating_add(layer.size) > MAX_GUARDED_TOTAL {
                         continue;
                     }
-                    if let Ok(blob) = registry.get_small_blob(&layer.digest, layer.size, MAX_GUARDED_BLOB) {
+                    if let Ok(blob) = registry.get_small_blob(&layer.digest, layer.size, guard.max_blob) {
                         read += blob.len() as u64;
-                        bundles.push(blob);
+                        found.push((artifact_type.to_string(), blob));
                     }
                 }
             }
-            candidates.push(PullCandidate {
-                manifest: *image,
-                name: manifest.annotations.get("vnd.bale.name").cloned(),
-                bundles,
-            });
+            candidates.push(PullCandidate { digest: *image, manifest: manifest.clone(), referrers: found });
         }
         (guard.check)(&candidates)
             .map_err(|reason| RegistryError::Refused { reference: source.to_string(), reason })?;

@@ -72,6 +72,28 @@ impl LayoutReader {
         Ok(file)
     }
 
+    /// Adds an artifact to the layout: its blobs, then `descriptor` to
+    /// `index.json`, each written to a new file and renamed into place (a
+    /// reader sees the old index or the new one, never a blob missing).
+    /// An entry of the same digest already there is kept as it is.
+    pub fn add_artifact(&self, blobs: &[&[u8]], descriptor: &crate::oci::Descriptor) -> Result<(), StoreError> {
+        let blob_dir =
+            self.dir.open_dir("blobs/sha256").map_err(|e| StoreError::io(self.dir.display("blobs/sha256"), e))?;
+        for blob in blobs {
+            let digest = bale_fileset::sha256_bytes(blob);
+            blob_dir
+                .write_atomic(&digest.hex(), blob, 0o644)
+                .map_err(|e| StoreError::io(self.blob_path(&digest), e))?;
+        }
+        let mut index = self.index()?;
+        if !index.manifests.iter().any(|d| d.digest == descriptor.digest) {
+            index.manifests.push(descriptor.clone());
+        }
+        self.dir
+            .write_atomic("index.json", &crate::oci::to_json(&index), 0o644)
+            .map_err(|e| StoreError::io(self.dir.display("index.json"), e))
+    }
+
     fn read(&self, rel: &str, max: u64) -> Result<Vec<u8>, StoreError> {
         let path = self.dir.display(rel);
         let (file, meta) = self.dir.open_file(rel).map_err(|e| StoreError::io(&path, e))?;

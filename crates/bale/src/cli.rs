@@ -173,17 +173,26 @@ pub enum Command {
     /// Make signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Sign a package in the store (its id and artifact digest); the
-    /// signature stays beside it in the store, outside its content.
-    #[command(after_help = "Images are signed as they are built: bale build SPEC --output DIR --sign KEY.\n\n\
+    /// Sign a package in the store (its id and artifact digest) or the
+    /// images of an OCI layout; the signature is kept beside them (in the
+    /// store, in the layout), outside their content.
+    #[command(
+        after_help = "REF is an OCI layout DIR[:TAG] or a package in the store. Images can also be signed as they are\n\
+        built: bale build SPEC --output DIR --sign KEY.\n\n\
         Example:\n  bale sign example.com/hello --key release.key\n  \
-        bale verify example.com/hello --key release.key.pub")]
+        bale verify example.com/hello --key release.key.pub\n  \
+        bale sign out/busybox --key release.key"
+    )]
     Sign {
-        /// The package: id, name, or digest (prefix).
+        /// The package (id, name, or digest prefix) or the OCI layout.
         reference: String,
         /// The private key (`bale key generate`).
         #[arg(long, value_name = "KEY")]
         key: PathBuf,
+        /// The name to sign an image as that does not name itself (one
+        /// bale did not build), e.g. example.com/app.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Check an image's or a package's signatures against public keys;
     /// exit 0 only when every image of the reference (or the package) is

@@ -33,10 +33,7 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
         } else if let Some(e) = cause.downcast_ref::<bale_trust::TrustError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_image::SignError>() {
-            match e {
-                bale_image::SignError::Trust(e) => e.help(),
-                bale_image::SignError::Store(e) => e.help(),
-            }
+            e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_sandbox::SandboxError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_registry::RegistryError>() {

@@ -179,8 +179,43 @@ fn signed_images_verify_only_with_their_key_and_for_themselves() {
             ),
         )
         .unwrap();
+        // Its package is not signed by release: refused, naming it, with
+        // nothing stored.
         let guarded = Env::new();
+        guarded.ok(&["list"]);
+        let before = guarded.store_state();
+        let out = guarded.run(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("its package example.com/busybox-root:all@1 does not meet the trust policy"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("a signature by 1 of release"), "{stderr}");
+        assert_eq!(guarded.store_state(), before, "nothing entered the store");
+        // Signed, the package's signature travels with the image built
+        // next (the same image: the same manifest digest) and the pull
+        // passes in a store that never held the package.
+        env.ok(&["sign", "example.com/busybox-root@1", "--key", key.to_str().unwrap()]);
+        let a2 = env.path().join("a2");
+        let rebuilt = env.json(&[
+            "build",
+            spec_a.to_str().unwrap(),
+            "--output",
+            a2.to_str().unwrap(),
+            "--sign",
+            key.to_str().unwrap(),
+        ]);
+        assert_eq!(rebuilt["manifest"], built["manifest"]);
+        let pushed = env.json(&["push", a2.to_str().unwrap(), &reference]);
+        assert_eq!(pushed["referrers"], 4, "two SBOMs, the signature and the package trust: {pushed}");
         guarded.ok(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+        let judged = guarded.json(&["verify", &reference, "--policy", policy.to_str().unwrap()]);
+        assert_eq!(judged["verified"], true, "{judged}");
+        let package = &judged["images"][0]["packages"][0];
+        assert_eq!(package["name"], "example.com/busybox-root:all@1", "{judged}");
+        assert_eq!(package["tie"]["kind"], "ownLayer", "{judged}");
+        assert_eq!(package["policy"]["counted"], serde_json::json!(["release"]), "{judged}");
         // An unsigned image that names itself into a lax rule is judged by
         // where it was pulled from, not by the name it claims.
         let lax = env.path().join("lax.toml");
@@ -426,4 +461,98 @@ fn a_policy_counts_rebuilders_and_guards_the_build() {
     )
     .unwrap();
     env.ok(&["build", spec.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+
+    // The image answers for each of its packages: verified with the
+    // policy, here and, from a registry, in a store that holds none of
+    // them (their bundles travel with the image).
+    let judged = decide(output.to_str().unwrap());
+    assert_eq!(judged["verified"], false, "the image itself is not signed: {judged}");
+    let packages = judged["images"][0]["packages"].as_array().unwrap();
+    let by_name = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("{judged}"))
+            .clone()
+    };
+    // The recipe's package is for the host's architecture.
+    let tool_id = by_name("example.com/tool:")["name"].as_str().unwrap().to_string();
+    assert_eq!(by_name("example.com/tool:")["policy"]["counted"], serde_json::json!(["r1", "r2"]), "{judged}");
+    assert_eq!(by_name("example.com/busybox-root:all@1")["policy"]["allowed"], true, "{judged}");
+    let signed = env.path().join("signed");
+    let release = dir.join("release.key");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", signed.to_str().unwrap()]);
+    env.ok(&["sign", signed.to_str().unwrap(), "--key", release.to_str().unwrap()]);
+    assert_eq!(decide(signed.to_str().unwrap())["verified"], true);
+    let out = env.run(&["verify", signed.to_str().unwrap(), "--policy", policy.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains(&format!("package {tool_id}: allowed")), "{report}");
+    assert!(report.contains("rebuild attestations by r1, r2"), "{report}");
+
+    // A layer relabelled as another package (the manifest rewritten) is
+    // not that package, whatever signatures came with it.
+    let relabelled = env.path().join("relabelled");
+    copy_tree(&signed, &relabelled);
+    let index_path = relabelled.join("index.json");
+    let mut index: serde_json::Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    let top = index["manifests"].as_array().unwrap().iter().position(|d| d.get("artifactType").is_none()).unwrap();
+    let blob = |digest: &str| relabelled.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(blob(index["manifests"][top]["digest"].as_str().unwrap())).unwrap()).unwrap();
+    for layer in manifest["layers"].as_array_mut().unwrap() {
+        if layer["annotations"]["vnd.bale.package"] == "example.com/busybox-root:all@1" {
+            layer["annotations"]["vnd.bale.package"] = tool_id.clone().into();
+        } else if layer["annotations"]["vnd.bale.package"] == tool_id.as_str() {
+            layer["annotations"]["vnd.bale.package"] = "example.com/busybox-root:all@1".into();
+        }
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = format!("sha256:{}", bale_fileset::sha256_bytes(&bytes).hex());
+    fs::write(blob(&digest), &bytes).unwrap();
+    index["manifests"][top]["digest"] = digest.into();
+    index["manifests"][top]["size"] = bytes.len().into();
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let forged = decide(relabelled.to_str().unwrap());
+    assert_eq!(forged["verified"], false, "{forged}");
+    let tool = forged["images"][0]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == tool_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(tool["tie"]["kind"], "broken", "{forged}");
+    assert!(tool["policy"]["reason"].as_str().unwrap().contains("is not this package's layer"), "{forged}");
+
+    let Some(registry) = common::registry::Registry::start() else { return };
+    let reference = format!("{}/guarded/app:v1", registry.address);
+    env.ok(&["push", signed.to_str().unwrap(), &reference]);
+    let elsewhere = Env::new();
+    elsewhere.ok(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+    // A policy asking three rebuilders refuses the same pull, naming the
+    // package, with nothing stored.
+    let strict = dir.join("strict.toml");
+    fs::write(&strict, fs::read_to_string(&policy).unwrap().replace("threshold = 2", "threshold = 3")).unwrap();
+    let fresh = Env::new();
+    fresh.ok(&["list"]);
+    let before = fresh.store_state();
+    let out = fresh.run(&["pull", &reference, "--policy", strict.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("its package {tool_id} does not meet the trust policy")), "{stderr}");
+    assert!(stderr.contains("needs rebuild attestations by 3"), "{stderr}");
+    assert_eq!(fresh.store_state(), before, "nothing entered the store");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -32,6 +32,10 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// Annotation on each layer descriptor naming the package it is.
 pub const PACKAGE_ANNOTATION: &str = "vnd.bale.package";
 
+/// The [`PACKAGE_ANNOTATION`] of the layer bale generates for an image
+/// (accounts, alternatives, CA bundle, ld.so.cache, spec files).
+pub const GENERATED_LAYER: &str = "bale: generated";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
     #[error(transparent)]
@@ -263,7 +267,7 @@ pub fn compose(
     }
     let mut generated_descriptor =
         Descriptor::new(options.compression.media_type(), generated_summary.blob_digest, generated_summary.blob_size);
-    generated_descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), "bale: generated".into());
+    generated_descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), GENERATED_LAYER.into());
     layers.push(ImageLayer {
         package: None,
         merged: Vec::new(),

@@ -74,7 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { reference, keys, policy } => {
             trust::verify(&open()?, &reference, &keys, policy.as_deref(), json)
         }
-        Command::Sign { reference, key } => trust::sign(&open()?, &reference, &key, json),
+        Command::Sign { reference, key, name } => trust::sign(&open, &reference, &key, name.as_deref(), json),
     }
 }
 

@@ -62,25 +62,31 @@ pub fn pull(
         let keys: Vec<bale_trust::PublicKey> = policy.keys.iter().map(|k| k.key.clone()).collect();
         for candidate in candidates {
             let verdict = bale_image::verdict_from_bundles(
+                &candidate.digest,
                 &candidate.manifest,
-                candidate.name.as_deref(),
-                &candidate.bundles,
+                &candidate.of_type(bale_trust::BUNDLE_MEDIA_TYPE),
+                &candidate.of_type(bale_image::PACKAGE_TRUST_MEDIA_TYPE),
+                Some(store),
                 &keys,
             );
-            let decision = verdict.decide(policy, &fallback, false, today);
-            if !decision.allowed {
-                let name = candidate.name.as_deref().unwrap_or(&fallback);
+            let decision = verdict.decide_all(policy, &fallback, today);
+            if let Some((what, reason)) = decision.refusal() {
+                let name = verdict.name.as_deref().unwrap_or(&fallback);
+                let what = if what.is_empty() { String::new() } else { format!(": its {what}") };
                 return Err(format!(
-                    "{name} {} does not meet the trust policy {}: {}",
-                    candidate.manifest,
+                    "{name} {}{what} does not meet the trust policy {}: {reason}",
+                    candidate.digest,
                     policy.path.display(),
-                    decision.reason
                 ));
             }
         }
         Ok(())
     };
-    let guard = bale_registry::PullGuard { artifact_type: bale_trust::BUNDLE_MEDIA_TYPE, check: &check };
+    let guard = bale_registry::PullGuard {
+        artifact_types: &[bale_trust::BUNDLE_MEDIA_TYPE, bale_image::PACKAGE_TRUST_MEDIA_TYPE],
+        max_blob: bale_image::MAX_PACKAGE_TRUST,
+        check: &check,
+    };
     let report = bale_registry::pull_guarded(&source, store, policy.as_ref().map(|_| &guard), progress)
         .with_context(|| format!("pulling {source}"))?;
     if let Some(dir) = &output {

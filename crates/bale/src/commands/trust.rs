@@ -61,7 +61,7 @@ pub fn verify(
     // was found, or a package's id in the store.
     let mut unvouched = reference.to_string();
     let verdicts = if layout.join("oci-layout").is_file() {
-        bale_image::verify_layout(layout, &tag, &keys)?
+        bale_image::verify_layout(layout, &tag, Some(store), &keys)?
     } else {
         let normal = reference.parse::<bale_registry::Reference>().map(|r| r.to_string()).ok();
         let mut found = None;
@@ -85,13 +85,17 @@ pub fn verify(
         }
     };
     let today = bale_trust::policy::today();
-    let decisions: Vec<Option<bale_trust::Decision>> = verdicts
+    let from_archive = package.as_ref().is_some_and(|m| matches!(m.provenance, bale_store::Provenance::Debian { .. }));
+    // A package judged alone, an image with each of its packages.
+    let decisions: Vec<Option<bale_image::ImageDecision>> = verdicts
         .iter()
         .map(|verdict| {
-            policy.as_ref().map(|policy| {
-                let from_archive =
-                    package.as_ref().is_some_and(|m| matches!(m.provenance, bale_store::Provenance::Debian { .. }));
-                verdict.decide(policy, &unvouched, from_archive, today)
+            policy.as_ref().map(|policy| match package {
+                Some(_) => {
+                    let image = verdict.decide(policy, &unvouched, from_archive, today);
+                    bale_image::ImageDecision { allowed: image.allowed, image, packages: Vec::new() }
+                }
+                None => verdict.decide_all(policy, &unvouched, today),
             })
         })
         .collect();
@@ -107,7 +111,11 @@ pub fn verify(
             .map(|(verdict, decision)| {
                 let mut doc = serde_json::to_value(verdict).unwrap_or_default();
                 if let Some(decision) = decision {
-                    doc["policy"] = json!(decision);
+                    doc["policy"] = json!(decision.image);
+                    doc["allowed"] = json!(decision.allowed);
+                    for (i, (_, package)) in decision.packages.iter().enumerate() {
+                        doc["packages"][i]["policy"] = json!(package);
+                    }
                 }
                 doc
             })
@@ -120,21 +128,27 @@ pub fn verify(
             let name = printable(verdict.name.as_deref().unwrap_or("(unnamed)"));
             let state = if allowed(i) { "verified" } else { "NOT verified" };
             outln!("{name} {} ({}): {state}", verdict.manifest, verdict.platform);
-            if let Some(decision) = &decisions[i] {
-                let rule = decision.rule.as_deref().map_or_else(|| "no rule".to_string(), |r| format!("rule {r:?}"));
-                outln!("  policy    {rule}: {}", printable(&decision.reason));
+            let decision = decisions[i].as_ref();
+            if let Some(decision) = decision {
+                print_decision("  ", &decision.image);
             }
-            if verdict.signatures.is_empty() {
-                outln!("  no signature is attached");
-            }
-            for signature in &verdict.signatures {
-                let kind = signature.kind.as_deref().unwrap_or("bundle");
-                match &signature.problem {
-                    None => {
-                        let keys: Vec<String> = signature.signed_by.iter().map(|k| k.to_string()).collect();
-                        outln!("  {} by {}", printable(kind), keys.join(", "));
-                    }
-                    Some(problem) => outln!("  a {} does not count: {}", printable(kind), printable(problem)),
+            print_signatures("  ", verdict);
+            for (j, package) in verdict.packages.iter().enumerate() {
+                let package_decision = decision.and_then(|d| d.packages.get(j)).map(|(_, d)| d);
+                let state = match package_decision {
+                    Some(d) if d.allowed => "allowed",
+                    Some(_) => "NOT allowed",
+                    None if package.verdict.verified => "signed",
+                    None => "not signed by these keys",
+                };
+                outln!("  package {}: {state}", printable(package.id()));
+                if let Some(d) = package_decision {
+                    print_decision("    ", d);
+                } else if let bale_image::Tie::Broken(problem) = &package.tie {
+                    outln!("    {}", printable(problem));
+                }
+                if !package.verdict.signatures.is_empty() {
+                    print_signatures("    ", &package.verdict);
                 }
             }
         }
@@ -142,18 +156,63 @@ pub fn verify(
     Ok(if verified { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `bale sign PKG --key KEY`.
-pub fn sign(store: &Store, reference: &str, key: &Path, json: bool) -> anyhow::Result<ExitCode> {
+/// `bale sign (PKG | DIR[:TAG]) --key KEY [--name NAME]`.
+pub fn sign(
+    open: &dyn Fn() -> anyhow::Result<Store>,
+    reference: &str,
+    key: &Path,
+    name: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let key = bale_trust::SigningKey::load(key)?;
+    let key_id = key.public().id();
+    let (dir, tag) = super::split_image(reference);
+    if Path::new(&dir).join("oci-layout").is_file() {
+        let signed = bale_image::sign_layout(Path::new(&dir), &tag, name, &key)?;
+        if json {
+            let images: Vec<_> = signed.iter().map(|(d, n)| json!({ "manifest": d, "name": n })).collect();
+            print_json(&json!({ "layout": dir, "tag": tag, "images": images, "keyId": key_id }))?;
+        } else {
+            for (digest, name) in &signed {
+                outln!("{} {digest} signed by {key_id}", printable(name));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if name.is_some() {
+        anyhow::bail!("--name is for images of an OCI layout; a package is signed as its id");
+    }
+    let store = open()?;
+    let store = &store;
     let record = store.resolve(reference)?;
     bale_image::sign_package(store, &record, &key)?;
-    let key_id = key.public().id();
     if json {
         print_json(&json!({ "id": record.id, "manifest": record.manifest.digest, "keyId": key_id }))?;
     } else {
         outln!("{} {} signed by {key_id}", record.id, record.manifest.digest);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_decision(indent: &str, decision: &bale_trust::Decision) {
+    let rule = decision.rule.as_deref().map_or_else(|| "no rule".to_string(), |r| format!("rule {r:?}"));
+    outln!("{indent}policy    {rule}: {}", printable(&decision.reason));
+}
+
+fn print_signatures(indent: &str, verdict: &bale_image::ImageVerdict) {
+    if verdict.signatures.is_empty() {
+        outln!("{indent}no signature is attached");
+    }
+    for signature in &verdict.signatures {
+        let kind = signature.kind.as_deref().unwrap_or("bundle");
+        match &signature.problem {
+            None => {
+                let keys: Vec<String> = signature.signed_by.iter().map(|k| k.to_string()).collect();
+                outln!("{indent}{} by {}", printable(kind), keys.join(", "));
+            }
+            Some(problem) => outln!("{indent}a {} does not count: {}", printable(kind), printable(problem)),
+        }
+    }
 }
 
 /// `text` with every control character escaped.

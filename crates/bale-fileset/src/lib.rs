@@ -29,7 +29,7 @@ pub use entry::{Entry, EntryKind, ModePolicy, Normalize, OwnerPolicy};
 pub use error::{EntryProblem, FilesetError, display_path};
 pub use index::{FILE_INDEX_MEDIA_TYPE, FileIndex, FileIndexEntry};
 pub use path::{MAX_NAME_LEN, MAX_PATH_LEN, normalize as normalize_path};
-pub use plan::{Content, Plan};
+pub use plan::{Content, Plan, SpoolingPlan};
 pub use read::{Limits, MAX_EXTENSION_SIZE, read_entries};
 pub use unpack::{UnpackOptions, unpack};
 pub use write::{WriteSummary, write_canonical};

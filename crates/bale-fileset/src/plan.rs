@@ -87,6 +87,24 @@ impl Plan {
         self.entries.values().map(|(entry, content)| (entry, content))
     }
 
+    /// What [`Plan::insert`] would refuse of a file entry for its path or
+    /// size, before its content is read.
+    fn check_insert(&self, entry: &Entry) -> Result<(), FilesetError> {
+        let problem = |p| FilesetError::entry(entry.path.as_bytes(), p);
+        if self.entries.contains_key(&entry.path) {
+            return Err(problem(EntryProblem::Duplicate));
+        }
+        if let EntryKind::File { size } = entry.kind {
+            if size > self.limits.max_entry_size {
+                return Err(problem(EntryProblem::EntryTooLarge { size, limit: self.limits.max_entry_size }));
+            }
+            if self.total_size.saturating_add(size) > self.limits.max_total_size {
+                return Err(problem(EntryProblem::TotalTooLarge { limit: self.limits.max_total_size }));
+            }
+        }
+        Ok(())
+    }
+
     /// Adds one entry, applying the plan's mode and owner policy. The path
     /// must already be normalised; symlink targets are checked here.
     pub fn insert(&mut self, mut entry: Entry, content: Content) -> Result<(), FilesetError> {
@@ -464,6 +482,61 @@ impl Plan {
                 Box::new(SpoolReader { file, pos: *offset, end: offset + len })
             }
         })
+    }
+}
+
+/// Builds a plan entry by entry from content read once (the members of
+/// a wheel's zip), copied into the plan's spool file so that memory stays
+/// bounded however large the content.
+pub struct SpoolingPlan<'a> {
+    inner: TarUnion<'a>,
+}
+
+impl std::fmt::Debug for SpoolingPlan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SpoolingPlan({} entries)", self.inner.plan.len())
+    }
+}
+
+impl<'a> SpoolingPlan<'a> {
+    pub fn new(normalize: Normalize, limits: Limits, spool_dir: &'a Path) -> Result<Self, FilesetError> {
+        Ok(Self { inner: TarUnion::new(normalize, limits, spool_dir)? })
+    }
+
+    /// Adds a directory or a symlink (no content).
+    pub fn insert(&mut self, entry: Entry) -> Result<(), FilesetError> {
+        if matches!(entry.kind, EntryKind::File { .. } | EntryKind::Hardlink { .. }) {
+            return Err(FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated));
+        }
+        self.inner.plan.insert(entry, Content::None)
+    }
+
+    /// Adds a file whose content is the `size` bytes `data` yields (its
+    /// entry's size); fewer or more is an error naming the entry.
+    pub fn insert_file(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), FilesetError> {
+        let EntryKind::File { size } = entry.kind else {
+            return Err(FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated));
+        };
+        // Checked against the limits before a byte is copied.
+        self.inner.plan.check_insert(&entry)?;
+        let copied = io::copy(&mut data.take(size.saturating_add(1)), &mut self.inner.spool)
+            .map_err(|e| FilesetError::io(self.inner.spool_dir, e))?;
+        if copied != size {
+            return Err(FilesetError::entry(entry.path.as_bytes(), EntryProblem::Truncated));
+        }
+        let content = Content::Spool { offset: self.inner.offset, len: size };
+        self.inner.offset += size;
+        self.inner.plan.insert(entry, content)
+    }
+
+    /// Whether the plan already has `path`.
+    pub fn contains(&self, path: &str) -> bool {
+        self.inner.plan.entries.contains_key(path)
+    }
+
+    /// The plan, with the directories its paths need.
+    pub fn finish(self) -> Result<Plan, FilesetError> {
+        self.inner.finish()
     }
 }
 

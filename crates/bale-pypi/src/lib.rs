@@ -3,6 +3,8 @@
 //! library and architecture, each wheel one package under
 //! `/usr/local/lib/python3.X/dist-packages` (docs/pypi.md).
 
+pub mod index;
 pub mod metadata;
+pub mod resolve;
 pub mod tags;
 pub mod wheel;

@@ -57,6 +57,21 @@ pub enum BuildError {
     ConvertedDifferently { id: String, got: Digest, want: Digest },
     #[error("{id} came out as {got}, but bale.lock pins {want}")]
     BaseDifferently { id: String, got: Digest, want: Digest },
+    #[error(transparent)]
+    Pypi(bale_pypi::PypiError),
+    #[error(
+        "[pypi] packages need the image's Python: no python3 in the {architecture} image's Debian packages \
+         (or no wheel machine for that architecture)"
+    )]
+    NoPython { architecture: String },
+    #[error("bale.lock pins the wheel {filename}, which the index ({index}) no longer lists")]
+    PypiGone { filename: String, index: String },
+    #[error("bale.lock pins the wheel {filename} with sha256 {want}, but the index now lists {got}")]
+    PypiChanged { filename: String, want: Digest, got: Digest },
+    #[error(
+        "{id} unpacked to {got}, but bale.lock pins {want}; this bale installs wheels differently from the one that wrote the lock (run `bale lock` to re-pin)"
+    )]
+    WheelUnpackedDifferently { id: String, got: Digest, want: Digest },
     #[error("packages: {reference:?}")]
     StorePackage { reference: String, source: StoreError },
     #[error("packages: {reference:?} is {id}, which does not run on {architecture}")]
@@ -139,6 +154,13 @@ impl BuildError {
                  the policy; nothing was built",
             ),
             Self::Sign(e) => e.help(),
+            Self::Pypi(e) => e.help(),
+            Self::NoPython { .. } => Some("add python3 to [debian] packages"),
+            Self::PypiGone { .. } | Self::PypiChanged { .. } => Some(
+                "the index changed what the lock pinned; check the index (a file must never change), or run \
+                 `bale lock` to re-pin",
+            ),
+            Self::WheelUnpackedDifferently { .. } => Some("run `bale lock` to re-pin with this bale"),
             Self::RunForeign { .. } => {
                 Some("build that architecture on a machine of its own, or list only this machine's in `architectures`")
             }

@@ -1,6 +1,6 @@
 //! A spec → locked packages → image → OCI layout.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
 
 use crate::source::{LeftOut, Source};
-use crate::sources::{self, debian::DebianSource, store::StoreSource};
+use crate::sources::{self, debian::DebianSource, pypi::PypiSource, store::StoreSource};
 use crate::{BuildError, host_architecture};
 
 fn spec_dir(spec: &Path) -> &Path {
@@ -69,7 +69,7 @@ fn relock(
     let path = lock_path(spec_path);
     let debian = DebianSource::of(&spec, spec_dir(spec_path));
     let in_store = StoreSource::of(&spec);
-    if debian.is_none() && in_store.is_none() {
+    if debian.is_none() && in_store.is_none() && spec.pypi.is_none() {
         return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() });
     }
     let old = Lock::load(&path)?;
@@ -104,6 +104,26 @@ fn relock(
         before.extend(b);
         after.extend(a);
     }
+    // Wheels are resolved for the Python and C library the image's other
+    // packages (as just pinned) give it.
+    if spec.pypi.is_some() {
+        let pins = pins_by_architecture(&new, &path, &architectures)?;
+        if let Some(pypi) = PypiSource::of(&spec, &pins) {
+            let (b, a) = relock_source(
+                &pypi,
+                store,
+                old.as_ref(),
+                &mut new,
+                &path,
+                &architectures,
+                update,
+                &mut found,
+                progress,
+            )?;
+            before.extend(b);
+            after.extend(a);
+        }
+    }
     if let Some(name) = update
         && !found
     {
@@ -133,6 +153,22 @@ fn relock(
 
 /// What a lock pins of one package: (id without version, version).
 type Pin = (String, String);
+
+/// What `lock`'s Debian and store sections pin, by architecture.
+fn pins_by_architecture(
+    lock: &Lock,
+    path: &Path,
+    architectures: &[String],
+) -> Result<BTreeMap<String, Vec<Pin>>, BuildError> {
+    let mut pins: BTreeMap<String, Vec<Pin>> = architectures.iter().map(|a| (a.clone(), Vec::new())).collect();
+    let debian: Vec<<DebianSource<'_> as Source>::Section> = lock.sections(bale_debian::lock::SOURCE_NAME, path)?;
+    for section in &debian {
+        if let Some(all) = pins.get_mut(<DebianSource<'_> as Source>::section_architecture(section)) {
+            all.extend(<DebianSource<'_> as Source>::pins(section));
+        }
+    }
+    Ok(pins)
+}
 
 /// Pins one source's request afresh for every architecture into `new`
 /// (for `update`, keeping all but that package as `old` pins it). Returns
@@ -320,6 +356,21 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
             all.extend(more);
         }
         relocked |= installed.relocked;
+    }
+    if spec.pypi.is_some() {
+        let pins: BTreeMap<String, Vec<Pin>> = architectures
+            .iter()
+            .zip(&ids_by_architecture)
+            .map(|(arch, ids)| (arch.clone(), crate::source::pins_of_ids(ids.iter().map(String::as_str))))
+            .collect();
+        if let Some(pypi) = PypiSource::of(&spec, &pins) {
+            let installed =
+                install_source(&pypi, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
+            for (all, more) in ids_by_architecture.iter_mut().zip(installed.ids) {
+                all.extend(more);
+            }
+            relocked |= installed.relocked;
+        }
     }
     if relocked {
         lock.version = bale_image::LOCK_VERSION;

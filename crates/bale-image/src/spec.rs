@@ -25,6 +25,8 @@ pub struct Spec {
     pub architectures: Vec<String>,
     #[serde(default)]
     pub debian: Option<DebianSource>,
+    /// Wheels from a Python package index (docs/pypi.md).
+    pub pypi: Option<PypiSource>,
     /// bale packages in the store (made by `bale make` or `bale pack`, or
     /// pulled), by any reference `bale inspect` takes; pinned by id and
     /// content in the lock.
@@ -134,6 +136,18 @@ pub struct DebianSource {
 
 fn yes() -> bool {
     true
+}
+
+/// A spec's `[pypi]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PypiSource {
+    /// Requirements as pip takes them (PEP 508): `flask==3.0.*`,
+    /// `psycopg[binary]`; an unordered set.
+    pub packages: Vec<String>,
+    /// The index's simple API URL [default: PIP_INDEX_URL, else pip's
+    /// configuration].
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

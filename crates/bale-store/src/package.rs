@@ -188,6 +188,10 @@ pub enum Provenance {
     /// Each command as the sandbox ran it (a `run` line as `/bin/sh -e -c
     /// LINE`), so two commands that read alike are never taken for one.
     Run { image: Digest, commands: Vec<Vec<String>> },
+    /// A wheel from a Python package index, unpacked as bale installs
+    /// wheels: the file `filename` whose bytes hashed to `sha256`, as the
+    /// index at `index` listed it.
+    Pypi { index: String, filename: String, sha256: Digest },
     /// A kind this bale does not know, written by a newer one (a source
     /// added since): kept whole, shown by its kind, never taken for one of
     /// the kinds above.
@@ -196,7 +200,7 @@ pub enum Provenance {
 }
 
 /// The kinds of provenance this bale knows, by their `type`.
-const KNOWN_PROVENANCE: [&str; 5] = ["directory", "generated", "tar", "debian", "recipe"];
+const KNOWN_PROVENANCE: [&str; 7] = ["directory", "generated", "tar", "debian", "recipe", "run", "pypi"];
 
 /// The build type of a recipe build, as SLSA's `buildType` names it.
 pub const RECIPE_BUILD_TYPE: &str = "urn:bale:build-type:recipe:v1";

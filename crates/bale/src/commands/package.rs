@@ -117,6 +117,10 @@ pub fn inspect(store: &Store, reference: &str, files: bool, json: bool) -> anyho
             outln!("  source    {archive} {suite}/{component}, {filename}");
             outln!("  deb       {deb_sha256}");
         }
+        Provenance::Pypi { index, filename, sha256 } => {
+            outln!("  source    the wheel {filename} from {index}");
+            outln!("  wheel     {sha256}");
+        }
         Provenance::Run { image, commands } => {
             outln!("  source    [[run]] commands over the image {image}");
             for command in commands {

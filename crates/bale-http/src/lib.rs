@@ -64,6 +64,7 @@ const LOOKUP_ATTEMPTS: usize = 3;
 /// Connections are kept alive and reused, a few per host.
 pub fn agent(limits: &NetLimits) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(ROOT_CERTS.clone()).build())
         .http_status_as_error(false)
         .timeout_resolve(Some(LOOKUP_TIMEOUT))
         .timeout_connect(Some(limits.stall.min(Duration::from_secs(20))))
@@ -78,6 +79,40 @@ pub fn agent(limits: &NetLimits) -> ureq::Agent {
         SharedResolver(Arc::clone(&SHARED_RESOLVER)),
     )
 }
+
+/// The host's trust store as the system keeps it (Debian's
+/// ca-certificates bundle, which holds the CAs an administrator added),
+/// or the file `SSL_CERT_FILE` names; Mozilla's roots, built in, only
+/// when neither is readable. A mirror or index behind a company's TLS
+/// proxy is then trusted exactly as the host's other clients trust it.
+static ROOT_CERTS: LazyLock<ureq::tls::RootCerts> = LazyLock::new(|| {
+    let file = std::env::var_os("SSL_CERT_FILE")
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(SYSTEM_BUNDLE));
+    let certificates: Vec<ureq::tls::Certificate<'static>> = std::fs::read(&file)
+        .ok()
+        .filter(|pem| pem.len() <= MAX_BUNDLE)
+        .map(|pem| {
+            ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if certificates.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::Specific(Arc::new(certificates))
+    }
+});
+
+/// Where Debian keeps the system's CA bundle.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// The largest CA bundle read.
+const MAX_BUNDLE: usize = 16 << 20;
 
 static SHARED_RESOLVER: LazyLock<Arc<OnceResolver<DefaultResolver>>> =
     LazyLock::new(|| Arc::new(OnceResolver::new(DefaultResolver::default())));

@@ -132,6 +132,8 @@ pub struct ProjectFile {
     pub size: Option<u64>,
     /// The sha256 of its core metadata file, when the index gives one.
     pub metadata_sha256: Option<Digest>,
+    /// Whether the index serves its core metadata beside it (PEP 658).
+    pub has_metadata: bool,
 }
 
 #[derive(Deserialize)]
@@ -160,12 +162,53 @@ pub struct Index {
     pub location: IndexLocation,
     agent: ureq::Agent,
     limits: NetLimits,
+    /// A private directory wheels are downloaded into once, for their
+    /// metadata and for installing.
+    scratch: Option<PathBuf>,
 }
 
 impl Index {
     pub fn new(location: IndexLocation) -> Self {
         let limits = NetLimits::from_env();
-        Self { location, agent: bale_http::agent(&limits), limits }
+        Self { location, agent: bale_http::agent(&limits), limits, scratch: None }
+    }
+
+    /// Downloads go to `dir` (which only this process writes), each file
+    /// once.
+    pub fn with_scratch(mut self, dir: PathBuf) -> Self {
+        self.scratch = Some(dir);
+        self
+    }
+
+    /// Where downloads go, when [`Index::with_scratch`] said.
+    pub fn scratch(&self) -> Option<&std::path::Path> {
+        self.scratch.as_deref()
+    }
+
+    /// `file`, downloaded into `dir` and checked, or found there from an
+    /// earlier call.
+    pub fn fetch(&self, file: &ProjectFile, dir: &std::path::Path) -> Result<PathBuf, IndexError> {
+        let fail = |reason: String| IndexError::Fetch { url: file.url.to_string(), reason };
+        let safe = !file.filename.is_empty()
+            && !file.filename.starts_with('.')
+            && file.filename.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '!'));
+        if !safe {
+            return Err(fail(format!("the file name {:?} is not one bale writes", file.filename)));
+        }
+        let path = dir.join(&file.filename);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let part = dir.join(format!(".part-{}", file.filename));
+        let mut out = std::fs::File::create(&part).map_err(|e| fail(format!("{}: {e}", part.display())))?;
+        let downloaded = self.download(file, &mut out);
+        drop(out);
+        if let Err(e) = downloaded {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+        std::fs::rename(&part, &path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        Ok(path)
     }
 
     /// The files of the project `name`. Files without a sha256 are left
@@ -200,6 +243,7 @@ impl Index {
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(bad(format!("{} is not an http URL", file.url)));
             }
+            let has_metadata = file.core_metadata.as_ref().is_some_and(|m| m.as_bool() != Some(false) && !m.is_null());
             let metadata_sha256 = file
                 .core_metadata
                 .as_ref()
@@ -219,6 +263,7 @@ impl Index {
                 yanked,
                 size: file.size,
                 metadata_sha256,
+                has_metadata,
             });
         }
         Ok(files)
@@ -227,6 +272,18 @@ impl Index {
     /// The core metadata of `file` (`URL.metadata`, PEP 658), checked
     /// against the sha256 the index gives for it, when it gives one.
     pub fn metadata(&self, file: &ProjectFile) -> Result<String, IndexError> {
+        // Not served beside it: read from the wheel itself (which is then
+        // at hand for installing).
+        if !file.has_metadata
+            && let Some(scratch) = &self.scratch
+        {
+            let path = self.fetch(file, scratch)?;
+            return crate::wheel::read_metadata(&path, &file.filename).map_err(|e| IndexError::BadAnswer {
+                url: file.url.to_string(),
+                what: "the wheel".into(),
+                reason: e.problem,
+            });
+        }
         let url = Url::parse(&format!("{}.metadata", file.url.as_str().split('#').next().unwrap_or_default()))
             .map_err(|e| IndexError::Fetch { url: file.url.to_string(), reason: e.to_string() })?;
         let (status, body) = self.get(&url, "*/*", MAX_METADATA)?;

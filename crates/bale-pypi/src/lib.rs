@@ -88,11 +88,7 @@ pub fn import_wheel(
     let stored = |source| PypiError::Store { file: file.filename.clone(), source };
     let id = package_id(env, name, version, &file.filename, architecture).map_err(stored)?;
     let work = bale_store::WorkDir::new(store, "wheel-").map_err(stored)?;
-    let path = work.path.join("wheel.whl");
-    let mut out =
-        std::fs::File::create_new(&path).map_err(|source| stored(StoreError::Io { path: path.clone(), source }))?;
-    index.download(file, &mut out)?;
-    drop(out);
+    let path = index.fetch(file, index.scratch().unwrap_or(&work.path))?;
     let files = wheel::wheel_files(&path, &file.filename, env, &work.path)?;
     let core = metadata::CoreMetadata::parse(&files.metadata)
         .map_err(|problem| WheelError { file: file.filename.clone(), problem: format!("its METADATA: {problem}") })?;

@@ -200,6 +200,34 @@ pub fn wheel_files(path: &Path, filename: &str, env: &Environment, spool_dir: &P
     Ok(WheelFiles { plan, dist_info: format!("{site}/{dist_info}"), metadata, scripts })
 }
 
+/// The METADATA of the wheel at `path` (named `filename`).
+pub fn read_metadata(path: &Path, filename: &str) -> Result<String, WheelError> {
+    let fail = |problem: String| WheelError { file: filename.to_string(), problem };
+    let name = WheelName::parse(filename).ok_or_else(|| fail("its name is not a wheel's".into()))?;
+    let file = File::open(path).map_err(|e| fail(format!("cannot be opened: {e}")))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| fail(format!("is not a zip file: {e}")))?;
+    let wanted = normalize(&name.name);
+    let mut found = None;
+    for index in 0..zip.len().min(MAX_MEMBERS) {
+        let member = zip.by_index_raw(index).map_err(|e| fail(format!("member {index}: {e}")))?;
+        let raw = member.name().map_err(|e| fail(format!("member {index}: {e}")))?.to_string();
+        if let Some(info) = raw.strip_suffix(".dist-info/METADATA")
+            && !info.contains('/')
+            && info.rsplit_once('-').is_some_and(|(n, _)| normalize(n) == wanted)
+        {
+            found = Some(index);
+        }
+    }
+    let index = found.ok_or_else(|| fail("it has no .dist-info/METADATA".into()))?;
+    let mut member = zip.by_index(index).map_err(|e| fail(format!("its METADATA: {e}")))?;
+    if member.size() > MAX_TEXT {
+        return Err(fail("its METADATA is larger than bale reads".into()));
+    }
+    let mut text = String::new();
+    (&mut member).take(MAX_TEXT).read_to_string(&mut text).map_err(|e| fail(format!("its METADATA: {e}")))?;
+    Ok(text)
+}
+
 /// Where a member goes in the image, and whether it is a script whose
 /// interpreter line is rewritten.
 fn destination(path: &str, data_dir: &str, site: &str, env: &Environment) -> Result<(String, bool), String> {

@@ -408,3 +408,107 @@ fn busybox_from_debian_source_builds_reproducibly_into_a_tiny_image() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.starts_with("hello from BusyBox built from source\nBusyBox v1.35.0"), "{stdout}");
 }
+
+/// The index the host's pip uses when nothing configures one (its
+/// built-in default), asked of pip itself: bale reads only the spec,
+/// PIP_INDEX_URL and pip's configuration files.
+fn host_pip_index() -> Option<String> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])
+        .output()
+        .ok()?;
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() && !url.is_empty() {
+        Some(url)
+    } else {
+        bale_testkit::missing("pip for python3 (its default index)");
+        None
+    }
+}
+
+/// Issue 14's acceptance: Flask 3, requests and psycopg's binary build as
+/// wheels from the real index, over Debian's python3. Under runc the app
+/// serves a page on the container's loopback and fetches it with
+/// requests; two empty stores give the same image.
+#[test]
+fn a_flask_3_app_from_wheels_serves_a_page_under_runc() {
+    if !live() {
+        return;
+    }
+    let Some(umoci) = bale_testkit::require_tool("umoci") else { return };
+    let Some(index) = host_pip_index() else { return };
+    let build = |env: &Env| -> serde_json::Value {
+        let app = env.path().join("app/srv/app");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("main.py"),
+            r#"import importlib.metadata, threading
+import flask, psycopg, requests
+from werkzeug.serving import make_server
+
+app = flask.Flask(__name__)
+
+@app.route("/")
+def hello():
+    return "hello from flask " + importlib.metadata.version("flask")
+
+server = make_server("127.0.0.1", 0, app)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+page = requests.get(f"http://127.0.0.1:{server.server_port}/", timeout=10).text
+print(page.split(".")[0], psycopg.pq.__impl__)
+server.shutdown()
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            env.path().join("bale.toml"),
+            r#"name = "example.com/flask3"
+architecture = "amd64"
+
+[debian]
+suite = "bookworm"
+packages = ["python3"]
+
+[pypi]
+packages = ["flask==3.0.*", "requests", "psycopg[binary]"]
+
+[[local]]
+path = "app"
+name = "example.com/flask3/app"
+version = "1"
+
+[config]
+entrypoint = ["/usr/bin/python3", "/srv/app/main.py"]
+env = { PYTHONDONTWRITEBYTECODE = "1" }
+"#,
+        )
+        .unwrap();
+        let out = env
+            .bale()
+            .current_dir(env.path())
+            .env("PIP_INDEX_URL", &index)
+            .args(["--json", "build", "bale.toml", "--output", "flask3"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let env = Env::new();
+    let built = build(&env);
+    let lock = std::fs::read_to_string(env.path().join("bale.lock")).unwrap();
+    for wheel in ["flask-3.0.", "requests-", "psycopg-3", "psycopg_binary-", "werkzeug-"] {
+        assert!(lock.to_lowercase().contains(wheel), "{wheel} not in {lock}");
+    }
+    assert!(!lock.contains(index.as_str()), "the index's address stays out of the lock");
+    let other = Env::new();
+    assert_eq!(build(&other)["manifest"], built["manifest"], "two empty stores, two images");
+
+    let layout = env.path().join("flask3");
+    let bundle = env.path().join("bundle");
+    common::oci::umoci_unpack(&umoci, &layout, &bundle, false);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let Some(out) = common::oci::runc_run(&bundle, config, "flask3") else { return };
+    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from flask 3 binary\n");
+}

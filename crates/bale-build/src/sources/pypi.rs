@@ -87,9 +87,10 @@ impl<'a> PypiSource<'a> {
         )
     }
 
-    fn index(&self) -> Result<Index, BuildError> {
+    /// The index, downloading into `scratch`.
+    fn index(&self, scratch: &bale_store::WorkDir) -> Result<Index, BuildError> {
         let location = bale_pypi::locate(self.request.index.as_deref()).map_err(|e| BuildError::Pypi(e.into()))?;
-        Ok(Index::new(location))
+        Ok(Index::new(location).with_scratch(scratch.path.clone()))
     }
 }
 
@@ -159,7 +160,8 @@ impl Source for PypiSource<'_> {
         progress: &dyn Progress,
     ) -> Result<LockedPypi, BuildError> {
         let env = self.environment(architecture)?;
-        let index = self.index()?;
+        let scratch = bale_store::WorkDir::new(store, "pypi-")?;
+        let index = self.index(&scratch)?;
         let requirements =
             bale_pypi::parse_requirements(&self.request.packages).map_err(|e| BuildError::Pypi(e.into()))?;
         progress.phase("resolving PyPI requirements", None);
@@ -209,6 +211,7 @@ impl Source for PypiSource<'_> {
     ) -> Result<Vec<String>, BuildError> {
         let env = self.environment(&section.architecture)?;
         let records = store.packages_by_id()?;
+        let scratch = bale_store::WorkDir::new(store, "pypi-")?;
         let mut index = None;
         let mut ids = Vec::new();
         for pinned in &section.packages {
@@ -218,7 +221,7 @@ impl Source for PypiSource<'_> {
             }
             // Fetched again by its file name, held to the lock's sha256.
             if index.is_none() {
-                index = Some(self.index()?);
+                index = Some(self.index(&scratch)?);
             }
             let index = index.as_ref().ok_or(BuildError::NoPython { architecture: section.architecture.clone() })?;
             let files = index.project(&pinned.name).map_err(|e| BuildError::Pypi(e.into()))?;

@@ -59,6 +59,8 @@ pub enum BuildError {
     BaseDifferently { id: String, got: Digest, want: Digest },
     #[error(transparent)]
     Pypi(bale_pypi::PypiError),
+    #[error("the Python distribution {distribution} would be in the image twice: from Debian ({debian}) and from PyPI ({pypi})")]
+    PythonTwice { distribution: String, debian: String, pypi: String },
     #[error(
         "[pypi] packages need the image's Python: no python3 in the {architecture} image's Debian packages \
          (or no wheel machine for that architecture)"
@@ -156,6 +158,10 @@ impl BuildError {
             Self::Sign(e) => e.help(),
             Self::Pypi(e) => e.help(),
             Self::NoPython { .. } => Some("add python3 to [debian] packages"),
+            Self::PythonTwice { .. } => Some(
+                "take it from one source: drop the python3-* package from [debian] packages (or what pulls it in), \
+                 or the requirement from [pypi] packages",
+            ),
             Self::PypiGone { .. } | Self::PypiChanged { .. } => Some(
                 "the index changed what the lock pinned; check the index (a file must never change), or run \
                  `bale lock` to re-pin",

@@ -15,6 +15,7 @@ mod host;
 mod image_cache;
 mod last_steps;
 mod pipeline;
+mod python;
 pub mod source;
 pub mod sources;
 mod trust;

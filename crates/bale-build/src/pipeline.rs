@@ -425,6 +425,9 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
                 .filter(|l| !multi || bale_store::runs_on(&l.architecture, architecture))
                 .map(|l| l.id.clone()),
         );
+        if spec.pypi.is_some() {
+            crate::python::check(store, &ids)?;
+        }
         // Only bale packages declare what the image must hold beside them.
         if !spec.packages.is_empty() {
             crate::dependencies::check(store, &ids, architecture)?;

@@ -152,3 +152,30 @@ fn a_wheel_that_is_not_what_the_index_listed_is_refused_with_nothing_stored() {
     assert!(stderr.contains("srconly has no wheel this image can install"), "{stderr}");
     assert!(stderr.contains("recipe"), "{stderr}");
 }
+
+#[test]
+fn a_distribution_from_debian_and_from_pypi_is_refused_naming_both() {
+    let Some(mut a) = archive() else { return };
+    a.add(
+        &DebSpec::new("python3-helper", "1.0-1")
+            .field("Depends", "python3")
+            .file("usr/lib/python3/dist-packages/helper/__init__.py", "")
+            .file("usr/lib/python3/dist-packages/helper-1.0.egg-info/PKG-INFO", "Name: helper\n"),
+    );
+    a.publish(SUITE, FUTURE);
+    let index = index();
+    let env = Env::new();
+    let spec = spec(&env, &a, &index, "\"webapp\"");
+    fs::write(&spec, fs::read_to_string(&spec).unwrap().replace("[\"python3\"]", "[\"python3\", \"python3-helper\"]"))
+        .unwrap();
+    let out = env.path().join("image");
+    let failed = build(&env, &spec, &out, &[]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("helper would be in the image twice: from Debian (debian:pysuite/python3-helper:amd64@1.0-1)")
+            && stderr.contains("from PyPI (pypi:py3.11/helper:all@1.1)"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -59,8 +59,12 @@ pub enum BuildError {
     BaseDifferently { id: String, got: Digest, want: Digest },
     #[error(transparent)]
     Pypi(bale_pypi::PypiError),
-    #[error("the Python distribution {distribution} would be in the image twice: from Debian ({debian}) and from PyPI ({pypi})")]
+    #[error(
+        "the Python distribution {distribution} would be in the image twice: from Debian ({debian}) and from PyPI ({pypi})"
+    )]
     PythonTwice { distribution: String, debian: String, pypi: String },
+    #[error("{wheel} needs {library}, which neither it nor the image's packages ship")]
+    WheelLibrary { wheel: String, library: String },
     #[error(
         "[pypi] packages need the image's Python: no python3 in the {architecture} image's Debian packages \
          (or no wheel machine for that architecture)"
@@ -158,6 +162,10 @@ impl BuildError {
             Self::Sign(e) => e.help(),
             Self::Pypi(e) => e.help(),
             Self::NoPython { .. } => Some("add python3 to [debian] packages"),
+            Self::WheelLibrary { .. } => Some(
+                "add the Debian package that ships it to [debian] packages (bale adds those of glibc, libstdc++, \
+                 libgcc, zlib, expat, X11, GL and GLib itself)",
+            ),
             Self::PythonTwice { .. } => Some(
                 "take it from one source: drop the python3-* package from [debian] packages (or what pulls it in), \
                  or the requirement from [pypi] packages",

@@ -80,37 +80,23 @@ fn relock(
         return Err(BuildError::NoLockYet { path });
     }
     let architectures = spec_architectures(&spec);
-    let mut new = Lock::default();
-    let mut found = false;
-    let (mut before, mut after) = (Vec::new(), Vec::new());
-    if let Some(debian) = &debian {
-        let (b, a) =
-            relock_source(debian, store, old.as_ref(), &mut new, &path, &architectures, update, &mut found, progress)?;
-        before.extend(b);
-        after.extend(a);
-    }
-    if let Some(in_store) = &in_store {
-        let (b, a) = relock_source(
-            in_store,
-            store,
-            old.as_ref(),
-            &mut new,
-            &path,
-            &architectures,
-            update,
-            &mut found,
-            progress,
-        )?;
-        before.extend(b);
-        after.extend(a);
-    }
-    // Wheels are resolved for the Python and C library the image's other
-    // packages (as just pinned) give it.
-    if spec.pypi.is_some() {
-        let pins = pins_by_architecture(&new, &path, &architectures)?;
-        if let Some(pypi) = PypiSource::of(&spec, &pins) {
+    // As in a build: the Debian packages the wheels need join the Debian
+    // request, once more if the wheels pinned now need more.
+    let mut added = match &old {
+        Some(old) => sources::pypi::added_debian_packages(old, &path)?,
+        None => Vec::new(),
+    };
+    let mut rounds = 0;
+    let (new, found, before, after) = loop {
+        rounds += 1;
+        let mut new = Lock::default();
+        let mut found = false;
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let augmented = with_packages(spec.debian.as_ref(), &added);
+        if let Some(debian_request) = &augmented {
+            let debian = DebianSource::of_request(&spec, debian_request, spec_dir(spec_path));
             let (b, a) = relock_source(
-                &pypi,
+                &debian,
                 store,
                 old.as_ref(),
                 &mut new,
@@ -123,7 +109,49 @@ fn relock(
             before.extend(b);
             after.extend(a);
         }
-    }
+        if let Some(in_store) = &in_store {
+            let (b, a) = relock_source(
+                in_store,
+                store,
+                old.as_ref(),
+                &mut new,
+                &path,
+                &architectures,
+                update,
+                &mut found,
+                progress,
+            )?;
+            before.extend(b);
+            after.extend(a);
+        }
+        // Wheels are resolved for the Python and C library the image's
+        // other packages (as just pinned) give it.
+        if spec.pypi.is_some() {
+            let pins = pins_by_architecture(&new, &path, &architectures)?;
+            if let Some(pypi) = PypiSource::of(&spec, &pins) {
+                let (b, a) = relock_source(
+                    &pypi,
+                    store,
+                    old.as_ref(),
+                    &mut new,
+                    &path,
+                    &architectures,
+                    update,
+                    &mut found,
+                    progress,
+                )?;
+                before.extend(b);
+                after.extend(a);
+            }
+        }
+        let wanted = sources::pypi::added_debian_packages(&new, &path)?;
+        if rounds >= 2 || wanted.iter().all(|w| added.contains(w)) {
+            break (new, found, before, after);
+        }
+        added.extend(wanted);
+        added.sort();
+        added.dedup();
+    };
     if let Some(name) = update
         && !found
     {
@@ -153,6 +181,18 @@ fn relock(
 
 /// What a lock pins of one package: (id without version, version).
 type Pin = (String, String);
+
+/// `request` with `packages` added, those it names already left out.
+fn with_packages(request: Option<&bale_image::DebianSource>, packages: &[String]) -> Option<bale_image::DebianSource> {
+    let mut request = request?.clone();
+    let named = |text: &str| text.split(['=', ' ', '(', ':']).next().unwrap_or_default().trim().to_string();
+    for package in packages {
+        if !request.packages.iter().any(|p| named(p) == *package) {
+            request.packages.push(package.clone());
+        }
+    }
+    Some(request)
+}
 
 /// What `lock`'s Debian and store sections pin, by architecture.
 fn pins_by_architecture(
@@ -298,6 +338,8 @@ pub struct BuildReport {
     pub sboms: Vec<PathBuf>,
     /// What the packages recommend that the image does not hold.
     pub left_out: Vec<LeftOut>,
+    /// Debian packages added for libraries the wheels need.
+    pub added_for_wheels: Vec<String>,
 }
 
 /// A local package as packed, and what it runs on.
@@ -340,14 +382,64 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     let mut ids_by_architecture: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
     let mut relocked = false;
     let mut left_out = Vec::new();
-    if let Some(debian) = DebianSource::of(&spec, spec_dir(&request.spec)) {
-        let installed =
-            install_source(&debian, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
-        for (all, more) in ids_by_architecture.iter_mut().zip(installed.ids) {
-            all.extend(more);
+    // The Debian packages the wheels' libraries need join the Debian
+    // request (as the lock's PyPI sections name them), and once more if
+    // wheels resolved now need more: two rounds at most, since what wheels
+    // add depends on the wheels alone.
+    let mut added = sources::pypi::added_debian_packages(&lock, &path)?;
+    let mut rounds = 0;
+    let (debian_ids, pypi_ids) = loop {
+        rounds += 1;
+        let augmented = with_packages(spec.debian.as_ref(), &added);
+        let mut debian_ids: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
+        if let Some(debian_request) = &augmented {
+            let debian = DebianSource::of_request(&spec, debian_request, spec_dir(&request.spec));
+            let installed = install_source(
+                &debian,
+                store,
+                &mut lock,
+                &path,
+                &architectures,
+                request.locked,
+                compression,
+                progress,
+            )?;
+            debian_ids = installed.ids;
+            relocked |= installed.relocked;
+            left_out = installed.left_out;
         }
-        relocked |= installed.relocked;
-        left_out.extend(installed.left_out);
+        let mut pypi_ids: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
+        if spec.pypi.is_some() {
+            let pins: BTreeMap<String, Vec<Pin>> = architectures
+                .iter()
+                .zip(&debian_ids)
+                .map(|(arch, ids)| (arch.clone(), crate::source::pins_of_ids(ids.iter().map(String::as_str))))
+                .collect();
+            if let Some(pypi) = PypiSource::of(&spec, &pins) {
+                let installed = install_source(
+                    &pypi,
+                    store,
+                    &mut lock,
+                    &path,
+                    &architectures,
+                    request.locked,
+                    compression,
+                    progress,
+                )?;
+                pypi_ids = installed.ids;
+                relocked |= installed.relocked;
+            }
+        }
+        let wanted = sources::pypi::added_debian_packages(&lock, &path)?;
+        if rounds >= 2 || wanted.iter().all(|w| added.contains(w)) {
+            break (debian_ids, pypi_ids);
+        }
+        added.extend(wanted);
+        added.sort();
+        added.dedup();
+    };
+    for (all, more) in ids_by_architecture.iter_mut().zip(debian_ids) {
+        all.extend(more);
     }
     if let Some(in_store) = StoreSource::of(&spec) {
         let installed =
@@ -357,20 +449,8 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         }
         relocked |= installed.relocked;
     }
-    if spec.pypi.is_some() {
-        let pins: BTreeMap<String, Vec<Pin>> = architectures
-            .iter()
-            .zip(&ids_by_architecture)
-            .map(|(arch, ids)| (arch.clone(), crate::source::pins_of_ids(ids.iter().map(String::as_str))))
-            .collect();
-        if let Some(pypi) = PypiSource::of(&spec, &pins) {
-            let installed =
-                install_source(&pypi, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
-            for (all, more) in ids_by_architecture.iter_mut().zip(installed.ids) {
-                all.extend(more);
-            }
-            relocked |= installed.relocked;
-        }
+    for (all, more) in ids_by_architecture.iter_mut().zip(pypi_ids) {
+        all.extend(more);
     }
     if relocked {
         lock.version = bale_image::LOCK_VERSION;
@@ -502,7 +582,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         OutputFormat::Layout => write_layout(store, &content, &request.output, &spec.tag)?,
         OutputFormat::Archive => write_archive(store, &content, &request.output, &spec.tag)?,
     }
-    Ok(BuildReport { name: spec.name, tag: spec.tag, images, index, sboms, left_out })
+    Ok(BuildReport { name: spec.name, tag: spec.tag, images, index, sboms, left_out, added_for_wheels: added })
 }
 
 /// A `[files]` source: a regular file below the spec's directory, reached

@@ -48,6 +48,8 @@ pub struct ImportedWheel {
     pub content: Digest,
     /// False when the store already had exactly this package.
     pub new: bool,
+    /// Libraries it needs from the image (see [`wheel::WheelFiles::needs`]).
+    pub needs: Vec<String>,
 }
 
 /// The origin of packages made from wheels for `env`'s Python: their
@@ -114,7 +116,7 @@ pub fn import_wheel(
     let _session = store.lock_shared().map_err(stored)?;
     let outcome = bale_store::store_plan(store, &files.plan, metadata, compression, true, &bale_progress::NoProgress)
         .map_err(stored)?;
-    Ok(ImportedWheel { id: outcome.id, content: outcome.metadata.content.digest, new: outcome.new })
+    Ok(ImportedWheel { id: outcome.id, content: outcome.metadata.content.digest, new: outcome.new, needs: files.needs })
 }
 
 fn header<'a>(metadata: &'a str, key: &str) -> Option<&'a str> {

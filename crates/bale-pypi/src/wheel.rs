@@ -40,6 +40,9 @@ pub struct WheelFiles {
     pub metadata: String,
     /// Scripts made from entry points, by name.
     pub scripts: Vec<String>,
+    /// Libraries its shared objects need (`DT_NEEDED`) that it does not
+    /// hold itself: the image must have them.
+    pub needs: Vec<String>,
 }
 
 /// The directory wheels install into, in an image of `env`'s Python.
@@ -175,6 +178,31 @@ pub fn wheel_files(path: &Path, filename: &str, env: &Environment, spool_dir: &P
     if let Some(missing) = record.keys().find(|p| !seen.contains(p.as_str())) {
         return Err(fail(format!("its RECORD lists {missing}, which it does not hold")));
     }
+    // What its shared objects need that it does not vendor (auditwheel
+    // puts those in `NAME.libs/` beside them), read again from the zip so
+    // that nothing is held in memory.
+    let mut needed = BTreeSet::new();
+    let mut provided = BTreeSet::new();
+    for (path, &index) in &members {
+        let base = path.rsplit('/').next().unwrap_or_default();
+        if !is_shared_object(base) {
+            continue;
+        }
+        provided.insert(base.to_string());
+        let mut member = zip.by_index(index).map_err(|e| fail(format!("{path}: {e}")))?;
+        let size = member.size();
+        match bale_elf::read_dynamic(&mut member, size) {
+            Ok(Some(object)) => {
+                if let Some(soname) = object.soname {
+                    provided.insert(soname);
+                }
+                needed.extend(object.needed);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(fail(format!("{path}: {e}"))),
+        }
+    }
+    let needs: Vec<String> = needed.difference(&provided).cloned().collect();
     let mut scripts = Vec::new();
     for (script, target) in console_scripts(&entry_points).map_err(|p| fail(format!("its entry_points.txt: {p}")))? {
         let path = format!("usr/local/bin/{script}");
@@ -197,7 +225,13 @@ pub fn wheel_files(path: &Path, filename: &str, env: &Environment, spool_dir: &P
     plan.insert_file(file_entry(&record_target, new_record.len() as u64, 0o644), &mut new_record.as_slice())
         .map_err(|e| fail(e.to_string()))?;
     let plan = plan.finish().map_err(|e| fail(e.to_string()))?;
-    Ok(WheelFiles { plan, dist_info: format!("{site}/{dist_info}"), metadata, scripts })
+    Ok(WheelFiles { plan, dist_info: format!("{site}/{dist_info}"), metadata, scripts, needs })
+}
+
+/// `libfoo.so`, `libfoo.so.1.2`, `_speedups.cpython-311-x86_64-linux-gnu.so`.
+fn is_shared_object(name: &str) -> bool {
+    name.ends_with(".so")
+        || name.split_once(".so.").is_some_and(|(_, v)| v.split('.').all(|p| p.parse::<u32>().is_ok()))
 }
 
 /// The METADATA of the wheel at `path` (named `filename`).

@@ -476,14 +476,17 @@ mod tests {
     #[test]
     fn an_unknown_provenance_kind_is_kept_whole_and_never_taken_for_a_known_one() {
         let newer =
-            document(r#""provenance":{"type":"pypi","index":"https://index.example/simple","wheelSha256":"ab"}"#);
+            document(r#""provenance":{"type":"futurekind","index":"https://index.example/simple","wheelSha256":"ab"}"#);
         let metadata = PackageMetadata::from_json(newer.as_bytes()).unwrap();
         let Provenance::Unknown(unknown) = &metadata.provenance else { panic!("{:?}", metadata.provenance) };
-        assert_eq!(unknown.kind, "pypi");
+        assert_eq!(unknown.kind, "futurekind");
         assert_eq!(unknown.fields["wheelSha256"], "ab");
         // Written back as it came.
         let again = serde_json::to_value(&metadata.provenance).unwrap();
-        assert_eq!(again, serde_json::json!({"type":"pypi","index":"https://index.example/simple","wheelSha256":"ab"}));
+        assert_eq!(
+            again,
+            serde_json::json!({"type":"futurekind","index":"https://index.example/simple","wheelSha256":"ab"})
+        );
         // A known kind missing its fields is damage, not an unknown kind.
         let damaged = document(r#""provenance":{"type":"debian","suite":"bookworm"}"#);
         assert!(PackageMetadata::from_json(damaged.as_bytes()).is_err());

@@ -350,11 +350,11 @@ fn a_lock_with_sections_of_a_source_this_bale_lacks_is_refused() {
     build(&env, &spec_path, &dir.join("image"), false);
     let lock_path = dir.join("bale.lock");
     let mut text = fs::read_to_string(&lock_path).unwrap();
-    text.push_str("\n[[pypi]]\narchitecture = \"amd64\"\n");
+    text.push_str("\n[[futuresource]]\narchitecture = \"amd64\"\n");
     fs::write(&lock_path, &text).unwrap();
     let out = env.run(&["build", spec_path.to_str().unwrap(), "--output", dir.join("again").to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("has sections for the source \"pypi\", which this bale does not have"), "{stderr}");
+    assert!(stderr.contains("has sections for the source \"futuresource\", which this bale does not have"), "{stderr}");
     assert_eq!(fs::read_to_string(&lock_path).unwrap(), text, "the lock is left alone");
 }

@@ -9,6 +9,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use bale_testkit::elf::SharedObject;
 use bale_testkit::pypi::{Index, WheelSpec};
 use common::Env;
 use common::archive::{Archive, DebSpec, FUTURE};
@@ -27,6 +28,8 @@ fn archive() -> Option<Archive> {
             .file("usr/bin/python3.11", "#!/bin/false\n"),
     );
     a.add(&DebSpec::new("python3", "3.11.2-1+b1").field("Depends", "python3.11-minimal"));
+    // Not asked for by any spec: bale adds it for a wheel that needs it.
+    a.add(&DebSpec::new("libstdc++6", "12.2.0-14").file("usr/lib/x86_64-linux-gnu/libstdc++.so.6", "not really\n"));
     a.publish(SUITE, FUTURE);
     Some(a)
 }
@@ -45,7 +48,15 @@ fn index() -> Index {
     index.add(
         &WheelSpec::new("native", "2.0")
             .tag("cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64")
-            .file("native/_speed.cpython-311-x86_64-linux-gnu.so", b"\x7fELF not really\n"),
+            .file(
+                "native/_speed.cpython-311-x86_64-linux-gnu.so",
+                &SharedObject {
+                    needed: &["libstdc++.so.6", "libc.so.6", "libvendored.so.1"],
+                    ..SharedObject::x86_64(None)
+                }
+                .bytes(),
+            )
+            .file("native.libs/libvendored.so.1", &SharedObject::x86_64(Some("libvendored.so.1")).bytes()),
     );
     index.add(&WheelSpec::new("native", "2.1").tag("cp311-cp311-manylinux_2_38_x86_64"));
     index
@@ -85,6 +96,7 @@ fn wheels_become_packages_of_the_image_pinned_without_the_index_address() {
     let built = build(&env, &spec, &out, &[]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let built: serde_json::Value = serde_json::from_slice(&built.stdout).unwrap();
+    assert_eq!(built["addedForWheels"], serde_json::json!(["libc6", "libstdc++6"]), "{built}");
 
     // The lock pins each wheel by file and sha256, and names no index.
     let lock = fs::read_to_string(spec.with_file_name("bale.lock")).unwrap();
@@ -94,6 +106,13 @@ fn wheels_become_packages_of_the_image_pinned_without_the_index_address() {
     assert!(lock.contains("native-2.0-cp311-cp311-manylinux_2_17"), "2.1 needs a newer glibc: {lock}");
     assert!(!lock.contains("winonly"), "its marker is false here: {lock}");
     assert!(!lock.contains("127.0.0.1"), "the index's address stays out of the lock: {lock}");
+    // The platform wheel's library from the system is Debian's, added for it.
+    assert!(
+        lock.contains("debian = [\n    \"libc6\",\n    \"libstdc++6\",\n]")
+            || lock.contains("debian = [\"libc6\", \"libstdc++6\"]"),
+        "{lock}"
+    );
+    assert!(lock.contains("libstdc++6"), "{lock}");
 
     // In the image: the wheels where Debian's python3 looks, the entry
     // point as a script, platform wheels per architecture.
@@ -103,6 +122,7 @@ fn wheels_become_packages_of_the_image_pinned_without_the_index_address() {
     assert!(site.join("webapp/cli.py").is_file());
     assert!(site.join("helper/__init__.py").is_file());
     assert!(site.join("native/_speed.cpython-311-x86_64-linux-gnu.so").is_file());
+    assert!(root.join("usr/lib/x86_64-linux-gnu/libstdc++.so.6").is_file(), "added for the wheel");
     assert_eq!(fs::read_to_string(site.join("webapp-1.0.dist-info/INSTALLER")).unwrap(), "bale\n");
     let script = fs::read_to_string(root.join("usr/local/bin/webapp")).unwrap();
     assert!(script.starts_with("#!/usr/bin/python3\n") && script.contains("from webapp.cli import main"), "{script}");
@@ -178,4 +198,21 @@ fn a_distribution_from_debian_and_from_pypi_is_refused_naming_both() {
         "{stderr}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn a_library_no_package_ships_is_named_with_its_wheel() {
+    let Some(a) = archive() else { return };
+    let mut index = Index::new();
+    index.add(&WheelSpec::new("odd", "1.0").tag("cp311-cp311-manylinux_2_17_x86_64").file(
+        "odd/_c.cpython-311-x86_64-linux-gnu.so",
+        &SharedObject { needed: &["libweird.so.3"], ..SharedObject::x86_64(None) }.bytes(),
+    ));
+    let env = Env::new();
+    let spec = spec(&env, &a, &index, "\"odd\"");
+    let failed = build(&env, &spec, &env.path().join("image"), &[]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("pypi:py3.11/odd:amd64@1.0 needs libweird.so.3"), "{stderr}");
+    assert!(stderr.contains("[debian] packages"), "{stderr}");
 }

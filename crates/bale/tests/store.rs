@@ -329,10 +329,10 @@ fn a_package_with_a_provenance_kind_this_bale_does_not_know_is_read() {
     plan.insert(file, Content::Bytes(b"six=1\n".to_vec())).unwrap();
     let plan = plan.seal().unwrap();
     let mut metadata = bale_store::PackageMetadata::new("six", "1.16.0");
-    metadata.origin = Some("pypi:default".into());
+    metadata.origin = Some("futurekind:default".into());
     let fields = serde_json::json!({ "index": "https://index.example/simple", "wheelSha256": "ab" });
     metadata.provenance = bale_store::Provenance::Unknown(bale_store::UnknownProvenance {
-        kind: "pypi".into(),
+        kind: "futurekind".into(),
         fields: fields.as_object().unwrap().clone(),
     });
     {
@@ -348,9 +348,12 @@ fn a_package_with_a_provenance_kind_this_bale_does_not_know_is_read() {
         .unwrap();
     }
     let shown = env.ok(&["inspect", "six"]);
-    assert!(shown.contains("pypi:default/six:all@1.16.0") && shown.contains("pypi (a kind this bale does not know"));
+    assert!(
+        shown.contains("futurekind:default/six:all@1.16.0")
+            && shown.contains("futurekind (a kind this bale does not know")
+    );
     let json = env.json(&["inspect", "six"]);
-    assert_eq!(json["metadata"]["provenance"]["type"], "pypi");
+    assert_eq!(json["metadata"]["provenance"]["type"], "futurekind");
     assert_eq!(json["metadata"]["provenance"]["wheelSha256"], "ab");
     env.ok(&["store", "verify", "--deep"]);
     let out = env.path().join("six");

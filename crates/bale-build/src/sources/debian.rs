@@ -33,12 +33,18 @@ pub struct DebianSource<'a> {
 impl<'a> DebianSource<'a> {
     /// The spec's Debian source, if it has a `[debian]` table.
     pub fn of(spec: &'a Spec, spec_dir: &'a Path) -> Option<Self> {
+        spec.debian.as_ref().map(|request| Self::of_request(spec, request, spec_dir))
+    }
+
+    /// The spec's Debian source asking for `request` (its `[debian]` table
+    /// with packages other sources need added).
+    pub fn of_request(spec: &Spec, request: &'a DebianRequest, spec_dir: &'a Path) -> Self {
         let declared = if spec.is_multi_architecture() {
             DeclaredArchitecture::PerImage
         } else {
             DeclaredArchitecture::One(spec.declared_architectures().into_iter().next())
         };
-        spec.debian.as_ref().map(|request| Self { declared, request, spec_dir })
+        Self { declared, request, spec_dir }
     }
 
     /// A Debian request of something other than an image spec (a recipe's

@@ -27,6 +27,9 @@ pub struct LockedPypi {
     pub inputs: Digest,
     /// The image's Python, as Debian ships it (`3.11.2`).
     pub python: String,
+    /// Debian packages added to the image for libraries the wheels need.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debian: Vec<String>,
     #[serde(default, rename = "package")]
     pub packages: Vec<LockedWheel>,
 }
@@ -45,6 +48,9 @@ pub struct LockedWheel {
     /// The distributions it needs in this image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
+    /// Libraries its shared objects need from the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<String>,
 }
 
 /// The spec's `[pypi]` table, for images whose Python is known.
@@ -53,6 +59,8 @@ pub struct PypiSource<'a> {
     request: &'a PypiRequest,
     /// By architecture: what the image's Debian packages give wheels.
     environments: BTreeMap<String, Environment>,
+    /// By architecture: the ids of the image's other packages.
+    image: BTreeMap<String, Vec<String>>,
 }
 
 impl<'a> PypiSource<'a> {
@@ -63,7 +71,11 @@ impl<'a> PypiSource<'a> {
         let request = spec.pypi.as_ref()?;
         let environments =
             pins.iter().filter_map(|(arch, pins)| Some((arch.clone(), environment(arch, pins)?))).collect();
-        Some(Self { request, environments })
+        let image = pins
+            .iter()
+            .map(|(arch, pins)| (arch.clone(), pins.iter().map(|(id, version)| format!("{id}@{version}")).collect()))
+            .collect();
+        Some(Self { request, environments, image })
     }
 
     fn environment(&self, architecture: &str) -> Result<&Environment, BuildError> {
@@ -191,13 +203,18 @@ impl Source for PypiSource<'_> {
                 id: imported.id,
                 content: imported.content,
                 requires: wheel.requires,
+                libraries: imported.needs,
             });
         }
         progress.finish_phase();
+        let image = self.image.get(architecture).map_or(&[][..], Vec::as_slice);
+        let needs: Vec<(String, Vec<String>)> = packages.iter().map(|p| (p.id.clone(), p.libraries.clone())).collect();
+        let debian = crate::python::debian_packages_for(store, image, &needs)?;
         Ok(LockedPypi {
             architecture: architecture.to_string(),
             inputs: self.inputs(env),
             python: env.python_full.clone(),
+            debian,
             packages,
         })
     }
@@ -277,4 +294,14 @@ impl Source for PypiSource<'_> {
             section.packages.iter().filter(|p| p.name != name).map(|p| (p.name.clone(), p.version.clone())).collect(),
         ))
     }
+}
+
+/// The Debian packages `lock`'s PyPI sections add for the wheels'
+/// libraries, over all architectures.
+pub fn added_debian_packages(lock: &bale_image::Lock, path: &std::path::Path) -> Result<Vec<String>, BuildError> {
+    let sections: Vec<LockedPypi> = lock.sections(SOURCE_NAME, path)?;
+    let mut all: Vec<String> = sections.into_iter().flat_map(|s| s.debian).collect();
+    all.sort();
+    all.dedup();
+    Ok(all)
 }

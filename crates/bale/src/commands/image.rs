@@ -107,6 +107,7 @@ pub fn build(
             "output": args.output,
             "sboms": report.sboms,
             "recommendsLeftOut": report.left_out,
+            "addedForWheels": report.added_for_wheels,
         });
         match (&report.index, report.images.as_slice()) {
             (None, [image]) => {
@@ -160,6 +161,12 @@ pub fn build(
         ImageFormat::Oci => "OCI layout",
         ImageFormat::OciArchive => "oci-archive",
     };
+    if !report.added_for_wheels.is_empty() && !quiet {
+        eprintln!(
+            "notice: the wheels' libraries come from Debian: {} (added to the image where missing)",
+            report.added_for_wheels.join(", ")
+        );
+    }
     if !report.left_out.is_empty() && !quiet {
         // On stderr: a notice, not the result; --quiet leaves it out.
         eprintln!(

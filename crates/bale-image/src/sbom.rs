@@ -168,6 +168,9 @@ fn provenance_text(p: &Provenance) -> String {
             "written by the image spec's [[run]] commands over the image {image}: {}",
             commands.iter().map(|c| format!("`{}`", c.join(" ").replace('\n', "; "))).collect::<Vec<_>>().join(", ")
         ),
+        Provenance::Npm { registry, tarball, integrity } => {
+            format!("the npm tarball {tarball} ({integrity}) from the registry {registry}")
+        }
         Provenance::Pypi { index, filename, sha256 } => {
             format!("the wheel {filename} ({sha256}) from the index {index}")
         }

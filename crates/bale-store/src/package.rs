@@ -192,6 +192,10 @@ pub enum Provenance {
     /// wheels: the file `filename` whose bytes hashed to `sha256`, as the
     /// index at `index` listed it.
     Pypi { index: String, filename: String, sha256: Digest },
+    /// A package tarball from an npm registry: the file `tarball` whose
+    /// bytes matched `integrity` (SRI, sha512), as the registry at
+    /// `registry` listed it.
+    Npm { registry: String, tarball: String, integrity: String },
     /// A kind this bale does not know, written by a newer one (a source
     /// added since): kept whole, shown by its kind, never taken for one of
     /// the kinds above.
@@ -200,7 +204,7 @@ pub enum Provenance {
 }
 
 /// The kinds of provenance this bale knows, by their `type`.
-const KNOWN_PROVENANCE: [&str; 7] = ["directory", "generated", "tar", "debian", "recipe", "run", "pypi"];
+const KNOWN_PROVENANCE: [&str; 8] = ["directory", "generated", "tar", "debian", "recipe", "run", "pypi", "npm"];
 
 /// The build type of a recipe build, as SLSA's `buildType` names it.
 pub const RECIPE_BUILD_TYPE: &str = "urn:bale:build-type:recipe:v1";

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod elf;
+pub mod npm;
 pub mod pypi;
 
 use std::path::{Path, PathBuf};

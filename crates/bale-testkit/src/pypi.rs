@@ -200,9 +200,15 @@ fn normalize(name: &str) -> String {
     out
 }
 
-/// Serves `root` on 127.0.0.1 from a thread of this process: a path
-/// ending in `/` answers its `index.json` as PEP 691's JSON.
 fn serve(root: PathBuf) -> String {
+    serve_files(root, "application/vnd.pypi.simple.v1+json")
+}
+
+/// Serves `root` on 127.0.0.1 from a thread of this process: a path
+/// ending in `/` answers its `index.json` as `json_type`; a file without
+/// an extension is JSON too (an npm package document). `%2f` in a path
+/// is a file name's `%2f`, as npm escapes scoped names.
+pub(crate) fn serve_files(root: PathBuf, json_type: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -228,11 +234,13 @@ fn serve(root: PathBuf) -> String {
                     if json {
                         rel.push_str("index.json");
                     }
+                    let rel = rel.replace("%2F", "%2f");
+                    let json = json || !rel.rsplit('/').next().unwrap_or_default().contains('.');
                     let (status, body, kind) = if rel.split('/').any(|p| p == "..") {
                         ("403 Forbidden", Vec::new(), "text/plain")
                     } else {
                         match fs::read(root.join(&rel)) {
-                            Ok(body) if json => ("200 OK", body, "application/vnd.pypi.simple.v1+json"),
+                            Ok(body) if json => ("200 OK", body, json_type),
                             Ok(body) => ("200 OK", body, "application/octet-stream"),
                             Err(_) => ("404 Not Found", b"not found".to_vec(), "text/plain"),
                         }

@@ -117,6 +117,10 @@ pub fn inspect(store: &Store, reference: &str, files: bool, json: bool) -> anyho
             outln!("  source    {archive} {suite}/{component}, {filename}");
             outln!("  deb       {deb_sha256}");
         }
+        Provenance::Npm { registry, tarball, integrity } => {
+            outln!("  source    the npm tarball {tarball} from {registry}");
+            outln!("  integrity {integrity}");
+        }
         Provenance::Pypi { index, filename, sha256 } => {
             outln!("  source    the wheel {filename} from {index}");
             outln!("  wheel     {sha256}");

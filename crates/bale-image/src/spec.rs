@@ -27,6 +27,8 @@ pub struct Spec {
     pub debian: Option<DebianSource>,
     /// Wheels from a Python package index (docs/pypi.md).
     pub pypi: Option<PypiSource>,
+    /// Packages from an npm registry (docs/npm.md).
+    pub npm: Option<NpmSource>,
     /// bale packages in the store (made by `bale make` or `bale pack`, or
     /// pulled), by any reference `bale inspect` takes; pinned by id and
     /// content in the lock.
@@ -136,6 +138,29 @@ pub struct DebianSource {
 
 fn yes() -> bool {
     true
+}
+
+/// A spec's `[npm]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NpmSource {
+    /// Requests as npm takes them: `express@4`, `@types/node@^20`; an
+    /// unordered set.
+    pub packages: Vec<String>,
+    /// The app's directory, whose `node_modules` bale makes [default
+    /// `/srv/app`].
+    #[serde(default = "default_app")]
+    pub app: String,
+    /// The registry URL [default: npm_config_registry, else `npm config
+    /// get registry`].
+    pub registry: Option<String>,
+    /// Packages with install scripts taken without running them.
+    #[serde(default)]
+    pub allow_without_scripts: Vec<String>,
+}
+
+fn default_app() -> String {
+    "/srv/app".into()
 }
 
 /// A spec's `[pypi]` table.

@@ -101,29 +101,57 @@ fn link(plan: &mut Plan, at: &str, target: &str) -> Result<(), FilesetError> {
     plan.insert(entry, Content::None)
 }
 
+/// One package of a tree, as the links need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreePackage {
+    pub name: String,
+    pub version: String,
+    /// Each dependency, by name: the version it gets.
+    pub dependencies: BTreeMap<String, String>,
+    /// Its commands: name → path inside the package.
+    pub bins: BTreeMap<String, String>,
+}
+
+impl TreePackage {
+    /// The resolution's packages, as the links need them.
+    pub fn of(resolution: &Resolution) -> Vec<Self> {
+        resolution
+            .nodes
+            .values()
+            .map(|n| Self {
+                name: n.name.clone(),
+                version: n.version.clone(),
+                dependencies: n.dependencies.clone(),
+                bins: bins(&n.name, n.info.bin.as_ref()),
+            })
+            .collect()
+    }
+}
+
 /// The links one image needs: each package's `node_modules/DEP` to the
 /// version of DEP it gets, the app's `node_modules/NAME` for each
-/// requested package, and `node_modules/.bin/COMMAND` for their commands.
-/// `app`: the app's directory (`srv/app`, relative to the root).
-pub fn links(resolution: &Resolution, app: &str) -> Result<Plan, FilesetError> {
+/// requested package (`roots`: name → version), and
+/// `node_modules/.bin/COMMAND` for their commands. `app`: the app's
+/// directory (`srv/app`).
+pub fn links(packages: &[TreePackage], roots: &BTreeMap<String, String>, app: &str) -> Result<Plan, FilesetError> {
     let mut plan = Plan::new(Normalize::default(), Limits::default());
-    for node in resolution.nodes.values() {
-        let own = package_dir(&node.name, &node.version);
+    for package in packages {
+        let own = package_dir(&package.name, &package.version);
         // The package's own node_modules: the directory holding it.
-        let modules = own.strip_suffix(&format!("/{}", node.name)).unwrap_or(&own).to_string();
-        for (dep, version) in &node.dependencies {
-            if dep == &node.name {
+        let modules = own.strip_suffix(&format!("/{}", package.name)).unwrap_or(&own).to_string();
+        for (dep, version) in &package.dependencies {
+            if dep == &package.name {
                 continue;
             }
             link(&mut plan, &format!("{modules}/{dep}"), &package_dir(dep, version))?;
         }
     }
     let app = app.trim_matches('/');
-    for (name, version) in &resolution.roots {
+    for (name, version) in roots {
         let target = package_dir(name, version);
         link(&mut plan, &format!("{app}/node_modules/{name}"), &target)?;
-        if let Some(node) = resolution.nodes.get(&(name.clone(), version.clone())) {
-            for (command, path) in bins(name, node.info.bin.as_ref()) {
+        if let Some(package) = packages.iter().find(|p| p.name == *name && p.version == *version) {
+            for (command, path) in &package.bins {
                 link(&mut plan, &format!("{app}/node_modules/.bin/{command}"), &format!("{target}/{path}"))?;
             }
         }

@@ -59,6 +59,18 @@ pub enum BuildError {
     BaseDifferently { id: String, got: Digest, want: Digest },
     #[error(transparent)]
     Pypi(bale_pypi::PypiError),
+    #[error(transparent)]
+    Npm(bale_npm::NpmError),
+    #[error("[npm] packages: npm has no name for the architecture {architecture}")]
+    NpmArchitecture { architecture: String },
+    #[error("bale.lock pins {package}, which the registry ({registry}) no longer lists")]
+    NpmGone { package: String, registry: String },
+    #[error("bale.lock pins {package} with integrity {want}, but the registry now lists {got}")]
+    NpmChanged { package: String, want: String, got: String },
+    #[error(
+        "{id} unpacked to {got}, but bale.lock pins {want}; this bale lays out npm packages differently from the one that wrote the lock (run `bale lock` to re-pin)"
+    )]
+    NpmUnpackedDifferently { id: String, got: Digest, want: Digest },
     #[error(
         "the Python distribution {distribution} would be in the image twice: from Debian ({debian}) and from PyPI ({pypi})"
     )]
@@ -161,6 +173,13 @@ impl BuildError {
             ),
             Self::Sign(e) => e.help(),
             Self::Pypi(e) => e.help(),
+            Self::Npm(e) => e.help(),
+            Self::NpmArchitecture { .. } => Some("build that image without [npm], or for amd64, arm64, armhf or i386"),
+            Self::NpmGone { .. } | Self::NpmChanged { .. } => Some(
+                "the registry changed what the lock pinned; check the registry (a published version must never \
+                 change), or run `bale lock` to re-pin",
+            ),
+            Self::NpmUnpackedDifferently { .. } => Some("run `bale lock` to re-pin with this bale"),
             Self::NoPython { .. } => Some("add python3 to [debian] packages"),
             Self::WheelLibrary { .. } => Some(
                 "add the Debian package that ships it to [debian] packages (bale adds those of glibc, libstdc++, \

@@ -13,7 +13,7 @@ use bale_progress::Progress;
 use bale_store::{Descriptor, PackRequest, PackSource, Store};
 
 use crate::source::{LeftOut, Source};
-use crate::sources::{self, debian::DebianSource, pypi::PypiSource, store::StoreSource};
+use crate::sources::{self, debian::DebianSource, npm::NpmSource, pypi::PypiSource, store::StoreSource};
 use crate::{BuildError, host_architecture};
 
 fn spec_dir(spec: &Path) -> &Path {
@@ -69,7 +69,7 @@ fn relock(
     let path = lock_path(spec_path);
     let debian = DebianSource::of(&spec, spec_dir(spec_path));
     let in_store = StoreSource::of(&spec);
-    if debian.is_none() && in_store.is_none() && spec.pypi.is_none() {
+    if debian.is_none() && in_store.is_none() && spec.pypi.is_none() && spec.npm.is_none() {
         return Err(BuildError::NothingToLock { spec: spec_path.to_path_buf() });
     }
     let old = Lock::load(&path)?;
@@ -143,6 +143,21 @@ fn relock(
                 before.extend(b);
                 after.extend(a);
             }
+        }
+        if let Some(npm) = NpmSource::of(&spec) {
+            let (b, a) = relock_source(
+                &npm,
+                store,
+                old.as_ref(),
+                &mut new,
+                &path,
+                &architectures,
+                update,
+                &mut found,
+                progress,
+            )?;
+            before.extend(b);
+            after.extend(a);
         }
         let wanted = sources::pypi::added_debian_packages(&new, &path)?;
         if rounds >= 2 || wanted.iter().all(|w| added.contains(w)) {
@@ -451,6 +466,14 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     }
     for (all, more) in ids_by_architecture.iter_mut().zip(pypi_ids) {
         all.extend(more);
+    }
+    if let Some(npm) = NpmSource::of(&spec) {
+        let installed =
+            install_source(&npm, store, &mut lock, &path, &architectures, request.locked, compression, progress)?;
+        for (all, more) in ids_by_architecture.iter_mut().zip(installed.ids) {
+            all.extend(more);
+        }
+        relocked |= installed.relocked;
     }
     if relocked {
         lock.version = bale_image::LOCK_VERSION;

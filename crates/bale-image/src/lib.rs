@@ -43,6 +43,6 @@ pub use signatures::{
     sign_layout, sign_package, verdict_from_bundles, verify_layout, verify_package, verify_pulled,
 };
 pub use spec::{
-    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, PypiSource, ResolvedDir, RunStep, RuntimeConfig,
-    Spec, SpecDir, SpecError, SpecFile, TrustSpec, bounded_message,
+    DebianSource, LocalPackage, MAX_SPEC_FILE_SIZE, MAX_SPEC_SIZE, NpmSource, PypiSource, ResolvedDir, RunStep,
+    RuntimeConfig, Spec, SpecDir, SpecError, SpecFile, TrustSpec, bounded_message,
 };

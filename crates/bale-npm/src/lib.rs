@@ -111,15 +111,18 @@ pub fn store_links(
 ) -> Result<Imported, NpmError> {
     let name = format!("{image_name}/node-modules");
     let stored = |source| NpmError::Store { name: name.clone(), version: tag.to_string(), source: Box::new(source) };
-    let plan = layout::links(packages, roots, app)
-        .map_err(|source| NpmError::Tarball { name: name.clone(), version: tag.to_string(), source })?;
+    let plan = layout::links(packages, roots, app).map_err(|source| NpmError::Tarball {
+        name: name.clone(),
+        version: tag.to_string(),
+        source,
+    })?;
     let mut metadata = PackageMetadata::new(&name, tag);
     metadata.license = "CC0-1.0".into();
     metadata.purl = bale_store::generic_purl(&name, tag);
     metadata.provenance = Provenance::Generated { generator: "bale: the npm tree's links".into() };
     let _session = store.lock_shared().map_err(stored)?;
-    let outcome =
-        bale_store::store_plan(store, &plan, metadata, compression, true, &bale_progress::NoProgress).map_err(stored)?;
+    let outcome = bale_store::store_plan(store, &plan, metadata, compression, true, &bale_progress::NoProgress)
+        .map_err(stored)?;
     Ok(Imported { id: outcome.id, content: outcome.metadata.content.digest, new: outcome.new })
 }
 

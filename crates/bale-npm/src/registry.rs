@@ -91,28 +91,54 @@ pub fn locate(spec_registry: Option<&str>) -> Result<RegistryLocation, RegistryE
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub dependencies: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub optional_dependencies: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub peer_dependencies: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_list")]
     pub os: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_list")]
     pub cpu: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_list")]
     pub libc: Vec<String>,
     pub dist: Dist,
     /// The abbreviated document says so; the full one lists the scripts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     pub has_install_script: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_map")]
     pub scripts: BTreeMap<String, String>,
     #[serde(default)]
     pub bin: Option<serde_json::Value>,
     #[serde(default)]
     pub deprecated: Option<serde_json::Value>,
+}
+
+// Published documents are decades old and not all well formed
+// (`"dependencies": []`, `"os": "linux"`): what npm itself reads past is
+// read as the nearest sensible value, never a failure of the package.
+fn lenient_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Object(map) => {
+            map.into_iter().filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string()))).collect()
+        }
+        _ => BTreeMap::new(),
+    })
+}
+
+fn lenient_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Array(items) => items.into_iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        serde_json::Value::String(one) => vec![one],
+        _ => Vec::new(),
+    })
+}
+
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?.as_bool().unwrap_or(false))
 }
 
 impl VersionInfo {
@@ -139,8 +165,15 @@ pub struct Document {
     pub name: String,
     #[serde(default)]
     pub dist_tags: BTreeMap<String, String>,
-    #[serde(default)]
+    /// Versions bale cannot read (no `dist`, say) are left out: they
+    /// cannot be installed, and the others still can.
+    #[serde(default, deserialize_with = "readable_versions")]
     pub versions: BTreeMap<String, VersionInfo>,
+}
+
+fn readable_versions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, VersionInfo>, D::Error> {
+    let all = BTreeMap::<String, serde_json::Value>::deserialize(d)?;
+    Ok(all.into_iter().filter_map(|(version, info)| Some((version, serde_json::from_value(info).ok()?))).collect())
 }
 
 /// A registry client.
@@ -263,5 +296,26 @@ impl<W: Write> Write for Sha512Writer<'_, W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_documents_read_as_npm_reads_them() {
+        let document: Document = serde_json::from_str(
+            r#"{"name": "old", "versions": {
+                "1.0.0": {"version": "1.0.0", "dependencies": [], "os": "linux", "scripts": {"test": 1},
+                          "hasInstallScript": "yes", "dist": {"tarball": "old-1.0.0.tgz"}},
+                "0.0.1": {"version": "0.0.1"}
+            }}"#,
+        )
+        .unwrap();
+        assert_eq!(document.versions.keys().collect::<Vec<_>>(), ["1.0.0"], "0.0.1 has no dist");
+        let info = &document.versions["1.0.0"];
+        assert!(info.dependencies.is_empty() && info.scripts.is_empty() && !info.has_install_script);
+        assert_eq!(info.os, ["linux"]);
     }
 }

@@ -512,3 +512,86 @@ env = { PYTHONDONTWRITEBYTECODE = "1" }
     assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from flask 3 binary\n");
 }
+
+/// Issue 14's acceptance for npm: express 4 from the registry the host's
+/// npm uses, over Debian's nodejs. Under runc the app serves a page on the
+/// container's loopback and fetches it; two empty stores give the same
+/// image.
+#[test]
+fn an_express_app_from_the_npm_registry_serves_a_page_under_runc() {
+    if !live() {
+        return;
+    }
+    let Some(umoci) = bale_testkit::require_tool("umoci") else { return };
+    // bale asks the host's npm for its registry, as it would for a user.
+    if bale_testkit::require_tool("npm").is_none() {
+        return;
+    }
+    let build = |env: &Env| -> serde_json::Value {
+        let app = env.path().join("app/srv/app");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("main.js"),
+            r#"const express = require("express");
+const http = require("http");
+const app = express();
+app.get("/", (req, res) => res.send("hello from express " + require("express/package.json").version.split(".")[0]));
+const server = app.listen(0, "127.0.0.1", () => {
+  http.get({ host: "127.0.0.1", port: server.address().port, path: "/" }, (res) => {
+    let body = "";
+    res.on("data", (chunk) => (body += chunk));
+    res.on("end", () => { console.log(body); server.close(); });
+  });
+});
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            env.path().join("bale.toml"),
+            r#"name = "example.com/express"
+architecture = "amd64"
+
+[debian]
+suite = "bookworm"
+packages = ["nodejs"]
+
+[npm]
+packages = ["express@4"]
+
+[[local]]
+path = "app"
+name = "example.com/express/app"
+version = "1"
+
+[config]
+entrypoint = ["/usr/bin/node", "/srv/app/main.js"]
+"#,
+        )
+        .unwrap();
+        let out = env
+            .bale()
+            .current_dir(env.path())
+            .args(["--json", "build", "bale.toml", "--output", "express"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let env = Env::new();
+    let built = build(&env);
+    let lock = std::fs::read_to_string(env.path().join("bale.lock")).unwrap();
+    assert!(lock.contains("tarball = \"express-4."), "{lock}");
+    assert!(lock.contains("ms = \"2.0.0\"") && lock.contains("ms = \"2.1.3\""), "two versions of ms: {lock}");
+    assert!(!lock.contains("://"), "the registry's address stays out of the lock");
+    let other = Env::new();
+    assert_eq!(build(&other)["manifest"], built["manifest"], "two empty stores, two images");
+
+    let layout = env.path().join("express");
+    let bundle = env.path().join("bundle");
+    common::oci::umoci_unpack(&umoci, &layout, &bundle, false);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let Some(out) = common::oci::runc_run(&bundle, config, "express") else { return };
+    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from express 4\n");
+}

@@ -222,3 +222,60 @@ fn a_locked_build_refuses_a_version_the_registry_republished() {
     assert!(stderr.contains("bale.lock pins ms@2.0.0 with integrity sha512-"), "{stderr}");
     assert!(npm_ids(&other).iter().all(|id| !id.contains("ms:all@2.0.0")), "{:?}", npm_ids(&other));
 }
+
+/// The layers of the layout `out`: (annotation naming the packages, digest).
+fn layers(env: &Env, out: &Path) -> Vec<(String, String)> {
+    let inspected = env.json(&["inspect", out.to_str().unwrap()]);
+    inspected["images"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["package"].as_str().unwrap_or_default().to_string(), l["digest"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn npm_packages_share_layers_by_group_and_an_update_changes_one_group() {
+    let Some(a) = archive() else { return };
+    let mut r = Registry::new();
+    // Enough packages that groups hold several.
+    let mut app = PackageSpec::new("app", "1.0.0");
+    for n in 0..40 {
+        let name = format!("dep{n}");
+        r.publish(&PackageSpec::new(&name, "1.0.0"));
+        app = app.depends(&name, "^1");
+    }
+    r.publish(&app);
+    let env = Env::new();
+    let spec = spec(&env, &a, &r, "\"app\"", "");
+    let out = env.path().join("image");
+    let built = build(&env, &spec, &out, &[]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let before = layers(&env, &out);
+    let npm_layers: Vec<&(String, String)> = before.iter().filter(|(p, _)| p.starts_with("npm:")).collect();
+    assert!(npm_layers.len() <= 16, "41 npm packages in at most 16 layers: {npm_layers:?}");
+    assert!(npm_layers.iter().any(|(p, _)| p.contains(',')), "groups hold several: {npm_layers:?}");
+    let holding = |layers: &[(String, String)], id: &str| {
+        layers.iter().find(|(p, _)| p.split(',').any(|one| one == id)).cloned().unwrap()
+    };
+    let old_group = holding(&before, "npm:registry/dep7:all@1.0.0");
+
+    // One package moves on: its group's layer and the links change, and
+    // every other layer is the same blob as before.
+    r.publish(&PackageSpec::new("dep7", "1.0.1"));
+    let updated = env.run(&["update", "dep7", spec.to_str().unwrap()]);
+    assert!(updated.status.success(), "{}", String::from_utf8_lossy(&updated.stderr));
+    let built = build(&env, &spec, &out, &[]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let after = layers(&env, &out);
+    let new_group = holding(&after, "npm:registry/dep7:all@1.0.1");
+    assert_eq!(
+        new_group.0,
+        old_group.0.replace("dep7:all@1.0.0", "dep7:all@1.0.1"),
+        "every version of a name is in the same group"
+    );
+    let changed: Vec<&(String, String)> = after.iter().filter(|l| !before.iter().any(|b| b.1 == l.1)).collect();
+    let names: Vec<&str> = changed.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(names.len(), 2, "the group and the links: {names:?}");
+    assert!(names.contains(&new_group.0.as_str()) && names.contains(&"example.com/nodeapp/node-modules:all@latest"));
+}

@@ -7,6 +7,7 @@
 mod config;
 mod conflicts;
 mod generated;
+mod groups;
 mod ldcache;
 mod merge;
 mod order;
@@ -238,32 +239,23 @@ pub fn compose(
     let generated = generated_layer(&members, &all_paths, bundle, ld_cache, spec)?;
     let (generated_summary, _) = store_layer(store, &generated, options.compression, progress)?;
 
-    // Above the cap, the lowest packages of the stack (the most stable:
-    // libraries everything else needs) share one layer, so that the
-    // packages above keep a layer each.
+    // Many small packages of one ecosystem share a layer per group; above
+    // the cap, the lowest layers of the stack (the most stable: libraries
+    // everything else needs) share one, so that those above keep theirs.
+    let units = groups::layer_units(&members, &order);
     let own_layers = options.layer_cap.saturating_sub(1).max(1);
-    let merge_count = if order.len() > own_layers { order.len() - own_layers + 1 } else { 0 };
+    let merge_count = if units.len() > own_layers { units.len() - own_layers + 1 } else { 0 };
     let mut layers: Vec<ImageLayer> = Vec::new();
     if merge_count > 0 {
-        layers.push(merged_layer(store, &members, &order[..merge_count], options.compression, progress)?);
+        let lowest: Vec<usize> = units[..merge_count].iter().flatten().copied().collect();
+        layers.push(merged_layer(store, &members, &lowest, options.compression, progress)?);
     }
-    for &i in &order[merge_count..] {
-        let member = &members[i];
-        let Some(layer) = member.manifest.layers.first() else {
-            return Err(StoreError::MissingBlob {
-                digest: member.record.manifest.digest,
-                path: store.blob_path(&member.record.manifest.digest),
-            }
-            .into());
-        };
-        let mut descriptor = layer.clone();
-        descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), member.record.id.clone());
-        layers.push(ImageLayer {
-            package: Some(member.record.id.clone()),
-            merged: Vec::new(),
-            descriptor,
-            diff_id: member.metadata.content.digest,
-        });
+    for unit in &units[merge_count..] {
+        if let [i] = unit[..] {
+            layers.push(package_layer(store, &members[i])?);
+        } else {
+            layers.push(merged_layer(store, &members, unit, options.compression, progress)?);
+        }
     }
     let mut generated_descriptor =
         Descriptor::new(options.compression.media_type(), generated_summary.blob_digest, generated_summary.blob_size);
@@ -276,6 +268,25 @@ pub fn compose(
     });
 
     write_image(store, platform, layers, spec, config, options)
+}
+
+/// A package's own layer, annotated with its id.
+fn package_layer(store: &Store, member: &Member) -> Result<ImageLayer, ComposeError> {
+    let Some(layer) = member.manifest.layers.first() else {
+        return Err(StoreError::MissingBlob {
+            digest: member.record.manifest.digest,
+            path: store.blob_path(&member.record.manifest.digest),
+        }
+        .into());
+    };
+    let mut descriptor = layer.clone();
+    descriptor.annotations.insert(PACKAGE_ANNOTATION.into(), member.record.id.clone());
+    Ok(ImageLayer {
+        package: Some(member.record.id.clone()),
+        merged: Vec::new(),
+        descriptor,
+        diff_id: member.metadata.content.digest,
+    })
 }
 
 /// `base` with the package `id` as one more layer on top, where it may

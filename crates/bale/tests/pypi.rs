@@ -133,6 +133,11 @@ fn wheels_become_packages_of_the_image_pinned_without_the_index_address() {
     let package = env.json(&["inspect", "pypi:py3.11/webapp:all@1.0"]);
     assert_eq!(package["metadata"]["purl"], "pkg:pypi/webapp@1.0", "{package}");
     assert_eq!(package["metadata"]["provenance"]["type"], "pypi", "{package}");
+    // Both SBOMs name the wheels by purl.
+    for sbom in ["image.spdx.json", "image.cdx.json"] {
+        let text = fs::read_to_string(env.path().join(sbom)).unwrap();
+        assert!(text.contains("pkg:pypi/webapp@1.0") && text.contains("pkg:pypi/native@2.0"), "{sbom}: {text}");
+    }
 
     // The same spec and lock from another, empty store: the same image.
     let other = Env::new();

@@ -556,3 +556,97 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The bundle attached to the signed layout `dir`, and the manifest it is
+/// about (its bytes).
+fn bundle_and_subject(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    let blob = |digest: &str| fs::read(dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array().unwrap();
+    let referrer =
+        manifests.iter().find(|d| d["artifactType"] == "application/vnd.dev.sigstore.bundle.v0.3+json").unwrap();
+    let referrer: serde_json::Value = serde_json::from_slice(&blob(referrer["digest"].as_str().unwrap())).unwrap();
+    let bundle = blob(referrer["layers"][0]["digest"].as_str().unwrap());
+    let subject = blob(referrer["subject"]["digest"].as_str().unwrap());
+    (bundle, subject)
+}
+
+/// sigstore-rust's verifier checks bale's bundles with bale's exported
+/// public key. Its full path (`Verifier::verify` with a public-key policy
+/// and no log) refuses any bundle without signing-time evidence (a log
+/// entry or an RFC 3161 timestamp), which bale's key-only bundles do not
+/// carry; so its own parts do the checks: the bundle parsed as v0.3, the
+/// DSSE pre-authentication encoding, the signature by the key, and the
+/// statement's subject held to the artifact's digest.
+#[test]
+fn sigstore_rust_accepts_bales_bundles_and_refuses_altered_ones() {
+    use sigstore_verify::crypto::VerificationKey;
+    use sigstore_verify::types::bundle::SignatureContent;
+    use sigstore_verify::types::{Bundle, DerPublicKey};
+    use sigstore_verify::{PublicKeyVerificationPolicy, Verifier, trust_root::TrustedRoot};
+
+    let env = Env::new();
+    if !common::busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let key_of = |path: &Path| DerPublicKey::from_pem(&fs::read_to_string(path).unwrap()).unwrap();
+    // (bundle JSON, artifact bytes, public key) → Ok(subject name) or why not.
+    let check = |bundle: &str, artifact: &[u8], key: &DerPublicKey| -> Result<String, String> {
+        let bundle = Bundle::from_json(bundle).map_err(|e| e.to_string())?;
+        let SignatureContent::DsseEnvelope(envelope) = &bundle.content else { return Err("no DSSE envelope".into()) };
+        let verifying = VerificationKey::from_spki(key).map_err(|e| e.to_string())?;
+        verifying.verify(envelope.pae(), &envelope.signature.sig).map_err(|e| format!("signature: {e}"))?;
+        let statement: serde_json::Value =
+            serde_json::from_slice(envelope.payload.as_bytes()).map_err(|e| e.to_string())?;
+        let digest = bale_fileset::sha256_bytes(artifact).hex();
+        let subject = &statement["subject"][0];
+        if subject["digest"]["sha256"] != digest.as_str() {
+            return Err("the statement is about another artifact".into());
+        }
+        Ok(subject["name"].as_str().unwrap_or_default().to_string())
+    };
+
+    let mut signed = Vec::new();
+    for (name, algorithm) in [("example.com/p256", "ecdsa-p256"), ("example.com/ed", "ed25519")] {
+        let key = env.path().join(format!("{algorithm}.key"));
+        env.ok(&["key", "generate", "--out", key.to_str().unwrap(), "--algorithm", algorithm]);
+        let out = env.path().join(algorithm);
+        let spec = image_spec(&env, name);
+        env.ok(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap(), "--sign", key.to_str().unwrap()]);
+        let (bundle, subject) = bundle_and_subject(&out);
+        let bundle = String::from_utf8(bundle).unwrap();
+        let public = key_of(&key.with_extension("key.pub"));
+        assert_eq!(check(&bundle, &subject, &public), Ok(name.to_string()), "{algorithm}");
+        signed.push((bundle, subject, public));
+    }
+
+    // The full verifier's refusal, as documented above: if a release
+    // starts accepting key-only bundles, this says so.
+    let root = TrustedRoot::from_json(r#"{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#)
+        .unwrap();
+    let verifier = Verifier::new(&root).unwrap();
+    let (p256_bundle, p256_subject, p256_key) = &signed[0];
+    let policy = PublicKeyVerificationPolicy::new(p256_key.clone()).skip_tlog_unsafe();
+    let full = verifier.verify(p256_subject.as_slice(), &Bundle::from_json(p256_bundle).unwrap(), &policy);
+    assert!(
+        full.as_ref().is_err_and(|e| e.to_string().contains("at least one tlog entry or timestamp")),
+        "{:?}",
+        full.map(|_| ())
+    );
+
+    // Negative controls: another key, another image's manifest, one byte
+    // of the statement changed.
+    let (_, ed_subject, ed_key) = &signed[1];
+    assert!(check(p256_bundle, p256_subject, ed_key).unwrap_err().starts_with("signature"), "another key");
+    assert_eq!(
+        check(p256_bundle, ed_subject, p256_key),
+        Err("the statement is about another artifact".into()),
+        "another image"
+    );
+    let mut tampered: serde_json::Value = serde_json::from_str(p256_bundle).unwrap();
+    let mut payload = base64_decode(tampered["dsseEnvelope"]["payload"].as_str().unwrap());
+    let at = payload.windows(16).position(|w| w == b"example.com/p256").unwrap() + 15;
+    payload[at] = b'7';
+    tampered["dsseEnvelope"]["payload"] = base64_encode(&payload).into();
+    assert!(check(&tampered.to_string(), p256_subject, p256_key).unwrap_err().starts_with("signature"), "changed");
+}

@@ -74,7 +74,7 @@ pub enum LayoutError {
     Io { path: PathBuf, source: io::Error },
     #[error("{} exists and is not an OCI layout bale may replace; choose another --output", path.display())]
     Occupied { path: PathBuf },
-    #[error("{} holds no {what}", path.display())]
+    #[error("{} does not hold {what}", path.display())]
     Missing { path: PathBuf, what: String },
     #[error(transparent)]
     Store(#[from] bale_store::StoreError),
@@ -279,7 +279,19 @@ pub fn read_referrer(
         .manifests
         .iter()
         .find(|d| d.annotations.get(REF_NAME_ANNOTATION).map(String::as_str) == Some(tag))
-        .ok_or_else(|| LayoutError::Missing { path: dir.to_path_buf(), what: format!("an image tagged {tag:?}") })?;
+        .ok_or_else(|| {
+            let tags: Vec<&str> = index
+                .manifests
+                .iter()
+                .filter_map(|d| d.annotations.get(REF_NAME_ANNOTATION))
+                .map(String::as_str)
+                .collect();
+            let held = if tags.is_empty() { "no tag".to_string() } else { format!("only {}", tags.join(", ")) };
+            LayoutError::Missing {
+                path: dir.to_path_buf(),
+                what: format!("an image tagged {tag:?} (it holds {held}; name one as DIR:TAG)"),
+            }
+        })?;
     // An image index: the SBOMs belong to its images, one per platform.
     let chosen;
     let image = if tagged.media_type == bale_store::INDEX_MEDIA_TYPE {
@@ -320,7 +332,7 @@ pub fn read_referrer(
     }
     Err(LayoutError::Missing {
         path: dir.to_path_buf(),
-        what: format!("a {artifact_type} referrer of the image tagged {tag:?}"),
+        what: format!("a referrer of type {artifact_type} for the image tagged {tag:?}"),
     })
 }
 

@@ -48,6 +48,8 @@ pub enum StoreError {
     InvalidLicense { license: String, reason: &'static str },
     #[error("gc removed nothing: manifest {digest} cannot be read ({reason}), so what it references is unknown")]
     GcRefused { digest: Digest, reason: String },
+    #[error("gc cannot tell what the registry served from this store holds: {reason}")]
+    GcRoots { reason: String },
     #[error("{}: {format}-compressed tars are not supported; decompress it first", path.display())]
     UnsupportedCompression { path: PathBuf, format: &'static str },
     #[error("{} is inside the store at {}; bale writes nothing there but the store itself", path.display(), store.display())]
@@ -62,6 +64,9 @@ impl StoreError {
             Self::NotFound { .. } => "`bale list` shows the packages in the store",
             Self::CorruptBlob { .. } | Self::MissingBlob { .. } => {
                 "run `bale store verify` to see every damaged blob; pack or import the affected packages again"
+            }
+            Self::GcRoots { .. } => {
+                "nothing was removed; check the registry index (registry/index.sqlite in the store)"
             }
             Self::GcRefused { .. } => {
                 "`bale store verify` names the damaged package; `bale remove` it (then pack or import it again) and rerun gc"

@@ -24,8 +24,19 @@ impl Store {
     /// Removes every blob not reachable from `index.json`, and every temp
     /// file. Holds the store lock exclusively, so no writer is mid-way.
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        self.gc_keeping(dry_run, || Ok(HashSet::new()))
+    }
+
+    /// [`Store::gc`], also keeping the blobs `also_live` names, asked for
+    /// once the store is locked (a registry serving this store keeps what
+    /// its repositories link; it cannot add any while gc runs).
+    pub fn gc_keeping(
+        &self,
+        dry_run: bool,
+        also_live: impl FnOnce() -> Result<HashSet<Digest>, String>,
+    ) -> Result<GcReport, StoreError> {
         let _exclusive = self.lock_exclusive()?;
-        let mut live: HashSet<Digest> = HashSet::new();
+        let mut live: HashSet<Digest> = also_live().map_err(|reason| StoreError::GcRoots { reason })?;
         let mut pending: Vec<(Digest, String)> =
             self.read_index()?.manifests.into_iter().map(|d| (d.digest, d.media_type)).collect();
         while let Some((digest, media_type)) = pending.pop() {

@@ -149,6 +149,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Serve the store as an OCI registry (distribution-spec v1.1: pull,
+    /// push, tags, catalog, referrers), until SIGINT or SIGTERM.
+    #[command(after_help = "Blobs are the store's: a package's layer is stored once however many images and\n\
+        repositories hold it. Each request is logged on stderr.\n\
+        Example:\n  bale serve --listen 127.0.0.1:5000 &\n  bale push out/busybox 127.0.0.1:5000/busybox:latest")]
+    Serve {
+        /// The address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:5000")]
+        listen: std::net::SocketAddr,
+    },
     /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
     #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\
         Example:\n  bale sbom out/busybox --format cyclonedx > busybox.cdx.json")]

@@ -40,6 +40,8 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_image::UnpackImageError>() {
             e.help()
+        } else if let Some(e) = cause.downcast_ref::<bale_serve::ServeError>() {
+            e.help()
         } else if let Some(e) = cause.downcast_ref::<StoreError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<FilesetError>() {

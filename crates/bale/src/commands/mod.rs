@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull { reference, output, policy } => {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
+        Command::Serve { listen } => registry::serve(&root, listen, json),
         Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
         Command::Debian(DebianCommand::Show { name, archive }) => {
             debian::show(&open()?, &name, &archive, json, progress)

@@ -117,3 +117,18 @@ pub fn pull(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bale serve`: prints where it listens (a line, or `{"listening": …}`),
+/// then serves until SIGINT or SIGTERM.
+pub fn serve(root: &std::path::Path, listen: std::net::SocketAddr, json: bool) -> anyhow::Result<ExitCode> {
+    bale_serve::serve(root, listen, |address| {
+        if json {
+            println!("{}", serde_json::json!({"listening": address.to_string()}));
+        } else {
+            println!("serving {} on http://{address}", root.display());
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -60,7 +60,7 @@ pub fn verify(
 }
 
 pub fn gc(store: &Store, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let report = store.gc(dry_run)?;
+    let report = store.gc_keeping(dry_run, || bale_serve::live_blobs(store))?;
     if json {
         print_json(&report)?;
     } else {

@@ -1,0 +1,770 @@
+//! The distribution-spec endpoints, routed by hand: repository names
+//! hold slashes, so the path is read from its end (`…/manifests/REF`,
+//! `…/blobs/uploads/ID`, `…/blobs/DIGEST`, `…/tags/list`,
+//! `…/referrers/DIGEST`).
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bale_fileset::Digest;
+use http_body_util::BodyExt;
+
+use crate::index::ManifestRow;
+use crate::{MAX_MANIFEST, Registry};
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The most entries one tags or catalog page holds.
+const PAGE_LIMIT: u64 = 10_000;
+
+/// A distribution-spec error: its code, status and message.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", message.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"errors": [{"code": self.code, "message": self.message}]});
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Every request: routed, answered, logged (one line on stderr).
+pub(crate) async fn handle(
+    State(registry): State<Arc<Registry>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let response = match route(&registry, &method, &uri, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    eprintln!(
+        "{method} {} {} {:.1} ms",
+        uri.path(),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}
+
+async fn route(
+    registry: &Arc<Registry>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let path = uri.path();
+    let query = Query::parse(uri.query().unwrap_or(""));
+    let Some(rest) = path.strip_prefix("/v2/").or_else(|| (path == "/v2").then_some("")) else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "not a registry path"));
+    };
+    if rest.is_empty() {
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response());
+    }
+    if rest == "_catalog" {
+        return catalog(registry, &query);
+    }
+    if let Some((name, id)) = split_last(rest, "/blobs/uploads/").or_else(|| {
+        rest.strip_suffix("/blobs/uploads")
+            .map(|name| (name, ""))
+            .or_else(|| rest.strip_suffix("/blobs/uploads/").map(|n| (n, "")))
+    }) {
+        let name = repository(name)?;
+        return uploads(registry, method, name, id, &query, headers, body).await;
+    }
+    if let Some((name, digest)) = split_last(rest, "/blobs/") {
+        let name = repository(name)?;
+        let digest = digest_of(digest)?;
+        return blob(registry, method, name, &digest, headers);
+    }
+    if let Some((name, reference)) = split_last(rest, "/manifests/") {
+        let name = repository(name)?;
+        return manifest(registry, method, name, reference, headers, body).await;
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        let name = repository(name)?;
+        return tags(registry, name, &query);
+    }
+    if let Some((name, digest)) = split_last(rest, "/referrers/") {
+        let name = repository(name)?;
+        let digest = digest_of(digest)?;
+        return referrers(registry, name, &digest, &query);
+    }
+    Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "not a registry path"))
+}
+
+fn split_last<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
+    let at = text.rfind(marker)?;
+    Some((&text[..at], &text[at + marker.len()..]))
+}
+
+/// A repository name as the distribution spec allows it.
+fn repository(name: &str) -> Result<&str> {
+    let component_ok = |c: &str| {
+        let bytes = c.as_bytes();
+        !c.is_empty()
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    if name.len() > 255 || !name.split('/').all(component_ok) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            format!("invalid repository name {name:?}"),
+        ));
+    }
+    Ok(name)
+}
+
+fn digest_of(text: &str) -> Result<Digest> {
+    if !text.starts_with("sha256:") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED",
+            format!("{text}: only sha256 digests are served"),
+        ));
+    }
+    text.parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", format!("invalid digest {text:?}")))
+}
+
+fn valid_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn index<'a>(registry: &'a Registry) -> Result<std::sync::MutexGuard<'a, crate::Index>> {
+    registry.index.lock().map_err(|_| ApiError::internal("the index lock is poisoned"))
+}
+
+/// The query string, percent-decoded.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(text: &str) -> Self {
+        Self(
+            text.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (decode(k), decode(v))
+                })
+                .collect(),
+        )
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn page_size(query: &Query) -> Result<u64> {
+    match query.get("n") {
+        None => Ok(PAGE_LIMIT),
+        Some(n) => n
+            .parse::<u64>()
+            .map(|n| n.min(PAGE_LIMIT))
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", format!("n={n}"))),
+    }
+}
+
+fn catalog(registry: &Registry, query: &Query) -> Result<Response> {
+    let n = page_size(query)?;
+    let repositories = index(registry)?.repositories(query.get("last"), n).map_err(ApiError::internal)?;
+    let mut response =
+        json_response(StatusCode::OK, &serde_json::json!({"repositories": repositories}), "application/json");
+    if n > 0
+        && repositories.len() as u64 == n
+        && let Some(last) = repositories.last()
+    {
+        link_next(&mut response, &format!("/v2/_catalog?n={n}&last={last}"));
+    }
+    Ok(response)
+}
+
+fn tags(registry: &Registry, name: &str, query: &Query) -> Result<Response> {
+    let n = page_size(query)?;
+    let index = index(registry)?;
+    if !index.has_repository(name).map_err(ApiError::internal)? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", format!("no repository {name}")));
+    }
+    let tags = index.tags(name, query.get("last"), n).map_err(ApiError::internal)?;
+    let mut response =
+        json_response(StatusCode::OK, &serde_json::json!({"name": name, "tags": tags}), "application/json");
+    if n > 0
+        && tags.len() as u64 == n
+        && let Some(last) = tags.last()
+    {
+        link_next(&mut response, &format!("/v2/{name}/tags/list?n={n}&last={last}"));
+    }
+    Ok(response)
+}
+
+fn link_next(response: &mut Response, target: &str) {
+    if let Ok(value) = HeaderValue::from_str(&format!("<{target}>; rel=\"next\"")) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value, content_type: &str) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn referrers(registry: &Registry, name: &str, digest: &Digest, query: &Query) -> Result<Response> {
+    let rows = index(registry)?.referrers(name, &digest.to_string()).map_err(ApiError::internal)?;
+    let wanted = query.get("artifactType");
+    let manifests: Vec<serde_json::Value> = rows
+        .into_iter()
+        .filter(|row| wanted.is_none_or(|w| row.artifact_type.as_deref() == Some(w)))
+        .map(|row| {
+            let mut descriptor =
+                serde_json::json!({"mediaType": row.media_type, "digest": row.digest, "size": row.size});
+            if let Some(artifact_type) = row.artifact_type {
+                descriptor["artifactType"] = artifact_type.into();
+            }
+            if let Some(annotations) = row.annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+            {
+                descriptor["annotations"] = annotations;
+            }
+            descriptor
+        })
+        .collect();
+    let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    let mut response = json_response(StatusCode::OK, &body, OCI_INDEX);
+    if wanted.is_some() {
+        response.headers_mut().insert("OCI-Filters-Applied", HeaderValue::from_static("artifactType"));
+    }
+    Ok(response)
+}
+
+fn blob(registry: &Registry, method: &Method, name: &str, digest: &Digest, headers: &HeaderMap) -> Result<Response> {
+    let linked = index(registry)?.has_blob(name, &digest.to_string()).map_err(ApiError::internal)?;
+    if *method == Method::DELETE {
+        if index(registry)?.unlink_blob(name, &digest.to_string()).map_err(ApiError::internal)? {
+            return Ok(StatusCode::ACCEPTED.into_response());
+        }
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", format!("{name} has no blob {digest}")));
+    }
+    if *method != Method::GET && *method != Method::HEAD {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "blobs are read with GET or HEAD"));
+    }
+    if !linked || !registry.store.has_blob(digest) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", format!("{name} has no blob {digest}")));
+    }
+    let path = registry.store.blob_path(digest);
+    let file = std::fs::File::open(&path).map_err(ApiError::internal)?;
+    let size = file.metadata().map_err(ApiError::internal)?.len();
+    let (start, end, partial) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => (0, size, false),
+        Some(range) => match parse_range(range, size) {
+            Some((start, end)) => (start, end, true),
+            None => {
+                let mut response =
+                    ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", range).into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(response);
+            }
+        },
+    };
+    let mut builder = Response::builder()
+        .status(if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, end - start)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header("Docker-Content-Digest", digest.to_string());
+    if partial {
+        builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{}/{size}", end - 1));
+    }
+    let body = if *method == Method::HEAD { Body::empty() } else { Body::new(FileBody::spawn(file, start, end)) };
+    builder.body(body).map_err(ApiError::internal)
+}
+
+/// `bytes=A-B`, `bytes=A-`, `bytes=-N` within `size`: [start, end).
+fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = text.strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.saturating_sub(n), size)
+        }
+        (a, "") => (a.parse().ok()?, size),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.saturating_add(1).min(size)),
+    };
+    (start < end && start < size).then_some((start, end))
+}
+
+/// A blob's bytes read on a blocking thread and sent in chunks: memory
+/// stays bounded whatever the blob's size.
+struct FileBody {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+}
+
+impl FileBody {
+    fn spawn(mut file: std::fs::File, start: u64, end: u64) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            let mut left = end - start;
+            let mut buffer = vec![0u8; 256 * 1024];
+            while left > 0 {
+                let want = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                match file.read(&mut buffer[..want]) {
+                    Ok(0) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::other("the blob ended early")));
+                        return;
+                    }
+                    Ok(n) => {
+                        left -= n as u64;
+                        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buffer[..n]))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Self { chunks: rx }
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.chunks.poll_recv(cx).map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
+    }
+}
+
+/// Appends the request body to `file`, at most up to `limit` bytes in all;
+/// returns the bytes written.
+async fn append_body(mut body: Body, file: &mut std::fs::File, already: u64, limit: u64) -> Result<u64> {
+    let mut written = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", e.to_string()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        written += data.len() as u64;
+        if already + written > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_INVALID",
+                format!("the upload is larger than the {limit} bytes this registry takes"),
+            ));
+        }
+        file.write_all(&data).map_err(ApiError::internal)?;
+    }
+    Ok(written)
+}
+
+fn new_upload_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(ApiError::internal)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn upload_path(registry: &Registry, id: &str) -> Result<std::path::PathBuf> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id:?}")));
+    }
+    Ok(registry.uploads.join(id))
+}
+
+fn upload_status(status: StatusCode, name: &str, id: &str, size: u64) -> Result<Response> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::LOCATION, format!("/v2/{name}/blobs/uploads/{id}"))
+        .header("Docker-Upload-UUID", id)
+        .header(header::CONTENT_LENGTH, 0);
+    if size > 0 {
+        builder = builder.header(header::RANGE, format!("0-{}", size - 1));
+    }
+    builder.body(Body::empty()).map_err(ApiError::internal)
+}
+
+/// Moves a finished upload into the store, held to `digest`, and links it.
+async fn finish_upload(
+    registry: &Arc<Registry>,
+    name: &str,
+    path: std::path::PathBuf,
+    digest: Digest,
+) -> Result<Response> {
+    let store_registry = Arc::clone(registry);
+    let repository = name.to_string();
+    let committed = tokio::task::spawn_blocking(move || -> std::result::Result<Digest, ApiError> {
+        let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e);
+        let result = (|| {
+            // Until the index links it, gc must not see the blob as garbage.
+            let _session = store_registry.store.lock_shared().map_err(ApiError::internal)?;
+            let mut file = std::fs::File::open(&path).map_err(ApiError::internal)?;
+            let mut writer = store_registry.store.blob_writer().map_err(ApiError::internal)?;
+            std::io::copy(&mut file, &mut writer).map_err(ApiError::internal)?;
+            let (digest, _) = writer.commit(Some(digest)).map_err(|e| bad(e.to_string()))?;
+            index(&store_registry)?.link_blob(&repository, &digest.to_string()).map_err(ApiError::internal)?;
+            Ok(digest)
+        })();
+        let _ = std::fs::remove_file(&path);
+        result
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let digest = committed?;
+    Response::builder()
+        .status(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v2/{name}/blobs/{digest}"))
+        .header("Docker-Content-Digest", digest.to_string())
+        .header(header::CONTENT_LENGTH, 0)
+        .body(Body::empty())
+        .map_err(ApiError::internal)
+}
+
+async fn uploads(
+    registry: &Arc<Registry>,
+    method: &Method,
+    name: &str,
+    id: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    match (method.clone(), id) {
+        (Method::POST, "") => {
+            // A blob another repository of this registry holds: linked, not sent.
+            if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
+                let digest = digest_of(mount)?;
+                let from = repository(from)?;
+                let _session = registry.store.lock_shared().map_err(ApiError::internal)?;
+                let index = index(registry)?;
+                if index.has_blob(from, &digest.to_string()).map_err(ApiError::internal)?
+                    && registry.store.has_blob(&digest)
+                {
+                    index.link_blob(name, &digest.to_string()).map_err(ApiError::internal)?;
+                    return Response::builder()
+                        .status(StatusCode::CREATED)
+                        .header(header::LOCATION, format!("/v2/{name}/blobs/{digest}"))
+                        .header("Docker-Content-Digest", digest.to_string())
+                        .header(header::CONTENT_LENGTH, 0)
+                        .body(Body::empty())
+                        .map_err(ApiError::internal);
+                }
+            }
+            let id = new_upload_id()?;
+            let path = upload_path(registry, &id)?;
+            let mut file = std::fs::File::create_new(&path).map_err(ApiError::internal)?;
+            if let Some(digest) = query.get("digest") {
+                // Monolithic: the whole blob in this one request.
+                let digest = digest_of(digest)?;
+                if let Err(e) = append_body(body, &mut file, 0, registry.max_blob).await {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+                drop(file);
+                return finish_upload(registry, name, path, digest).await;
+            }
+            upload_status(StatusCode::ACCEPTED, name, &id, 0)
+        }
+        (Method::PATCH, id) if !id.is_empty() => {
+            let path = upload_path(registry, id)?;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?;
+            let size = file.metadata().map_err(ApiError::internal)?.len();
+            if let Some(range) = headers.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()) {
+                let start = range.trim_start_matches("bytes ").split('-').next().and_then(|s| s.parse::<u64>().ok());
+                if start != Some(size) {
+                    return Err(ApiError::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        "BLOB_UPLOAD_INVALID",
+                        format!("the chunk starts at {range}, the upload holds {size} bytes"),
+                    ));
+                }
+            }
+            let added = append_body(body, &mut file, size, registry.max_blob).await?;
+            upload_status(StatusCode::ACCEPTED, name, id, size + added)
+        }
+        (Method::PUT, id) if !id.is_empty() => {
+            let path = upload_path(registry, id)?;
+            let digest = digest_of(query.get("digest").unwrap_or_default())?;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?;
+            let size = file.metadata().map_err(ApiError::internal)?.len();
+            append_body(body, &mut file, size, registry.max_blob).await?;
+            drop(file);
+            finish_upload(registry, name, path, digest).await
+        }
+        (Method::GET, id) if !id.is_empty() => {
+            let path = upload_path(registry, id)?;
+            let size = std::fs::metadata(&path)
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?
+                .len();
+            upload_status(StatusCode::NO_CONTENT, name, id, size)
+        }
+        (Method::DELETE, id) if !id.is_empty() => {
+            let path = upload_path(registry, id)?;
+            std::fs::remove_file(&path)
+                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", format!("{method} on an upload"))),
+    }
+}
+
+async fn manifest(
+    registry: &Arc<Registry>,
+    method: &Method,
+    name: &str,
+    reference: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let by_digest = reference.starts_with("sha256:");
+    if !by_digest && !valid_tag(reference) {
+        let code = if reference.contains(':') { "DIGEST_INVALID" } else { "TAG_INVALID" };
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, code, format!("invalid reference {reference:?}")));
+    }
+    match method.clone() {
+        Method::GET | Method::HEAD => {
+            let index = index(registry)?;
+            let digest = if by_digest {
+                Some(digest_of(reference)?.to_string())
+            } else {
+                index.tag(name, reference).map_err(ApiError::internal)?
+            };
+            let row = match digest {
+                Some(digest) => index.manifest(name, &digest).map_err(ApiError::internal)?,
+                None => None,
+            };
+            drop(index);
+            let Some(row) = row else {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "MANIFEST_UNKNOWN",
+                    format!("{name} has no manifest {reference}"),
+                ));
+            };
+            let digest = digest_of(&row.digest)?;
+            let bytes = if *method == Method::HEAD {
+                Vec::new()
+            } else {
+                registry.store.read_blob(&digest).map_err(ApiError::internal)?
+            };
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, &row.media_type)
+                .header(header::CONTENT_LENGTH, row.size)
+                .header("Docker-Content-Digest", &row.digest)
+                .body(if *method == Method::HEAD { Body::empty() } else { Body::from(bytes) })
+                .map_err(ApiError::internal)
+        }
+        Method::PUT => {
+            let mut bytes = Vec::new();
+            let mut body = body;
+            while let Some(frame) = body.frame().await {
+                let frame =
+                    frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string()))?;
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > MAX_MANIFEST {
+                        return Err(ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "SIZE_INVALID",
+                            format!("a manifest may be at most {MAX_MANIFEST} bytes"),
+                        ));
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            put_manifest(registry, name, reference, by_digest, headers, bytes)
+        }
+        Method::DELETE => {
+            let mut index = index(registry)?;
+            if by_digest {
+                let digest = digest_of(reference)?;
+                if index.delete_manifest(name, &digest.to_string()).map_err(ApiError::internal)? {
+                    return Ok(StatusCode::ACCEPTED.into_response());
+                }
+            } else if index.delete_tag(name, reference).map_err(ApiError::internal)? {
+                return Ok(StatusCode::ACCEPTED.into_response());
+            }
+            Err(ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", format!("{name} has no manifest {reference}")))
+        }
+        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", format!("{method} on a manifest"))),
+    }
+}
+
+fn put_manifest(
+    registry: &Registry,
+    name: &str,
+    reference: &str,
+    by_digest: bool,
+    headers: &HeaderMap,
+    bytes: Vec<u8>,
+) -> Result<Response> {
+    let invalid = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", why);
+    let document: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim());
+    let media_type = document["mediaType"].as_str().or(declared).unwrap_or_default().to_string();
+    if ![OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].contains(&media_type.as_str()) {
+        return Err(invalid(format!("unsupported manifest media type {media_type:?}")));
+    }
+    if let (Some(inside), Some(declared)) = (document["mediaType"].as_str(), declared)
+        && inside != declared
+    {
+        return Err(invalid(format!("the body says {inside}, Content-Type says {declared}")));
+    }
+    let digest = bale_fileset::sha256_bytes(&bytes);
+    if by_digest && digest_of(reference)? != digest {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            format!("the manifest's digest is {digest}, not {reference}"),
+        ));
+    }
+    let index_guard = index(registry)?;
+    // Everything a manifest names must be here first, so a pull of what
+    // was accepted always completes.
+    let blob_unknown = |what: &str| {
+        ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", format!("{name} has no {what}; push it first"))
+    };
+    let mut artifact_type = document["artifactType"].as_str().map(String::from);
+    if media_type == OCI_INDEX || media_type == DOCKER_LIST {
+        for child in document["manifests"].as_array().into_iter().flatten() {
+            let child = child["digest"].as_str().unwrap_or_default();
+            if index_guard.manifest(name, child).map_err(ApiError::internal)?.is_none() {
+                return Err(blob_unknown(&format!("manifest {child}")));
+            }
+        }
+    } else {
+        let config = document["config"]["digest"].as_str().ok_or_else(|| invalid("no config".into()))?;
+        let mut blobs = vec![config];
+        blobs.extend(document["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str()));
+        for blob in blobs {
+            if !index_guard.has_blob(name, blob).map_err(ApiError::internal)? {
+                return Err(blob_unknown(&format!("blob {blob}")));
+            }
+        }
+        if artifact_type.is_none() && media_type == OCI_MANIFEST {
+            artifact_type = document["config"]["mediaType"].as_str().map(String::from);
+        }
+    }
+    drop(index_guard);
+    let _session = registry.store.lock_shared().map_err(ApiError::internal)?;
+    let stored = registry.store.put_bytes(&bytes).map_err(ApiError::internal)?;
+    if stored != digest {
+        return Err(ApiError::internal("the store disagrees on the manifest's digest"));
+    }
+    let subject = document["subject"]["digest"].as_str().map(String::from);
+    let annotations = document.get("annotations").filter(|a| a.is_object()).map(|a| a.to_string());
+    let row =
+        ManifestRow { digest: digest.to_string(), media_type, size: bytes.len() as u64, artifact_type, annotations };
+    index(registry)?
+        .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference))
+        .map_err(ApiError::internal)?;
+    let mut builder = Response::builder()
+        .status(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
+        .header("Docker-Content-Digest", digest.to_string())
+        .header(header::CONTENT_LENGTH, 0);
+    if let Some(subject) = subject {
+        builder = builder.header("OCI-Subject", subject);
+    }
+    builder.body(Body::empty()).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_names() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 100)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=5-2", 100), None);
+        assert!(repository("example/app").is_ok());
+        assert!(repository("Example/app").is_err());
+        assert!(repository("a//b").is_err());
+        assert!(repository("-a").is_err());
+        assert_eq!(decode("a%2Fb+c"), "a/b c");
+        assert!(valid_tag("v1.0_rc-1") && !valid_tag(".x") && !valid_tag(""));
+    }
+}

@@ -1,0 +1,247 @@
+//! The registry's own records, in SQLite beside the store: which
+//! repositories link which blobs, their manifests (with media type,
+//! artifact type and subject, for the referrers API) and tags. Blobs
+//! themselves are the store's, one file per digest however many
+//! repositories hold it.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+#[error("the registry index {path}: {source}")]
+pub struct IndexError {
+    pub path: String,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// One manifest as the index holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Index {
+    connection: Connection,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blob_links (
+    repository TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (repository, digest)
+);
+CREATE TABLE IF NOT EXISTS manifests (
+    repository TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    artifact_type TEXT,
+    subject TEXT,
+    annotations TEXT,
+    PRIMARY KEY (repository, digest)
+);
+CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository, subject);
+CREATE TABLE IF NOT EXISTS tags (
+    repository TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (repository, tag)
+);
+";
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Self, IndexError> {
+        let shown = path.display().to_string();
+        let fail = |source| IndexError { path: shown.clone(), source };
+        let connection = Connection::open(path).map_err(fail)?;
+        // WAL: readers never wait for a writer, and a killed server leaves
+        // the last committed state.
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        connection.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
+        connection.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(Self { connection, path: shown })
+    }
+
+    fn fail(&self, source: rusqlite::Error) -> IndexError {
+        IndexError { path: self.path.clone(), source }
+    }
+
+    pub fn link_blob(&self, repository: &str, digest: &str) -> Result<(), IndexError> {
+        self.connection
+            .execute(
+                "INSERT OR IGNORE INTO blob_links (repository, digest) VALUES (?1, ?2)",
+                params![repository, digest],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn unlink_blob(&self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        self.connection
+            .execute("DELETE FROM blob_links WHERE repository = ?1 AND digest = ?2", params![repository, digest])
+            .map(|n| n > 0)
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        self.connection
+            .query_row(
+                "SELECT 1 FROM blob_links WHERE repository = ?1 AND digest = ?2",
+                params![repository, digest],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records a manifest (and, with a tag, points the tag at it), in one
+    /// transaction.
+    pub fn put_manifest(
+        &mut self,
+        repository: &str,
+        row: &ManifestRow,
+        subject: Option<&str>,
+        tag: Option<&str>,
+    ) -> Result<(), IndexError> {
+        let path = self.path.clone();
+        let fail = |source| IndexError { path: path.clone(), source };
+        let tx = self.connection.transaction().map_err(fail)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![repository, row.digest, row.media_type, i64::try_from(row.size).unwrap_or(i64::MAX), row.artifact_type, subject, row.annotations],
+        )
+        .map_err(fail)?;
+        if let Some(tag) = tag {
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (repository, tag, digest) VALUES (?1, ?2, ?3)",
+                params![repository, tag, row.digest],
+            )
+            .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)
+    }
+
+    pub fn manifest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRow>, IndexError> {
+        self.connection
+            .query_row(
+                "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+                 WHERE repository = ?1 AND digest = ?2",
+                params![repository, digest],
+                row_of,
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn tag(&self, repository: &str, tag: &str) -> Result<Option<String>, IndexError> {
+        self.connection
+            .query_row("SELECT digest FROM tags WHERE repository = ?1 AND tag = ?2", params![repository, tag], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Removes a manifest and every tag pointing at it.
+    pub fn delete_manifest(&mut self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        let path = self.path.clone();
+        let fail = |source| IndexError { path: path.clone(), source };
+        let tx = self.connection.transaction().map_err(fail)?;
+        let removed = tx
+            .execute("DELETE FROM manifests WHERE repository = ?1 AND digest = ?2", params![repository, digest])
+            .map_err(fail)?;
+        tx.execute("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", params![repository, digest])
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        Ok(removed > 0)
+    }
+
+    pub fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, IndexError> {
+        self.connection
+            .execute("DELETE FROM tags WHERE repository = ?1 AND tag = ?2", params![repository, tag])
+            .map(|n| n > 0)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Tags of `repository` after `last`, sorted, at most `n`.
+    pub fn tags(&self, repository: &str, last: Option<&str>, n: u64) -> Result<Vec<String>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT tag FROM tags WHERE repository = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3")
+            .map_err(|e| self.fail(e))?;
+        let rows = statement
+            .query_map(params![repository, last.unwrap_or(""), n.min(i64::MAX as u64) as i64], |r| r.get(0))
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
+    pub fn has_repository(&self, repository: &str) -> Result<bool, IndexError> {
+        self.connection
+            .query_row(
+                "SELECT 1 FROM manifests WHERE repository = ?1 UNION SELECT 1 FROM blob_links WHERE repository = ?1 LIMIT 1",
+                params![repository],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Repositories holding a manifest, after `last`, sorted, at most `n`.
+    pub fn repositories(&self, last: Option<&str>, n: u64) -> Result<Vec<String>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT DISTINCT repository FROM manifests WHERE repository > ?1 ORDER BY repository LIMIT ?2")
+            .map_err(|e| self.fail(e))?;
+        let rows = statement
+            .query_map(params![last.unwrap_or(""), n.min(i64::MAX as u64) as i64], |r| r.get(0))
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
+    /// The manifests of `repository` whose subject is `digest`.
+    pub fn referrers(&self, repository: &str, digest: &str) -> Result<Vec<ManifestRow>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+                 WHERE repository = ?1 AND subject = ?2 ORDER BY digest",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = statement.query_map(params![repository, digest], row_of).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+}
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ManifestRow> {
+    Ok(ManifestRow {
+        digest: r.get(0)?,
+        media_type: r.get(1)?,
+        size: r.get::<_, i64>(2)?.max(0) as u64,
+        artifact_type: r.get(3)?,
+        annotations: r.get(4)?,
+    })
+}
+
+impl Index {
+    /// Every digest the registry needs kept: each linked blob and each
+    /// manifest of every repository.
+    pub fn live_digests(&self) -> Result<Vec<String>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT digest FROM blob_links UNION SELECT digest FROM manifests")
+            .map_err(|e| self.fail(e))?;
+        let rows = statement.query_map([], |r| r.get(0)).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+}

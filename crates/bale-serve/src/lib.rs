@@ -1,0 +1,124 @@
+//! `bale serve`: an OCI distribution-spec v1.1 registry over a bale store
+//! (docs/serve.md). Blobs are the store's blobs, so a package's layer is
+//! one file however many images and repositories hold it; what each
+//! repository links, its manifests (with subjects, for the referrers
+//! API) and its tags are in a SQLite index beside the store.
+//!
+//! Every write that makes a blob live (finishing an upload, mounting,
+//! storing a manifest) holds the store's shared lock until the index
+//! links it, and `bale store gc` (which takes the lock exclusively) keeps
+//! whatever the index links: gc may run beside the server, and never
+//! takes a blob that is linked or being linked. Unfinished uploads wait
+//! in `registry/uploads`, which gc does not touch.
+
+mod api;
+pub mod index;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bale_store::{Store, StoreError};
+
+pub use index::{Index, IndexError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: SocketAddr, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the server stopped: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl ServeError {
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Store(e) => e.help(),
+            Self::Listen { .. } => Some("pick another port with --listen 127.0.0.1:PORT (port 0 picks a free one)"),
+            Self::Index(_) => Some("the index is rebuilt from nothing only by hand for now: move it aside"),
+            Self::Io { .. } | Self::Runtime(_) => None,
+        }
+    }
+}
+
+/// What a request needs: the store, the index, where uploads wait.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub store: Store,
+    pub index: Mutex<Index>,
+    pub uploads: PathBuf,
+    /// The largest blob an upload may grow to.
+    pub max_blob: u64,
+}
+
+/// The largest manifest accepted.
+pub(crate) const MAX_MANIFEST: usize = 4 << 20;
+
+impl Registry {
+    fn open(store_root: &Path) -> Result<Self, ServeError> {
+        let store = Store::open(store_root)?;
+        let dir = store.root().join("registry");
+        let uploads = dir.join("uploads");
+        std::fs::create_dir_all(&uploads).map_err(|source| ServeError::Io { path: uploads.clone(), source })?;
+        // An upload a killed server left behind is never finished: its
+        // client starts again.
+        if let Ok(entries) = std::fs::read_dir(&uploads) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let index = Index::open(&dir.join("index.sqlite"))?;
+        Ok(Self { store, index: Mutex::new(index), uploads, max_blob: 64 << 30 })
+    }
+}
+
+/// Serves the store at `store_root` on `listen` until SIGINT or SIGTERM;
+/// `ready` is told the address actually bound (port 0 picks one).
+pub fn serve(store_root: &Path, listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let registry = Arc::new(Registry::open(store_root)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Listen { address: listen, source })?;
+        let bound = listener.local_addr().map_err(|source| ServeError::Listen { address: listen, source })?;
+        ready(bound);
+        let app = axum::Router::new().fallback(api::handle).with_state(registry);
+        axum::serve(listener, app).with_graceful_shutdown(stopped()).await.map_err(ServeError::Runtime)
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM: requests in flight finish, new ones are
+/// refused.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// The blobs the registry index of `store` needs kept, for `bale store gc`
+/// (none when the store was never served).
+pub fn live_blobs(store: &Store) -> Result<std::collections::HashSet<bale_fileset::Digest>, String> {
+    let path = store.root().join("registry/index.sqlite");
+    if !path.exists() {
+        return Ok(Default::default());
+    }
+    let index = Index::open(&path).map_err(|e| e.to_string())?;
+    index
+        .live_digests()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|d| d.parse().map_err(|_| format!("{}: the digest {d:?} is not one", path.display())))
+        .collect()
+}

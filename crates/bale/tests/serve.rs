@@ -1,0 +1,250 @@
+//! `bale serve` against real clients: bale push/pull, skopeo (its chunked
+//! uploads), umoci on what was pulled, the referrers API, error codes, and
+//! a server killed in the middle of an upload.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::Env;
+
+/// `bale serve` on a free loopback port, over its own store; stopped by its
+/// own process id when dropped.
+struct Server {
+    child: Child,
+    address: String,
+    store: PathBuf,
+}
+
+impl Server {
+    fn start(store: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bale"))
+            .args(["--json", "--store", store.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let told: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        Self { child, address: told["listening"].as_str().unwrap().to_string(), store: store.to_path_buf() }
+    }
+
+    fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM: the graceful stop users get.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// `curl` with `args`: (status, headers, body).
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl").args(["-s", "-D", "-", "-o", "/dev/stdout"]).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+/// A signed-free two-package image layout, built from the busybox root.
+fn image(env: &Env, name: &str) -> Option<PathBuf> {
+    if !common::busybox_root(env, &|args| env.ok(args)) {
+        return None;
+    }
+    let dir = env.path().join(name.replace('/', "_"));
+    fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("bale.toml");
+    fs::write(
+        &spec,
+        format!("name = \"{name}\"\npackages = [\"example.com/busybox-root@1\"]\n\n[files.\"/etc/motd\"]\ncontent = \"{name}\\n\"\n"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    Some(out)
+}
+
+#[test]
+fn bale_push_and_pull_through_bale_serve_with_referrers_and_mounts() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/served") else { return };
+    let server = Server::start(&env.path().join("served"));
+    let reference = format!("{}/app/served:v1", server.address);
+    let pushed = env.json(&["push", layout.to_str().unwrap(), &reference]);
+    assert_eq!(pushed["referrerTags"], 0, "the referrers API, no fallback tags: {pushed}");
+    assert!(pushed["blobsSent"].as_u64().unwrap() >= 3, "{pushed}");
+    let manifest = pushed["manifest"].as_str().unwrap().to_string();
+
+    // A second repository: every blob mounted, none sent.
+    let again = env.json(&["push", layout.to_str().unwrap(), &format!("{}/other/served:v1", server.address)]);
+    assert_eq!(again["blobsSent"], 0, "{again}");
+    assert_eq!(again["blobsMounted"], pushed["blobsSent"], "{again}");
+
+    // Pulled into an empty store: the same image, SBOMs with it.
+    let fresh = Env::new();
+    let pulled = fresh.json(&["pull", &reference, "--output", fresh.path().join("pulled").to_str().unwrap()]);
+    assert_eq!(pulled["manifest"], manifest.as_str(), "{pulled}");
+    let sbom = fresh.run(&["sbom", &format!("{}:v1", fresh.path().join("pulled").display())]);
+    assert!(String::from_utf8_lossy(&sbom.stdout).contains("SPDX"), "{}", String::from_utf8_lossy(&sbom.stderr));
+
+    // The referrers API, whole and filtered.
+    let base = format!("http://{}/v2/app/served", server.address);
+    let (status, head, body) = curl(&[&format!("{base}/referrers/{manifest}")]);
+    assert_eq!(status, 200, "{head}{body}");
+    assert!(head.contains("content-type: application/vnd.oci.image.index.v1+json"), "{head}");
+    let all: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all["manifests"].as_array().unwrap().len(), 2, "two SBOMs: {all}");
+    let (_, head, body) = curl(&[&format!("{base}/referrers/{manifest}?artifactType=application/spdx%2Bjson")]);
+    assert!(head.contains("oci-filters-applied: artifacttype"), "{head}");
+    let filtered: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(filtered["manifests"].as_array().unwrap().len(), 1, "{filtered}");
+    assert_eq!(filtered["manifests"][0]["artifactType"], "application/spdx+json");
+
+    // Tags, catalog, pagination.
+    let (_, _, body) = curl(&[&format!("{base}/tags/list")]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["tags"], serde_json::json!(["v1"]));
+    let (_, head, body) = curl(&[&format!("http://{}/v2/_catalog?n=1", server.address)]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["repositories"],
+        serde_json::json!(["app/served"])
+    );
+    assert!(head.contains("link: </v2/_catalog?n=1&last=app/served>; rel=\"next\""), "{head}");
+
+    // One blob per digest in the store, whatever the repositories.
+    let blobs = fs::read_dir(server.store.join("blobs/sha256")).unwrap().count();
+    let (_, _, body) =
+        curl(&[&format!("{base}/manifests/v1"), "-H", "Accept: application/vnd.oci.image.manifest.v1+json"]);
+    let layers = serde_json::from_str::<serde_json::Value>(&body).unwrap()["layers"].as_array().unwrap().len();
+    assert!(blobs <= layers + 1 + 1 + 2 * 2 + 2 + 2, "{blobs} blobs for {layers} layers, both repositories");
+
+    // gc of the served store, beside the running server, keeps what the
+    // repositories link: the image still pulls whole.
+    let gc = env.json(&["--store", server.store.to_str().unwrap(), "store", "gc"]);
+    assert_eq!(gc["blobsRemoved"], 0, "{gc}");
+    let later = Env::new();
+    let pulled = later.json(&["pull", &reference]);
+    assert_eq!(pulled["manifest"], manifest.as_str(), "{pulled}");
+}
+
+#[test]
+fn skopeo_pushes_into_and_pulls_from_bale_serve_and_umoci_unpacks_it() {
+    let (Some(_), Some(umoci)) = (bale_testkit::require_tool("skopeo"), bale_testkit::require_tool("umoci")) else {
+        return;
+    };
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/skopeo") else { return };
+    let server = Server::start(&env.path().join("served"));
+    let target = format!("docker://{}/skopeo/app:v1", server.address);
+    let copy = |from: &str, to: &str| {
+        let out = Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", from, to])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo copy {from} {to}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    copy(&format!("oci:{}:latest", layout.display()), &target);
+    let back = env.path().join("back");
+    copy(&target, &format!("oci:{}:latest", back.display()));
+    let bundle = env.path().join("bundle");
+    common::oci::umoci_unpack(&umoci, &back, &bundle, false);
+    assert_eq!(fs::read_to_string(bundle.join("rootfs/etc/motd")).unwrap(), "example.com/skopeo\n");
+    assert!(bundle.join("rootfs/usr/bin/busybox").is_file());
+}
+
+#[test]
+fn bad_requests_get_the_specs_error_codes_and_store_nothing() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path().join("served"));
+    let base = format!("http://{}/v2/bad/repo", server.address);
+    let code = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["errors"][0]["code"].clone();
+
+    let (status, _, body) = curl(&[&format!("{base}/manifests/v1")]);
+    assert_eq!((status, code(&body)), (404, "MANIFEST_UNKNOWN".into()));
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let (status, _, body) = curl(&[&format!("{base}/blobs/{zeros}")]);
+    assert_eq!((status, code(&body)), (404, "BLOB_UNKNOWN".into()));
+    let (status, _, body) = curl(&[&format!("http://{}/v2/Bad/Name/tags/list", server.address)]);
+    assert_eq!((status, code(&body)), (400, "NAME_INVALID".into()));
+
+    // A blob whose bytes are not its digest: refused, nothing kept.
+    let blobs = || fs::read_dir(server.store.join("blobs/sha256")).map(|d| d.count()).unwrap_or(0);
+    let before = blobs();
+    let (status, _, body) =
+        curl(&["-X", "POST", "--data-binary", "not these bytes", &format!("{base}/blobs/uploads/?digest={zeros}")]);
+    assert_eq!((status, code(&body)), (400, "DIGEST_INVALID".into()));
+    assert_eq!(blobs(), before);
+
+    // A manifest naming a blob the repository lacks.
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": zeros, "size": 2},
+        "layers": []
+    });
+    let (status, _, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        "--data-binary",
+        &manifest.to_string(),
+        &format!("{base}/manifests/v1"),
+    ]);
+    assert_eq!((status, code(&body)), (400, "MANIFEST_BLOB_UNKNOWN".into()));
+    let (status, _, _) = curl(&[&format!("{base}/manifests/v1")]);
+    assert_eq!(status, 404);
+
+    // Ranges of a blob that is there.
+    let data = "0123456789";
+    let digest = format!("sha256:{}", bale_fileset::sha256_bytes(data.as_bytes()).hex());
+    let (status, _, _) =
+        curl(&["-X", "POST", "--data-binary", data, &format!("{base}/blobs/uploads/?digest={digest}")]);
+    assert_eq!(status, 201);
+    let (status, head, body) = curl(&["-H", "Range: bytes=2-4", &format!("{base}/blobs/{digest}")]);
+    assert_eq!((status, body.as_str()), (206, "234"));
+    assert!(head.contains("content-range: bytes 2-4/10"), "{head}");
+    let (status, _, _) = curl(&["-H", "Range: bytes=20-", &format!("{base}/blobs/{digest}")]);
+    assert_eq!(status, 416);
+}
+
+#[test]
+fn a_server_killed_during_an_upload_serves_no_partial_blob() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let store = env.path().join("served");
+    let server = Server::start(&store);
+    let base = format!("http://{}/v2/crash/repo", server.address);
+    let (status, head, _) = curl(&["-X", "POST", &format!("{base}/blobs/uploads/")]);
+    assert_eq!(status, 202, "{head}");
+    let location = head.lines().find_map(|l| l.strip_prefix("location: ")).unwrap().trim().to_string();
+    let (status, _, _) =
+        curl(&["-X", "PATCH", "--data-binary", "half of a blob", &format!("http://{}{location}", server.address)]);
+    assert_eq!(status, 202);
+    server.kill_hard();
+
+    let server = Server::start(&store);
+    let digest = format!("sha256:{}", bale_fileset::sha256_bytes(b"half of a blob").hex());
+    let (status, _, _) = curl(&[&format!("http://{}/v2/crash/repo/blobs/{digest}", server.address)]);
+    assert_eq!(status, 404, "the unfinished blob is not served");
+    let (status, _, _) = curl(&[&format!("http://{}{location}", server.address)]);
+    assert_eq!(status, 404, "the upload is gone: its client starts again");
+    assert_eq!(fs::read_dir(store.join("registry/uploads")).unwrap().count(), 0);
+}

@@ -335,6 +335,12 @@ fn cyclonedx(input: &SbomInput) -> Value {
             if p.license != "NOASSERTION" {
                 c["licenses"] = json!([{ "expression": p.license }]);
             }
+            // The source package, which advisories name (a registry's
+            // index reads it from here).
+            if let (Some(source), Some(properties)) = (&p.source, c["properties"].as_array_mut()) {
+                properties.push(json!({ "name": "bale:source", "value": source.name }));
+                properties.push(json!({ "name": "bale:source-version", "value": source.version }));
+            }
             if matches!(p.provenance, Provenance::Debian { .. }) {
                 c["supplier"] = json!({ "name": "Debian" });
             }

@@ -381,6 +381,22 @@ fn challenge_params(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `GET /v2/_bale/ENDPOINT?PARAMS` of a registry `bale serve` runs: its
+/// JSON query API over what each image holds (docs/serve.md#queries).
+pub fn query(registry: &str, endpoint: &str, params: &[(&str, &str)]) -> Result<serde_json::Value, RegistryError> {
+    let reference = Reference { registry: registry.to_string(), repository: String::new(), reference: String::new() };
+    let mut client = Registry::new(&reference);
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
+    let url = format!("{}/v2/_bale/{endpoint}?{}", reference.base_url(), query.join("&"));
+    let mut response = client.send(&|agent, auth| with_auth(agent.get(&url), auth).call(), &url)?;
+    if response.status().as_u16() != 200 {
+        return Err(Registry::status("GET", &url, response));
+    }
+    let bytes =
+        response.body_mut().with_config().limit(64 << 20).read_to_vec().map_err(|e| Registry::network(&url, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Registry::network(&url, format!("not the query API's JSON: {e}")))
+}
+
 fn percent_encode(value: &str) -> String {
     value
         .bytes()

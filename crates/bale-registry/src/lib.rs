@@ -8,6 +8,6 @@ mod reference;
 
 pub mod mounts;
 pub use client::{
-    PullCandidate, PullGuard, PullReport, PushReport, Registry, RegistryError, pull, pull_guarded, push_layout,
+    PullCandidate, PullGuard, PullReport, PushReport, Registry, RegistryError, pull, pull_guarded, push_layout, query,
 };
 pub use reference::{Reference, ReferenceError};

@@ -92,6 +92,9 @@ async fn route(
     if rest == "_catalog" {
         return catalog(registry, &query);
     }
+    if let Some(what) = rest.strip_prefix("_bale/") {
+        return bale_query(registry, what, &query);
+    }
     if let Some((name, id)) = split_last(rest, "/blobs/uploads/").or_else(|| {
         rest.strip_suffix("/blobs/uploads")
             .map(|name| (name, ""))
@@ -733,11 +736,22 @@ fn put_manifest(
     }
     let subject = document["subject"]["digest"].as_str().map(String::from);
     let annotations = document.get("annotations").filter(|a| a.is_object()).map(|a| a.to_string());
+    // An image's CycloneDX SBOM says what it holds: indexed now, so
+    // queries never scan.
+    let packages = match (&artifact_type, &subject) {
+        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => sbom_packages(registry, &document),
+        _ => None,
+    };
     let row =
         ManifestRow { digest: digest.to_string(), media_type, size: bytes.len() as u64, artifact_type, annotations };
-    index(registry)?
+    let mut index_guard = index(registry)?;
+    index_guard
         .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference))
         .map_err(ApiError::internal)?;
+    if let (Some(packages), Some(subject)) = (packages, &subject) {
+        index_guard.set_image_packages(name, subject, &packages).map_err(ApiError::internal)?;
+    }
+    drop(index_guard);
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
@@ -747,6 +761,53 @@ fn put_manifest(
         builder = builder.header("OCI-Subject", subject);
     }
     builder.body(Body::empty()).map_err(ApiError::internal)
+}
+
+/// The packages the SBOM that `referrer` (a manifest) carries lists;
+/// none when its layer is missing, too large or not CycloneDX JSON.
+fn sbom_packages(registry: &Registry, referrer: &serde_json::Value) -> Option<Vec<crate::index::PackageRow>> {
+    let layer = &referrer["layers"][0];
+    if layer["size"].as_u64()? > crate::query::MAX_SBOM {
+        return None;
+    }
+    let digest: Digest = layer["digest"].as_str()?.parse().ok()?;
+    let bytes = registry.store.read_blob(&digest).ok()?;
+    let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(crate::query::packages_of_sbom(&document))
+}
+
+/// The JSON query API under `/v2/_bale/` (docs/serve.md#queries).
+fn bale_query(registry: &Registry, what: &str, query: &Query) -> Result<Response> {
+    use crate::index::PackageKey;
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "QUERY_INVALID", message);
+    let index = index(registry)?;
+    let answer = match what {
+        "packages" => {
+            let keys = [
+                query.get("name").map(PackageKey::Name),
+                query.get("source").map(PackageKey::Source),
+                query.get("id").map(PackageKey::Id),
+                query.get("content").map(PackageKey::Content),
+            ];
+            let mut given = keys.into_iter().flatten();
+            let (Some(key), None) = (given.next(), given.next()) else {
+                return Err(bad("ask by exactly one of name, source, id or content".into()));
+            };
+            let bound = query.get("version").map(crate::query::Bound::parse).transpose().map_err(bad)?;
+            crate::query::images_with(&index, key, bound.as_ref()).map_err(ApiError::internal)?
+        }
+        "images" => {
+            let (Some(name), Some(reference)) = (query.get("repository"), query.get("reference")) else {
+                return Err(bad("give repository and reference".into()));
+            };
+            let name = repository(name)?;
+            crate::query::image_contents(&index, name, reference).map_err(ApiError::internal)?.ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", format!("{name} has no image {reference}"))
+            })?
+        }
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no query {what:?}"))),
+    };
+    Ok(json_response(StatusCode::OK, &answer, "application/json"))
 }
 
 #[cfg(test)]

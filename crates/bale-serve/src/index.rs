@@ -49,6 +49,22 @@ CREATE TABLE IF NOT EXISTS manifests (
     PRIMARY KEY (repository, digest)
 );
 CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository, subject);
+CREATE TABLE IF NOT EXISTS image_packages (
+    repository TEXT NOT NULL,
+    image TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    purl TEXT,
+    source TEXT,
+    source_version TEXT,
+    content TEXT,
+    PRIMARY KEY (repository, image, id)
+);
+CREATE INDEX IF NOT EXISTS image_packages_by_name ON image_packages (name);
+CREATE INDEX IF NOT EXISTS image_packages_by_source ON image_packages (source);
+CREATE INDEX IF NOT EXISTS image_packages_by_content ON image_packages (content);
+CREATE INDEX IF NOT EXISTS image_packages_by_id ON image_packages (id);
 CREATE TABLE IF NOT EXISTS tags (
     repository TEXT NOT NULL,
     tag TEXT NOT NULL,
@@ -162,6 +178,8 @@ impl Index {
             .map_err(fail)?;
         tx.execute("DELETE FROM tags WHERE repository = ?1 AND digest = ?2", params![repository, digest])
             .map_err(fail)?;
+        tx.execute("DELETE FROM image_packages WHERE repository = ?1 AND image = ?2", params![repository, digest])
+            .map_err(fail)?;
         tx.commit().map_err(fail)?;
         Ok(removed > 0)
     }
@@ -244,4 +262,126 @@ impl Index {
         let rows = statement.query_map([], |r| r.get(0)).map_err(|e| self.fail(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
     }
+}
+
+/// One package of one image, as its SBOM lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageRow {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// Which packages a query asks for: by exactly one of these.
+#[derive(Debug, Clone, Copy)]
+pub enum PackageKey<'a> {
+    Name(&'a str),
+    Source(&'a str),
+    Id(&'a str),
+    Content(&'a str),
+}
+
+impl Index {
+    /// Replaces what the index says `image` of `repository` holds.
+    pub fn set_image_packages(
+        &mut self,
+        repository: &str,
+        image: &str,
+        packages: &[PackageRow],
+    ) -> Result<(), IndexError> {
+        let path = self.path.clone();
+        let fail = |source| IndexError { path: path.clone(), source };
+        let tx = self.connection.transaction().map_err(fail)?;
+        tx.execute("DELETE FROM image_packages WHERE repository = ?1 AND image = ?2", params![repository, image])
+            .map_err(fail)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO image_packages
+                     (repository, image, id, name, version, purl, source, source_version, content)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(fail)?;
+            for p in packages {
+                insert
+                    .execute(params![
+                        repository,
+                        image,
+                        p.id,
+                        p.name,
+                        p.version,
+                        p.purl,
+                        p.source,
+                        p.source_version,
+                        p.content
+                    ])
+                    .map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)
+    }
+
+    /// (repository, image digest, package) for every image holding a
+    /// package that `key` names.
+    pub fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<(String, String, PackageRow)>, IndexError> {
+        let (column, value) = match key {
+            PackageKey::Name(v) => ("name", v),
+            PackageKey::Source(v) => ("source", v),
+            PackageKey::Id(v) => ("id", v),
+            PackageKey::Content(v) => ("content", v),
+        };
+        let sql = format!(
+            "SELECT repository, image, id, name, version, purl, source, source_version, content FROM image_packages
+             WHERE {column} = ?1 ORDER BY repository, image, id"
+        );
+        let mut statement = self.connection.prepare(&sql).map_err(|e| self.fail(e))?;
+        let rows = statement
+            .query_map(params![value], |r| Ok((r.get(0)?, r.get(1)?, package_of(r, 2)?)))
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
+    /// What `image` of `repository` holds, by id.
+    pub fn packages_of(&self, repository: &str, image: &str) -> Result<Vec<PackageRow>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT id, name, version, purl, source, source_version, content FROM image_packages
+                 WHERE repository = ?1 AND image = ?2 ORDER BY id",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = statement.query_map(params![repository, image], |r| package_of(r, 0)).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
+    /// The tags of `repository` pointing at `digest`, sorted.
+    pub fn tags_of(&self, repository: &str, digest: &str) -> Result<Vec<String>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT tag FROM tags WHERE repository = ?1 AND digest = ?2 ORDER BY tag")
+            .map_err(|e| self.fail(e))?;
+        let rows = statement.query_map(params![repository, digest], |r| r.get(0)).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+}
+
+fn package_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<PackageRow> {
+    Ok(PackageRow {
+        id: r.get(at)?,
+        name: r.get(at + 1)?,
+        version: r.get(at + 2)?,
+        purl: r.get(at + 3)?,
+        source: r.get(at + 4)?,
+        source_version: r.get(at + 5)?,
+        content: r.get(at + 6)?,
+    })
 }

@@ -13,6 +13,7 @@
 
 mod api;
 pub mod index;
+pub mod query;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -159,6 +159,37 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:5000")]
         listen: std::net::SocketAddr,
     },
+    /// Ask a registry that `bale serve` runs which images hold a package,
+    /// or what one image holds (from the SBOMs indexed at push time).
+    #[command(
+        after_help = "Examples:\n  bale query --registry 127.0.0.1:5000 --package libssl3 --version '<< 3.0.13-1'\n  \
+        bale query --registry 127.0.0.1:5000 --source openssl\n  \
+        bale query --registry 127.0.0.1:5000 --image app/web:v1\n\
+        Versions are compared in Debian order; with --source, the source package's version."
+    )]
+    Query {
+        /// host[:port] of the registry.
+        #[arg(long)]
+        registry: String,
+        /// Images holding a package of this name.
+        #[arg(long, group = "what")]
+        package: Option<String>,
+        /// Images holding a package built from this source package.
+        #[arg(long, group = "what")]
+        source: Option<String>,
+        /// Images holding exactly this package id.
+        #[arg(long, group = "what")]
+        id: Option<String>,
+        /// Images holding a package with this content digest (sha256:…).
+        #[arg(long, group = "what")]
+        content: Option<String>,
+        /// What the image REPOSITORY[:TAG|@DIGEST] holds.
+        #[arg(long, group = "what")]
+        image: Option<String>,
+        /// Only versions meeting this bound: `<< 3.0.13-1`, `>= 2`.
+        #[arg(long)]
+        version: Option<String>,
+    },
     /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
     #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\
         Example:\n  bale sbom out/busybox --format cyclonedx > busybox.cdx.json")]

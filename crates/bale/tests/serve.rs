@@ -248,3 +248,89 @@ fn a_server_killed_during_an_upload_serves_no_partial_blob() {
     assert_eq!(status, 404, "the upload is gone: its client starts again");
     assert_eq!(fs::read_dir(store.join("registry/uploads")).unwrap().count(), 0);
 }
+
+/// An image of one fixture archive: libc6 and libssl3 (from the source
+/// package openssl) at `version`.
+fn debian_image(env: &Env, name: &str, version: &str) -> Option<(PathBuf, common::archive::Archive)> {
+    use common::archive::{Archive, DebSpec, FUTURE};
+    for tool in ["gpg", "dpkg-deb"] {
+        bale_testkit::require_tool(tool)?;
+    }
+    let mut a = Archive::new();
+    a.add(&DebSpec::new("libc6", "2.36-9").file("usr/lib/x86_64-linux-gnu/libc.so.6", "libc\n"));
+    a.add(
+        &DebSpec::new("libssl3", version)
+            .field("Source", &format!("openssl ({version})"))
+            .field("Depends", "libc6")
+            .file("usr/lib/x86_64-linux-gnu/libssl.so.3", &format!("ssl {version}\n")),
+    );
+    a.publish("querysuite", FUTURE);
+    let dir = env.path().join(name.replace('/', "_"));
+    fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("bale.toml");
+    fs::write(
+        &spec,
+        format!(
+            "name = \"{name}\"\n\n[debian]\nsuite = \"querysuite\"\nmirror = \"{}\"\nkeyring = \"{}\"\narchitecture = \"amd64\"\npackages = [\"libssl3\"]\n",
+            a.url,
+            a.keyring.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    Some((out, a))
+}
+
+#[test]
+fn the_index_built_at_push_answers_which_images_hold_a_package() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let Some((old, _a)) = debian_image(&env, "example.com/old", "3.0.11-1~deb12u2") else { return };
+    let Some((new, _b)) = debian_image(&env, "example.com/new", "3.0.13-1") else { return };
+    let server = Server::start(&env.path().join("served"));
+    env.json(&["push", old.to_str().unwrap(), &format!("{}/app/old:v1", server.address)]);
+    env.json(&["push", new.to_str().unwrap(), &format!("{}/app/new:v1", server.address)]);
+    let query = |args: &[&str]| {
+        let mut all = vec!["query", "--registry", server.address.as_str()];
+        all.extend(args);
+        env.json(&all)
+    };
+    let repositories = |answer: &serde_json::Value| -> Vec<String> {
+        answer["images"].as_array().unwrap().iter().map(|m| m["repository"].as_str().unwrap().to_string()).collect()
+    };
+
+    // By source package and Debian version order: only the old image is
+    // below the fixed version.
+    let vulnerable = query(&["--source", "openssl", "--version", "<< 3.0.13-1"]);
+    assert_eq!(repositories(&vulnerable), ["app/old"], "{vulnerable}");
+    assert_eq!(vulnerable["images"][0]["tags"], serde_json::json!(["v1"]));
+    assert_eq!(vulnerable["images"][0]["package"]["sourceVersion"], "3.0.11-1~deb12u2");
+    let both = query(&["--package", "libssl3"]);
+    assert_eq!(repositories(&both), ["app/new", "app/old"], "{both}");
+
+    // What one image holds; which images share one package's content.
+    let contents = query(&["--image", "app/new:v1"]);
+    let ids: Vec<&str> = contents["packages"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"debian:querysuite/libssl3:amd64@3.0.13-1"), "{ids:?}");
+    let libc = contents["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libc6").unwrap();
+    let shared = query(&["--content", libc["content"].as_str().unwrap()]);
+    assert_eq!(repositories(&shared), ["app/new", "app/old"], "{shared}");
+
+    // For people: one line per image.
+    let out = env.run(&["query", "--registry", &server.address, "--source", "openssl", "--version", "<< 3.0.13-1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("app/old:v1  sha256:") && text.contains("libssl3:amd64@3.0.11-1~deb12u2"), "{text}");
+
+    // Deleting an image takes it out of the answers.
+    let digest = vulnerable["images"][0]["digest"].as_str().unwrap();
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE"])
+        .arg(format!("http://{}/v2/app/old/manifests/{digest}", server.address))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
+    assert_eq!(repositories(&query(&["--package", "libssl3"])), ["app/new"]);
+}

@@ -63,6 +63,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
         Command::Serve { listen } => registry::serve(&root, listen, json),
+        Command::Query { registry, package, source, id, content, image, version } => {
+            let key = [("name", package), ("source", source), ("id", id), ("content", content)]
+                .into_iter()
+                .find_map(|(k, v)| v.map(|v| (k, v)));
+            registry::query(&registry, key, image, version, json)
+        }
         Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
         Command::Debian(DebianCommand::Show { name, archive }) => {
             debian::show(&open()?, &name, &archive, json, progress)

@@ -132,3 +132,60 @@ pub fn serve(root: &std::path::Path, listen: std::net::SocketAddr, json: bool) -
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bale query`: which images hold a package (`key`: name, source, id or
+/// content, with its value), or what `image` holds.
+pub fn query(
+    registry: &str,
+    key: Option<(&'static str, String)>,
+    image: Option<String>,
+    version: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let answer = match (key, image) {
+        (_, Some(image)) => {
+            let (repository, reference) = match image.split_once('@') {
+                Some((repository, digest)) => (repository.to_string(), digest.to_string()),
+                None => match image.rsplit_once(':') {
+                    Some((repository, tag)) if !tag.contains('/') => (repository.to_string(), tag.to_string()),
+                    _ => (image.clone(), "latest".to_string()),
+                },
+            };
+            bale_registry::query(registry, "images", &[("repository", &repository), ("reference", &reference)])?
+        }
+        (Some((key, value)), None) => {
+            let mut params = vec![(key, value.as_str())];
+            if let Some(version) = &version {
+                params.push(("version", version));
+            }
+            bale_registry::query(registry, "packages", &params)?
+        }
+        (None, None) => anyhow::bail!("say what to look for: --package, --source, --id, --content or --image"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    if let Some(packages) = answer["packages"].as_array() {
+        println!("{}@{} holds {} packages", text(&answer["repository"]), text(&answer["digest"]), packages.len());
+        for p in packages {
+            let source = match (p["source"].as_str(), p["sourceVersion"].as_str()) {
+                (Some(s), Some(v)) => format!("  (source {s} {v})"),
+                _ => String::new(),
+            };
+            println!("  {}{source}", text(&p["id"]));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let images = answer["images"].as_array().cloned().unwrap_or_default();
+    if images.is_empty() {
+        println!("no image holds it");
+    }
+    for m in &images {
+        let tags: Vec<String> = m["tags"].as_array().into_iter().flatten().map(text).collect();
+        let tags = if tags.is_empty() { String::new() } else { format!(":{}", tags.join(",")) };
+        println!("{}{tags}  {}  {}", text(&m["repository"]), text(&m["digest"]), text(&m["package"]["id"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,135 @@
+//! What each image holds, indexed when its CycloneDX SBOM is pushed (the
+//! referrer bale attaches to every image), and the JSON query API over it
+//! (docs/serve.md#queries): which images hold a package, what one image
+//! holds, which images share a package's content.
+
+use bale_debian::Version;
+use bale_debian::relation::Relation;
+
+use crate::index::{Index, PackageKey, PackageRow};
+
+/// The artifact type of the SBOM the index is read from.
+pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+/// The largest SBOM read for the index.
+pub const MAX_SBOM: u64 = 64 << 20;
+
+/// The packages a CycloneDX document lists, with bale's properties (id,
+/// source package); components without a bale id are not bale packages
+/// and are left out.
+pub fn packages_of_sbom(document: &serde_json::Value) -> Vec<PackageRow> {
+    let components = document["components"].as_array().map(Vec::as_slice).unwrap_or_default();
+    components
+        .iter()
+        .filter_map(|c| {
+            let property = |name: &str| {
+                c["properties"].as_array()?.iter().find(|p| p["name"] == name)?["value"].as_str().map(String::from)
+            };
+            let content = c["hashes"]
+                .as_array()
+                .and_then(|h| h.iter().find(|h| h["alg"] == "SHA-256"))
+                .and_then(|h| h["content"].as_str())
+                .map(|hex| format!("sha256:{hex}"));
+            Some(PackageRow {
+                id: property("bale:id")?,
+                name: c["name"].as_str()?.to_string(),
+                version: c["version"].as_str().unwrap_or_default().to_string(),
+                purl: c["purl"].as_str().map(String::from),
+                source: property("bale:source"),
+                source_version: property("bale:source-version"),
+                content,
+            })
+        })
+        .collect()
+}
+
+/// A version bound as Debian writes one: `<< 3.0.13-1`, `>=1.2`.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    relation: Relation,
+    version: Version,
+}
+
+impl Bound {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (relation, rest) = [
+            ("<<", Relation::Earlier),
+            ("<=", Relation::EarlierOrEqual),
+            (">>", Relation::Later),
+            (">=", Relation::LaterOrEqual),
+            ("=", Relation::Exactly),
+        ]
+        .iter()
+        .find_map(|(symbol, relation)| text.strip_prefix(symbol).map(|rest| (*relation, rest)))
+        .ok_or_else(|| format!("{text:?}: a bound starts with <<, <=, =, >= or >>"))?;
+        let version = rest.trim().parse().map_err(|e| format!("{text:?}: {e}"))?;
+        Ok(Self { relation, version })
+    }
+
+    fn holds(&self, version: &str) -> bool {
+        version.parse::<Version>().is_ok_and(|v| self.relation.holds(&v, &self.version))
+    }
+}
+
+/// `GET /v2/_bale/packages?…`: each image holding a package that `key`
+/// names (and whose version, or source version when asked by source,
+/// meets `bound`), with its tags.
+pub fn images_with(index: &Index, key: PackageKey<'_>, bound: Option<&Bound>) -> Result<serde_json::Value, String> {
+    let by_source = matches!(key, PackageKey::Source(_));
+    let rows = index.images_with(key).map_err(|e| e.to_string())?;
+    let mut matches = Vec::new();
+    for (repository, image, package) in rows {
+        let version = if by_source { package.source_version.as_deref() } else { Some(package.version.as_str()) };
+        if let Some(bound) = bound
+            && !version.is_some_and(|v| bound.holds(v))
+        {
+            continue;
+        }
+        let tags = index.tags_of(&repository, &image).map_err(|e| e.to_string())?;
+        matches.push(serde_json::json!({"repository": repository, "digest": image, "tags": tags, "package": package}));
+    }
+    Ok(serde_json::json!({ "images": matches }))
+}
+
+/// `GET /v2/_bale/images?repository=R&reference=TAG|DIGEST`: what one
+/// image holds.
+pub fn image_contents(index: &Index, repository: &str, reference: &str) -> Result<Option<serde_json::Value>, String> {
+    let digest = if reference.starts_with("sha256:") {
+        Some(reference.to_string())
+    } else {
+        index.tag(repository, reference).map_err(|e| e.to_string())?
+    };
+    let Some(digest) = digest else { return Ok(None) };
+    let packages = index.packages_of(repository, &digest).map_err(|e| e.to_string())?;
+    let tags = index.tags_of(repository, &digest).map_err(|e| e.to_string())?;
+    Ok(Some(serde_json::json!({
+        "repository": repository, "digest": digest, "tags": tags, "packages": packages,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_in_debian_order_and_sboms_read() {
+        let bound = Bound::parse("<< 3.0.13-1").unwrap();
+        assert!(bound.holds("3.0.11-1~deb12u2"));
+        assert!(!bound.holds("3.0.13-1"));
+        assert!(!Bound::parse(">=1:2.0").unwrap().holds("1:2.0~rc1"));
+        assert!(Bound::parse("3.0").is_err());
+
+        let sbom = serde_json::json!({"components": [
+            {"name": "libssl3", "version": "3.0.11-1", "purl": "pkg:deb/debian/libssl3@3.0.11-1?arch=amd64",
+             "hashes": [{"alg": "SHA-256", "content": "ab"}],
+             "properties": [{"name": "bale:id", "value": "debian:bookworm/libssl3:amd64@3.0.11-1"},
+                            {"name": "bale:source", "value": "openssl"},
+                            {"name": "bale:source-version", "value": "3.0.11-1"}]},
+            {"name": "not-bale", "version": "1"}
+        ]});
+        let packages = packages_of_sbom(&sbom);
+        assert_eq!(packages.len(), 1);
+        assert_eq!(packages[0].source.as_deref(), Some("openssl"));
+        assert_eq!(packages[0].content.as_deref(), Some("sha256:ab"));
+    }
+}

@@ -805,6 +805,7 @@ fn bale_query(registry: &Registry, what: &str, query: &Query) -> Result<Response
                 ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", format!("{name} has no image {reference}"))
             })?
         }
+        "sources" => serde_json::json!({"sources": index.sources().map_err(ApiError::internal)?}),
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no query {what:?}"))),
     };
     Ok(json_response(StatusCode::OK, &answer, "application/json"))

@@ -385,3 +385,15 @@ fn package_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<PackageRow> 
         content: r.get(at + 6)?,
     })
 }
+
+impl Index {
+    /// Every source package some image holds a package of, sorted.
+    pub fn sources(&self) -> Result<Vec<String>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT DISTINCT source FROM image_packages WHERE source IS NOT NULL ORDER BY source")
+            .map_err(|e| self.fail(e))?;
+        let rows = statement.query_map([], |r| r.get(0)).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+}

@@ -11,6 +11,7 @@
 //! takes a blob that is linked or being linked. Unfinished uploads wait
 //! in `registry/uploads`, which gc does not touch.
 
+pub mod advisories;
 mod api;
 pub mod index;
 pub mod query;

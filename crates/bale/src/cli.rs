@@ -190,6 +190,20 @@ pub enum Command {
         #[arg(long)]
         version: Option<String>,
     },
+    /// Match security advisories (OSV JSON, or the Debian security
+    /// tracker's JSON) against every image a `bale serve` registry holds;
+    /// exits 1 when an image is affected.
+    #[command(after_help = "Advisories are matched on source package names, versions in Debian order, and the\n\
+        Debian release each package came from. Example:\n  \
+        bale audit --registry 127.0.0.1:5000 --advisories debian-security.json")]
+    Audit {
+        /// host[:port] of the registry.
+        #[arg(long)]
+        registry: String,
+        /// The advisory file.
+        #[arg(long, value_name = "FILE")]
+        advisories: PathBuf,
+    },
     /// Print the SBOM of an image that `bale build` wrote (an OCI layout).
     #[command(after_help = "IMAGE is a layout directory, optionally with `:TAG` (default: latest).\n\
         Example:\n  bale sbom out/busybox --format cyclonedx > busybox.cdx.json")]

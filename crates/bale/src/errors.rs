@@ -42,6 +42,8 @@ fn help_for(error: &anyhow::Error) -> Option<String> {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<bale_serve::ServeError>() {
             e.help()
+        } else if let Some(e) = cause.downcast_ref::<bale_serve::advisories::AdvisoryError>() {
+            e.help()
         } else if let Some(e) = cause.downcast_ref::<StoreError>() {
             e.help()
         } else if let Some(e) = cause.downcast_ref::<FilesetError>() {

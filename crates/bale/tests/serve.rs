@@ -334,3 +334,74 @@ fn the_index_built_at_push_answers_which_images_hold_a_package() {
     assert_eq!(String::from_utf8_lossy(&status.stdout), "202");
     assert_eq!(repositories(&query(&["--package", "libssl3"])), ["app/new"]);
 }
+
+#[test]
+fn audit_matches_osv_and_tracker_advisories_on_source_packages() {
+    let env = Env::new();
+    let Some((old, _a)) = debian_image(&env, "example.com/old", "3.0.11-1~deb12u2") else { return };
+    let Some((new, _b)) = debian_image(&env, "example.com/new", "3.0.13-1") else { return };
+    let server = Server::start(&env.path().join("served"));
+    env.json(&["push", old.to_str().unwrap(), &format!("{}/app/old:v1", server.address)]);
+    env.json(&["push", new.to_str().unwrap(), &format!("{}/app/new:v1", server.address)]);
+    let audit = |advisories: &serde_json::Value| {
+        let file = env.path().join("advisories.json");
+        fs::write(&file, advisories.to_string()).unwrap();
+        let out = env.run(&["--json", "audit", "--registry", &server.address, "--advisories", file.to_str().unwrap()]);
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), answer)
+    };
+    let hits = |answer: &serde_json::Value| -> Vec<(String, String)> {
+        answer["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["advisory"].as_str().unwrap().to_string(), f["repository"].as_str().unwrap().to_string()))
+            .collect()
+    };
+
+    // OSV: fixed in 3.0.13-1 for Debian 12; the fixture's suite is not
+    // bookworm, so an advisory for "Debian" (every release) is used, and
+    // one for Debian 11 must match nothing.
+    let osv = serde_json::json!([
+        {"id": "DSA-9999-1", "affected": [{"package": {"ecosystem": "Debian", "name": "openssl"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.13-1"}]}]}]},
+        {"id": "DSA-9998-1", "affected": [{"package": {"ecosystem": "Debian:11", "name": "openssl"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9"}]}]}]},
+        {"id": "DSA-9997-1", "affected": [{"package": {"ecosystem": "Debian", "name": "not-held"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}
+    ]);
+    let (code, answer) = audit(&osv);
+    assert_eq!(code, Some(1), "{answer}");
+    assert_eq!(hits(&answer), [("DSA-9999-1".to_string(), "app/old".to_string())], "{answer}");
+    assert_eq!(answer["findings"][0]["package"]["id"], "debian:querysuite/libssl3:amd64@3.0.11-1~deb12u2");
+
+    // The tracker's JSON, keyed by the release the packages came from.
+    let tracker = serde_json::json!({"openssl": {
+        "CVE-2099-0001": {"releases": {"querysuite": {"status": "resolved", "fixed_version": "3.0.12-1"}}},
+        "CVE-2099-0002": {"releases": {"querysuite": {"status": "open"}}},
+        "CVE-2099-0003": {"releases": {"otherrelease": {"status": "open"}}}
+    }});
+    let (code, answer) = audit(&tracker);
+    assert_eq!(code, Some(1));
+    let mut found = hits(&answer);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("CVE-2099-0001".to_string(), "app/old".to_string()),
+            ("CVE-2099-0002".to_string(), "app/new".to_string()),
+            ("CVE-2099-0002".to_string(), "app/old".to_string()),
+        ],
+        "{answer}"
+    );
+
+    // Nothing affected: exit 0; a file that is neither format: its name and what to give.
+    let (code, answer) = audit(&serde_json::json!([]));
+    assert_eq!((code, answer["findings"].as_array().unwrap().len()), (Some(0), 0));
+    let file = env.path().join("odd.json");
+    fs::write(&file, "[1, 2]").unwrap();
+    let out = env.run(&["audit", "--registry", &server.address, "--advisories", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("odd.json") && stderr.contains("OSV"), "{stderr}");
+}

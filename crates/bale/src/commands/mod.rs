@@ -63,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
         Command::Serve { listen } => registry::serve(&root, listen, json),
+        Command::Audit { registry, advisories } => registry::audit(&registry, &advisories, json),
         Command::Query { registry, package, source, id, content, image, version } => {
             let key = [("name", package), ("source", source), ("id", id), ("content", content)]
                 .into_iter()

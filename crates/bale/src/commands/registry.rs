@@ -189,3 +189,68 @@ pub fn query(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The largest advisory file read (Debian's whole tracker is about 80 MB).
+const MAX_ADVISORIES: u64 = 1 << 30;
+
+/// `bale audit`: every (advisory, image, package) where an image holds a
+/// package built from an affected source version; exit 1 when any.
+pub fn audit(registry: &str, file: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_ADVISORIES).read_to_string(&mut text))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let advisories = bale_serve::advisories::parse(&file.display().to_string(), &text)?;
+    let held = bale_registry::query(registry, "sources", &[])?;
+    let held: std::collections::BTreeSet<&str> =
+        held["sources"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
+    let mut by_source: std::collections::BTreeMap<&str, Vec<&bale_serve::advisories::Advisory>> = Default::default();
+    for advisory in advisories.iter().filter(|a| held.contains(a.source.as_str())) {
+        by_source.entry(advisory.source.as_str()).or_default().push(advisory);
+    }
+    let mut findings = Vec::new();
+    for (source, advisories) in by_source {
+        let answer = bale_registry::query(registry, "packages", &[("source", source)])?;
+        for image in answer["images"].as_array().into_iter().flatten() {
+            let package = &image["package"];
+            let id = package["id"].as_str().unwrap_or_default();
+            let version = package["sourceVersion"].as_str().or(package["version"].as_str()).unwrap_or_default();
+            for advisory in &advisories {
+                if advisory.affects(bale_serve::advisories::release_of(id), version) {
+                    findings.push(serde_json::json!({
+                        "advisory": advisory.id,
+                        "source": source,
+                        "fixed": advisory.ranges.iter().find_map(|r| r.fixed.clone()),
+                        "repository": image["repository"],
+                        "digest": image["digest"],
+                        "tags": image["tags"],
+                        "package": package,
+                    }));
+                }
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"findings": findings}))?);
+    } else {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        for f in &findings {
+            let tags: Vec<String> = f["tags"].as_array().into_iter().flatten().map(text).collect();
+            let tags = if tags.is_empty() { String::new() } else { format!(":{}", tags.join(",")) };
+            let fixed =
+                f["fixed"].as_str().map(|v| format!(" (fixed in {v})")).unwrap_or_else(|| " (not fixed)".into());
+            println!(
+                "{} {}{fixed}: {}{tags} {} holds {}",
+                text(&f["advisory"]),
+                text(&f["source"]),
+                text(&f["repository"]),
+                text(&f["digest"]),
+                text(&f["package"]["id"])
+            );
+        }
+        let images: std::collections::BTreeSet<String> = findings.iter().map(|f| text(&f["digest"])).collect();
+        eprintln!("{} findings in {} images ({} advisories read)", findings.len(), images.len(), advisories.len());
+    }
+    Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

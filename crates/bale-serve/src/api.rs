@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bale_fileset::Digest;
 use http_body_util::BodyExt;
 
+use crate::auth::{Action, Denied};
 use crate::index::ManifestRow;
 use crate::{MAX_MANIFEST, Registry};
 
@@ -32,11 +33,13 @@ struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// A 401: the response asks for credentials.
+    challenge: bool,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), challenge: false }
     }
     fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", message.to_string())
@@ -46,7 +49,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"errors": [{"code": self.code, "message": self.message}]});
-        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        if self.challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"bale serve\""));
+        }
+        response
     }
 }
 
@@ -74,6 +84,25 @@ pub(crate) async fn handle(
     response
 }
 
+/// Refuses the request unless its credentials may do `action` on
+/// `repository` (none: the registry as a whole).
+fn authorize(registry: &Registry, headers: &HeaderMap, repository: Option<&str>, action: Action) -> Result<()> {
+    let Some(auth) = &registry.auth else { return Ok(()) };
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    auth.check(given, repository, action).map_err(|denied| match denied {
+        Denied::Unauthenticated(why) => {
+            let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", why);
+            e.challenge = true;
+            e
+        }
+        Denied::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "DENIED", why),
+    })
+}
+
+fn action_of(method: &Method) -> Action {
+    if *method == Method::GET || *method == Method::HEAD { Action::Pull } else { Action::Push }
+}
+
 async fn route(
     registry: &Arc<Registry>,
     method: &Method,
@@ -87,12 +116,21 @@ async fn route(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "not a registry path"));
     };
     if rest.is_empty() {
+        // The ping: clients learn here whether to send credentials.
+        if let Some(auth) = &registry.auth
+            && (headers.contains_key(header::AUTHORIZATION) || !auth.anonymous_pull)
+        {
+            authorize(registry, headers, None, Action::Pull)
+                .or_else(|e| if e.status == StatusCode::FORBIDDEN { Ok(()) } else { Err(e) })?;
+        }
         return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response());
     }
     if rest == "_catalog" {
+        authorize(registry, headers, None, Action::Pull)?;
         return catalog(registry, &query);
     }
     if let Some(what) = rest.strip_prefix("_bale/") {
+        authorize(registry, headers, None, Action::Pull)?;
         return bale_query(registry, what, &query);
     }
     if let Some((name, id)) = split_last(rest, "/blobs/uploads/").or_else(|| {
@@ -101,23 +139,32 @@ async fn route(
             .or_else(|| rest.strip_suffix("/blobs/uploads/").map(|n| (n, "")))
     }) {
         let name = repository(name)?;
+        authorize(registry, headers, Some(name), Action::Push)?;
+        // A mount reads the other repository.
+        if let Some(from) = query.get("from") {
+            authorize(registry, headers, Some(repository(from)?), Action::Pull)?;
+        }
         return uploads(registry, method, name, id, &query, headers, body).await;
     }
     if let Some((name, digest)) = split_last(rest, "/blobs/") {
         let name = repository(name)?;
+        authorize(registry, headers, Some(name), action_of(method))?;
         let digest = digest_of(digest)?;
         return blob(registry, method, name, &digest, headers);
     }
     if let Some((name, reference)) = split_last(rest, "/manifests/") {
         let name = repository(name)?;
+        authorize(registry, headers, Some(name), action_of(method))?;
         return manifest(registry, method, name, reference, headers, body).await;
     }
     if let Some(name) = rest.strip_suffix("/tags/list") {
         let name = repository(name)?;
+        authorize(registry, headers, Some(name), Action::Pull)?;
         return tags(registry, name, &query);
     }
     if let Some((name, digest)) = split_last(rest, "/referrers/") {
         let name = repository(name)?;
+        authorize(registry, headers, Some(name), Action::Pull)?;
         let digest = digest_of(digest)?;
         return referrers(registry, name, &digest, &query);
     }

@@ -13,6 +13,7 @@
 
 pub mod advisories;
 mod api;
+pub mod auth;
 pub mod index;
 pub mod query;
 
@@ -36,6 +37,10 @@ pub enum ServeError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("the server stopped: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("without --auth, bale serve listens only on loopback, not {address}")]
+    OpenWithoutAuth { address: SocketAddr },
 }
 
 impl ServeError {
@@ -44,6 +49,10 @@ impl ServeError {
             Self::Store(e) => e.help(),
             Self::Listen { .. } => Some("pick another port with --listen 127.0.0.1:PORT (port 0 picks a free one)"),
             Self::Index(_) => Some("the index is rebuilt from nothing only by hand for now: move it aside"),
+            Self::Auth(_) => {
+                Some("see docs/serve.md#auth for the file's format; `bale key token --name NAME` makes a user")
+            }
+            Self::OpenWithoutAuth { .. } => Some("give --auth FILE (who may pull and push), or listen on 127.0.0.1"),
             Self::Io { .. } | Self::Runtime(_) => None,
         }
     }
@@ -57,13 +66,15 @@ pub(crate) struct Registry {
     pub uploads: PathBuf,
     /// The largest blob an upload may grow to.
     pub max_blob: u64,
+    /// Who may do what; none: anyone may (loopback only).
+    pub auth: Option<auth::AuthFile>,
 }
 
 /// The largest manifest accepted.
 pub(crate) const MAX_MANIFEST: usize = 4 << 20;
 
 impl Registry {
-    fn open(store_root: &Path) -> Result<Self, ServeError> {
+    fn open(store_root: &Path, auth: Option<auth::AuthFile>) -> Result<Self, ServeError> {
         let store = Store::open(store_root)?;
         let dir = store.root().join("registry");
         let uploads = dir.join("uploads");
@@ -76,14 +87,26 @@ impl Registry {
             }
         }
         let index = Index::open(&dir.join("index.sqlite"))?;
-        Ok(Self { store, index: Mutex::new(index), uploads, max_blob: 64 << 30 })
+        Ok(Self { store, index: Mutex::new(index), uploads, max_blob: 64 << 30, auth })
     }
 }
 
-/// Serves the store at `store_root` on `listen` until SIGINT or SIGTERM;
+/// Serves the store at `store_root` on `listen` until SIGINT or SIGTERM,
+/// with the rights `auth` names;
 /// `ready` is told the address actually bound (port 0 picks one).
-pub fn serve(store_root: &Path, listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let registry = Arc::new(Registry::open(store_root)?);
+pub fn serve(
+    store_root: &Path,
+    listen: SocketAddr,
+    auth: Option<&Path>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let auth = auth.map(auth::AuthFile::load).transpose()?;
+    // Without rights, the server is a developer's: it may not be reached
+    // from elsewhere.
+    if auth.is_none() && !listen.ip().is_loopback() {
+        return Err(ServeError::OpenWithoutAuth { address: listen });
+    }
+    let registry = Arc::new(Registry::open(store_root, auth)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

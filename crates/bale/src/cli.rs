@@ -158,6 +158,10 @@ pub enum Command {
         /// The address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:5000")]
         listen: std::net::SocketAddr,
+        /// Who may pull and push (docs/serve.md#auth); without it, anyone
+        /// on this machine may, and only loopback addresses are served.
+        #[arg(long, value_name = "FILE")]
+        auth: Option<PathBuf>,
     },
     /// Ask a registry that `bale serve` runs which images hold a package,
     /// or what one image holds (from the SBOMs indexed at push time).
@@ -274,6 +278,18 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
+    /// Make a user for `bale serve --auth`: prints a new token (the user's
+    /// password) and the lines to add to the auth file, which keeps only
+    /// the token's sha256.
+    #[command(
+        after_help = "Example:\n  bale key token --name ci   # then add the printed [[user]] lines to auth.toml\n  \
+        podman login 127.0.0.1:5000 -u ci   # the token is the password"
+    )]
+    Token {
+        /// The user name.
+        #[arg(long)]
+        name: String,
+    },
     /// Make a signing key: the private key in FILE (mode 0600) and its
     /// public key in FILE.pub, both PEM; prints the key id (the sha256 of
     /// the public key).

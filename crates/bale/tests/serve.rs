@@ -22,8 +22,13 @@ struct Server {
 
 impl Server {
     fn start(store: &Path) -> Self {
+        Self::start_with(store, &[])
+    }
+
+    fn start_with(store: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bale"))
             .args(["--json", "--store", store.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -404,4 +409,96 @@ fn audit_matches_osv_and_tracker_advisories_on_source_packages() {
     let out = env.run(&["audit", "--registry", &server.address, "--advisories", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("odd.json") && stderr.contains("OSV"), "{stderr}");
+}
+
+#[test]
+fn only_users_with_the_right_may_push_and_pull() {
+    let Some(skopeo) = bale_testkit::require_tool("skopeo") else { return };
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/guarded") else { return };
+    let token = |name: &str| env.json(&["key", "token", "--name", name]);
+    let (ci, reader) = (token("ci"), token("reader"));
+    let auth = env.path().join("auth.toml");
+    fs::write(
+        &auth,
+        format!(
+            "[[user]]\nname = \"ci\"\ntoken_sha256 = \"{}\"\npush = [\"team/*\"]\n\n\
+             [[user]]\nname = \"reader\"\ntoken_sha256 = \"{}\"\npull = [\"team/app\"]\n",
+            ci["tokenSha256"].as_str().unwrap(),
+            reader["tokenSha256"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let store = env.path().join("served");
+    let server = Server::start_with(&store, &["--auth", auth.to_str().unwrap()]);
+    let blobs = || fs::read_dir(store.join("blobs/sha256")).map(|d| d.count()).unwrap_or(0);
+    let before = blobs();
+    let credentials = |user: &serde_json::Value| {
+        let file = env.path().join(format!("{}.json", user["name"].as_str().unwrap()));
+        let basic = base64(&format!("{}:{}", user["name"].as_str().unwrap(), user["token"].as_str().unwrap()));
+        fs::write(&file, serde_json::json!({"auths": {server.address.as_str(): {"auth": basic}}}).to_string()).unwrap();
+        file
+    };
+    let push = |auth_file: Option<&Path>, repository: &str| {
+        let mut command = env.bale();
+        command.args(["push", layout.to_str().unwrap(), &format!("{}/{repository}:v1", server.address)]);
+        command.env("REGISTRY_AUTH_FILE", auth_file.unwrap_or(Path::new("/nonexistent")));
+        command.env("HOME", env.path());
+        command.output().unwrap()
+    };
+
+    // No credentials, or a reader's: refused, and nothing enters the store.
+    let anonymous = push(None, "team/app");
+    assert!(!anonymous.status.success());
+    assert!(
+        String::from_utf8_lossy(&anonymous.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&anonymous.stderr)
+    );
+    let as_reader = push(Some(&credentials(&reader)), "team/app");
+    let stderr = String::from_utf8_lossy(&as_reader.stderr);
+    assert!(!as_reader.status.success() && stderr.contains("reader may not push to team/app"), "{stderr}");
+    assert_eq!(blobs(), before, "refused pushes store nothing");
+
+    // ci may push to team/*, not elsewhere.
+    let as_ci = push(Some(&credentials(&ci)), "team/app");
+    assert!(as_ci.status.success(), "{}", String::from_utf8_lossy(&as_ci.stderr));
+    let elsewhere = push(Some(&credentials(&ci)), "other/app");
+    let stderr = String::from_utf8_lossy(&elsewhere.stderr);
+    // (Its first request is a HEAD, whose answer has no body to explain.)
+    assert!(!elsewhere.status.success() && stderr.contains("403") && stderr.contains("other/app"), "{stderr}");
+
+    // The reader pulls with skopeo; a wrong token does not.
+    let pull = |creds: &str| {
+        Command::new(&skopeo)
+            .args(["copy", "--quiet", "--src-tls-verify=false", "--src-creds", creds])
+            .arg(format!("docker://{}/team/app:v1", server.address))
+            .arg(format!("oci:{}:latest", env.path().join("copy").display()))
+            .output()
+            .unwrap()
+    };
+    let ok = pull(&format!("reader:{}", reader["token"].as_str().unwrap()));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let wrong = pull(&format!("reader:{}", "0".repeat(64)));
+    assert!(!wrong.status.success());
+
+    // Without --auth, only loopback is served.
+    let out = env.run(&["--store", store.to_str().unwrap(), "serve", "--listen", "0.0.0.0:0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("only on loopback"), "{stderr}");
+}
+
+fn base64(text: &str) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull { reference, output, policy } => {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
-        Command::Serve { listen } => registry::serve(&root, listen, json),
+        Command::Serve { listen, auth } => registry::serve(&root, listen, auth.as_deref(), json),
         Command::Audit { registry, advisories } => registry::audit(&registry, &advisories, json),
         Command::Query { registry, package, source, id, content, image, version } => {
             let key = [("name", package), ("source", source), ("id", id), ("content", content)]
@@ -79,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Store(StoreCommand::Path) => store::path(&root, json),
         Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
         Command::Key(KeyCommand::Generate { out, algorithm }) => trust::generate(&out, algorithm, json),
+        Command::Key(KeyCommand::Token { name }) => registry::token(&name, json),
         Command::Verify { reference, keys, policy } => {
             trust::verify(&open()?, &reference, &keys, policy.as_deref(), json)
         }

@@ -120,8 +120,13 @@ pub fn pull(
 
 /// `bale serve`: prints where it listens (a line, or `{"listening": …}`),
 /// then serves until SIGINT or SIGTERM.
-pub fn serve(root: &std::path::Path, listen: std::net::SocketAddr, json: bool) -> anyhow::Result<ExitCode> {
-    bale_serve::serve(root, listen, |address| {
+pub fn serve(
+    root: &std::path::Path,
+    listen: std::net::SocketAddr,
+    auth: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    bale_serve::serve(root, listen, auth, |address| {
         if json {
             println!("{}", serde_json::json!({"listening": address.to_string()}));
         } else {
@@ -253,4 +258,21 @@ pub fn audit(registry: &str, file: &std::path::Path, json: bool) -> anyhow::Resu
         eprintln!("{} findings in {} images ({} advisories read)", findings.len(), images.len(), advisories.len());
     }
     Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `bale key token`: a new user for an auth file.
+pub fn token(name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (token, digest) = bale_serve::auth::new_token()?;
+    if json {
+        println!("{}", serde_json::json!({"name": name, "token": token, "tokenSha256": digest}));
+    } else {
+        println!("token: {token}");
+        println!("add to the auth file (pull and push as needed):\n");
+        println!("[[user]]\nname = {}\ntoken_sha256 = \"{digest}\"\npull = [\"*\"]\npush = []", toml_string(name));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
 }

@@ -59,12 +59,20 @@ fn curl(args: &[&str]) -> (u16, String, String) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head.to_lowercase(), body.to_string())
+    // Header names in lowercase (HTTP's are case-insensitive), values as sent.
+    let head: Vec<String> = head
+        .lines()
+        .map(|l| match l.split_once(':') {
+            Some((name, value)) => format!("{}:{}", name.to_lowercase(), value),
+            None => l.to_string(),
+        })
+        .collect();
+    (status, head.join("\n"), body.to_string())
 }
 
 /// A signed-free two-package image layout, built from the busybox root.
 fn image(env: &Env, name: &str) -> Option<PathBuf> {
-    if !common::busybox_root(env, &|args| env.ok(args)) {
+    if !env.path().join("busybox-root").exists() && !common::busybox_root(env, &|args| env.ok(args)) {
         return None;
     }
     let dir = env.path().join(name.replace('/', "_"));
@@ -114,7 +122,7 @@ fn bale_push_and_pull_through_bale_serve_with_referrers_and_mounts() {
     let all: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(all["manifests"].as_array().unwrap().len(), 2, "two SBOMs: {all}");
     let (_, head, body) = curl(&[&format!("{base}/referrers/{manifest}?artifactType=application/spdx%2Bjson")]);
-    assert!(head.contains("oci-filters-applied: artifacttype"), "{head}");
+    assert!(head.contains("oci-filters-applied: artifactType"), "{head}");
     let filtered: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(filtered["manifests"].as_array().unwrap().len(), 1, "{filtered}");
     assert_eq!(filtered["manifests"][0]["artifactType"], "application/spdx+json");
@@ -501,4 +509,241 @@ fn base64(text: &str) -> String {
         })
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The distribution spec's endpoints, walked with the same assertions
+/// against any registry at `address` (pull, push monolithic and chunked,
+/// content discovery, content management, the spec's error codes).
+/// `strict`: the registry must also do what the spec says it SHOULD (the
+/// referrers API, paginated tags); CNCF distribution 2.8 does neither,
+/// and the walk says so where it falls short.
+fn conformance(address: &str, strict: bool) {
+    let base = format!("http://{address}/v2");
+    let repo = format!("{base}/conformance/walk");
+    let code = |body: &str| {
+        serde_json::from_str::<serde_json::Value>(body).map(|v| v["errors"][0]["code"].clone()).unwrap_or_default()
+    };
+    let header = |head: &str, name: &str| {
+        head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(|v| v.trim().to_string())
+    };
+    let digest_of = |bytes: &[u8]| format!("sha256:{}", bale_fileset::sha256_bytes(bytes).hex());
+
+    let (status, _, _) = curl(&[&format!("{base}/")]);
+    assert_eq!(status, 200, "{address}: ping");
+
+    // Push: a monolithic blob, and a chunked one in two PATCHes.
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = digest_of(config);
+    let config_text = String::from_utf8_lossy(config).into_owned();
+    let absolute = |location: String| {
+        if location.starts_with("http") { location } else { format!("http://{address}{location}") }
+    };
+    // One POST with the digest (which a registry may answer with 202:
+    // then the bytes go in the PUT to where it points).
+    let monolithic = |bytes: &str, digest: &str| {
+        let (status, head, body) =
+            curl(&["-X", "POST", "--data-binary", bytes, &format!("{repo}/blobs/uploads/?digest={digest}")]);
+        if status != 202 {
+            return (status, head, body);
+        }
+        let location = absolute(header(&head, "location").unwrap());
+        let separator = if location.contains('?') { '&' } else { '?' };
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            bytes,
+            &format!("{location}{separator}digest={digest}"),
+        ])
+    };
+    let (status, head, _) = monolithic(&config_text, &config_digest);
+    assert_eq!(status, 201, "{address}: monolithic upload {head}");
+    assert!(header(&head, "location").is_some(), "{address}: Location {head}");
+    let layer = "layer bytes, in two chunks".repeat(100);
+    let layer_digest = digest_of(layer.as_bytes());
+    let (status, head, _) = curl(&["-X", "POST", &format!("{repo}/blobs/uploads/")]);
+    assert_eq!(status, 202, "{address}: start an upload");
+    let mut location = absolute(header(&head, "location").unwrap());
+    let (first, second) = layer.split_at(1000);
+    for (offset, chunk) in [(0, first), (1000, second)] {
+        let range = format!("Content-Range: {offset}-{}", offset + chunk.len() - 1);
+        let (status, head, body) = curl(&[
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-H",
+            &range,
+            "--data-binary",
+            chunk,
+            &location,
+        ]);
+        assert_eq!(status, 202, "{address}: chunk at {offset}: {head}{body}");
+        assert_eq!(header(&head, "range").as_deref(), Some(format!("0-{}", offset + chunk.len() - 1).as_str()));
+        location = absolute(header(&head, "location").unwrap());
+    }
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let (status, head, _) = curl(&["-X", "PUT", &format!("{location}{separator}digest={layer_digest}")]);
+    assert_eq!(status, 201, "{address}: finish the upload {head}");
+    assert_eq!(header(&head, "docker-content-digest").as_deref(), Some(layer_digest.as_str()));
+
+    // Pull the blobs back, whole and by range.
+    let (status, head, body) = curl(&[&format!("{repo}/blobs/{layer_digest}")]);
+    assert_eq!((status, body.len()), (200, layer.len()), "{address}: {head}");
+    let (status, _, body) = curl(&["-H", "Range: bytes=0-4", &format!("{repo}/blobs/{layer_digest}")]);
+    assert_eq!((status, body.as_str()), (206, "layer"), "{address}: range");
+    let (status, head, _) = curl(&["-I", &format!("{repo}/blobs/{config_digest}")]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&head, "content-length").as_deref(), Some(config.len().to_string().as_str()));
+
+    // A manifest by tag; read back by tag and by digest.
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]
+    })
+    .to_string();
+    let manifest_digest = digest_of(manifest.as_bytes());
+    let put_manifest = |reference: &str, body: &str| {
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "--data-binary",
+            body,
+            &format!("{repo}/manifests/{reference}"),
+        ])
+    };
+    let (status, head, body) = put_manifest("v1", &manifest);
+    assert_eq!(status, 201, "{address}: manifest {head}{body}");
+    assert_eq!(header(&head, "docker-content-digest").as_deref(), Some(manifest_digest.as_str()));
+    for reference in ["v1", manifest_digest.as_str()] {
+        let (status, head, body) = curl(&[
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("{repo}/manifests/{reference}"),
+        ]);
+        assert_eq!((status, body.as_str()), (200, manifest.as_str()), "{address}: GET manifest {reference}");
+        assert_eq!(header(&head, "content-type").as_deref(), Some("application/vnd.oci.image.manifest.v1+json"));
+    }
+
+    // Content discovery: tags with pagination, the catalog, referrers.
+    put_manifest("v2", &manifest);
+    let (_, head, body) = curl(&[&format!("{repo}/tags/list?n=1")]);
+    let tags = serde_json::from_str::<serde_json::Value>(&body).unwrap()["tags"].clone();
+    if tags == serde_json::json!(["v1"]) {
+        assert!(header(&head, "link").is_some_and(|l| l.contains("rel=\"next\"")), "{address}: Link {head}");
+    } else {
+        // The spec's SHOULD: bale serve must, others may not.
+        assert!(!strict, "{address}: tags are not paginated: {tags}");
+        assert_eq!(tags, serde_json::json!(["v1", "v2"]), "{address}");
+        eprintln!("{address} ignores ?n= on tags/list");
+    }
+    let (_, _, body) = curl(&[&format!("{base}/_catalog")]);
+    assert!(body.contains("conformance/walk"), "{address}: catalog {body}");
+    let artifact = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.note",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "text/plain", "digest": layer_digest, "size": layer.len()}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len()}
+    })
+    .to_string();
+    let artifact_digest = digest_of(artifact.as_bytes());
+    let (status, head, _) = put_manifest(&artifact_digest, &artifact);
+    assert_eq!(status, 201, "{address}: a manifest with a subject");
+    let (status, _, body) = curl(&[&format!("{repo}/referrers/{manifest_digest}")]);
+    if strict {
+        assert_eq!(header(&head, "oci-subject").as_deref(), Some(manifest_digest.as_str()));
+        assert_eq!(status, 200);
+        let index: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], artifact_digest.as_str());
+        assert_eq!(index["manifests"][0]["artifactType"], "application/vnd.example.note");
+    } else {
+        eprintln!("{address} has no referrers API (HTTP {status}): its clients fall back to the sha256-<hex> tag");
+        assert_eq!(status, 404, "{address}: no referrers API means 404");
+    }
+
+    // Cross-repository mount.
+    let (status, _, _) = curl(&[
+        "-X",
+        "POST",
+        &format!("{base}/conformance/other/blobs/uploads/?mount={layer_digest}&from=conformance/walk"),
+    ]);
+    assert_eq!(status, 201, "{address}: mount");
+
+    // Errors, with the spec's codes.
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let (status, _, body) = curl(&[&format!("{repo}/manifests/nope")]);
+    assert_eq!((status, code(&body)), (404, "MANIFEST_UNKNOWN".into()), "{address}");
+    let (status, _, body) = curl(&[&format!("{repo}/blobs/{zeros}")]);
+    assert_eq!(status, 404, "{address}: {body}");
+    let (status, _, body) = monolithic("other bytes", &zeros);
+    assert_eq!((status, code(&body)), (400, "DIGEST_INVALID".into()), "{address}");
+
+    // Content management: a tag's manifest deleted by digest.
+    let (status, _, _) = curl(&["-X", "DELETE", &format!("{repo}/manifests/{manifest_digest}")]);
+    assert_eq!(status, 202, "{address}: delete");
+    let (status, _, _) = curl(&[&format!("{repo}/manifests/{manifest_digest}")]);
+    assert_eq!(status, 404, "{address}: deleted");
+}
+
+#[test]
+fn bale_serve_and_cncf_distribution_pass_the_same_conformance_walk() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let server = Server::start(&env.path().join("served"));
+    conformance(&server.address, true);
+    let Some(distribution) = common::registry::Registry::start() else { return };
+    conformance(&distribution.address, false);
+}
+
+#[test]
+fn concurrent_pushes_of_overlapping_images_lose_nothing() {
+    let env = Env::new();
+    let mut layouts = Vec::new();
+    for n in 0..3 {
+        let Some(layout) = image(&env, &format!("example.com/overlap{n}")) else { return };
+        layouts.push(layout);
+    }
+    let server = Server::start(&env.path().join("served"));
+    // Three clients at once, three rounds: the same shared layer raced in
+    // every round, each image to a repository of its own and to a shared one.
+    for round in 0..3 {
+        let pushes: Vec<_> = layouts
+            .iter()
+            .enumerate()
+            .flat_map(|(n, layout)| {
+                [format!("app/overlap{n}:r{round}"), format!("shared/all:i{n}r{round}")].map(|target| {
+                    env.bale()
+                        .args(["--quiet", "push", layout.to_str().unwrap(), &format!("{}/{target}", server.address)])
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+            })
+            .collect();
+        for push in pushes {
+            let out = push.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    // Every image pulls whole into an empty store, and the index says
+    // what each holds.
+    for n in 0..3 {
+        for reference in [format!("app/overlap{n}:r2"), format!("shared/all:i{n}r0")] {
+            let fresh = Env::new();
+            fresh.json(&["pull", &format!("{}/{reference}", server.address)]);
+            let held = env.json(&["query", "--registry", &server.address, "--image", &reference]);
+            let ids: Vec<&str> = held["packages"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+            assert!(ids.contains(&"example.com/busybox-root:all@1"), "{reference}: {ids:?}");
+        }
+    }
+    let shared = env.json(&["query", "--registry", &server.address, "--id", "example.com/busybox-root:all@1"]);
+    assert_eq!(shared["images"].as_array().unwrap().len(), 6, "3 repositories of one image each, 3 in shared/all");
 }

@@ -786,7 +786,7 @@ fn put_manifest(
     // An image's CycloneDX SBOM says what it holds: indexed now, so
     // queries never scan.
     let packages = match (&artifact_type, &subject) {
-        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => sbom_packages(registry, &document),
+        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => crate::query::sbom_packages(&registry.store, &document),
         _ => None,
     };
     let row =
@@ -808,19 +808,6 @@ fn put_manifest(
         builder = builder.header("OCI-Subject", subject);
     }
     builder.body(Body::empty()).map_err(ApiError::internal)
-}
-
-/// The packages the SBOM that `referrer` (a manifest) carries lists;
-/// none when its layer is missing, too large or not CycloneDX JSON.
-fn sbom_packages(registry: &Registry, referrer: &serde_json::Value) -> Option<Vec<crate::index::PackageRow>> {
-    let layer = &referrer["layers"][0];
-    if layer["size"].as_u64()? > crate::query::MAX_SBOM {
-        return None;
-    }
-    let digest: Digest = layer["digest"].as_str()?.parse().ok()?;
-    let bytes = registry.store.read_blob(&digest).ok()?;
-    let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some(crate::query::packages_of_sbom(&document))
 }
 
 /// The JSON query API under `/v2/_bale/` (docs/serve.md#queries).

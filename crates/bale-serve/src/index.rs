@@ -9,11 +9,50 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 #[derive(Debug, thiserror::Error)]
-#[error("the registry index {path}: {source}")]
-pub struct IndexError {
-    pub path: String,
-    #[source]
-    pub source: rusqlite::Error,
+pub enum IndexError {
+    #[error("the registry index {path}: {source}")]
+    Sql {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the registry journal {path}: {source}")]
+    Journal { path: String, source: std::io::Error },
+}
+
+/// One change to the index, as the journal keeps it: replayed in order,
+/// the records rebuild a lost index (`bale serve --reindex`). What the
+/// SBOMs say is not journaled: it is read from them again.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Record {
+    Link {
+        repository: String,
+        digest: String,
+    },
+    Unlink {
+        repository: String,
+        digest: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Manifest {
+        repository: String,
+        digest: String,
+        media_type: String,
+        size: u64,
+        artifact_type: Option<String>,
+        subject: Option<String>,
+        annotations: Option<String>,
+        tag: Option<String>,
+    },
+    DeleteManifest {
+        repository: String,
+        digest: String,
+    },
+    DeleteTag {
+        repository: String,
+        tag: String,
+    },
 }
 
 /// One manifest as the index holds it.
@@ -30,6 +69,8 @@ pub struct ManifestRow {
 pub struct Index {
     connection: Connection,
     path: String,
+    /// Where each change is appended (and synced) before it is committed.
+    journal: Option<(std::fs::File, String)>,
 }
 
 const SCHEMA: &str = "
@@ -76,21 +117,46 @@ CREATE TABLE IF NOT EXISTS tags (
 impl Index {
     pub fn open(path: &Path) -> Result<Self, IndexError> {
         let shown = path.display().to_string();
-        let fail = |source| IndexError { path: shown.clone(), source };
+        let fail = |source| IndexError::Sql { path: shown.clone(), source };
         let connection = Connection::open(path).map_err(fail)?;
         // WAL: readers never wait for a writer, and a killed server leaves
         // the last committed state.
         connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         connection.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
         connection.execute_batch(SCHEMA).map_err(fail)?;
-        Ok(Self { connection, path: shown })
+        Ok(Self { connection, path: shown, journal: None })
+    }
+
+    /// Appends every change from now on to the journal at `path`.
+    pub fn keep_journal(&mut self, path: &Path) -> Result<(), IndexError> {
+        let shown = path.display().to_string();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| IndexError::Journal { path: shown.clone(), source })?;
+        self.journal = Some((file, shown));
+        Ok(())
+    }
+
+    fn log(&self, record: &Record) -> Result<(), IndexError> {
+        use std::io::Write;
+        let Some((file, path)) = &self.journal else { return Ok(()) };
+        let mut line = serde_json::to_vec(record).unwrap_or_default();
+        line.push(b'\n');
+        let fail = |source| IndexError::Journal { path: path.clone(), source };
+        // One write per record, so a killed server leaves at most a torn
+        // last line, which replay skips.
+        (&*file).write_all(&line).map_err(fail)?;
+        file.sync_data().map_err(fail)
     }
 
     fn fail(&self, source: rusqlite::Error) -> IndexError {
-        IndexError { path: self.path.clone(), source }
+        IndexError::Sql { path: self.path.clone(), source }
     }
 
     pub fn link_blob(&self, repository: &str, digest: &str) -> Result<(), IndexError> {
+        self.log(&Record::Link { repository: repository.into(), digest: digest.into() })?;
         self.connection
             .execute(
                 "INSERT OR IGNORE INTO blob_links (repository, digest) VALUES (?1, ?2)",
@@ -101,6 +167,7 @@ impl Index {
     }
 
     pub fn unlink_blob(&self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        self.log(&Record::Unlink { repository: repository.into(), digest: digest.into() })?;
         self.connection
             .execute("DELETE FROM blob_links WHERE repository = ?1 AND digest = ?2", params![repository, digest])
             .map(|n| n > 0)
@@ -128,8 +195,18 @@ impl Index {
         subject: Option<&str>,
         tag: Option<&str>,
     ) -> Result<(), IndexError> {
+        self.log(&Record::Manifest {
+            repository: repository.into(),
+            digest: row.digest.clone(),
+            media_type: row.media_type.clone(),
+            size: row.size,
+            artifact_type: row.artifact_type.clone(),
+            subject: subject.map(String::from),
+            annotations: row.annotations.clone(),
+            tag: tag.map(String::from),
+        })?;
         let path = self.path.clone();
-        let fail = |source| IndexError { path: path.clone(), source };
+        let fail = |source| IndexError::Sql { path: path.clone(), source };
         let tx = self.connection.transaction().map_err(fail)?;
         tx.execute(
             "INSERT OR REPLACE INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations)
@@ -170,8 +247,9 @@ impl Index {
 
     /// Removes a manifest and every tag pointing at it.
     pub fn delete_manifest(&mut self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        self.log(&Record::DeleteManifest { repository: repository.into(), digest: digest.into() })?;
         let path = self.path.clone();
-        let fail = |source| IndexError { path: path.clone(), source };
+        let fail = |source| IndexError::Sql { path: path.clone(), source };
         let tx = self.connection.transaction().map_err(fail)?;
         let removed = tx
             .execute("DELETE FROM manifests WHERE repository = ?1 AND digest = ?2", params![repository, digest])
@@ -185,6 +263,7 @@ impl Index {
     }
 
     pub fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, IndexError> {
+        self.log(&Record::DeleteTag { repository: repository.into(), tag: tag.into() })?;
         self.connection
             .execute("DELETE FROM tags WHERE repository = ?1 AND tag = ?2", params![repository, tag])
             .map(|n| n > 0)
@@ -299,7 +378,7 @@ impl Index {
         packages: &[PackageRow],
     ) -> Result<(), IndexError> {
         let path = self.path.clone();
-        let fail = |source| IndexError { path: path.clone(), source };
+        let fail = |source| IndexError::Sql { path: path.clone(), source };
         let tx = self.connection.transaction().map_err(fail)?;
         tx.execute("DELETE FROM image_packages WHERE repository = ?1 AND image = ?2", params![repository, image])
             .map_err(fail)?;
@@ -395,5 +474,79 @@ impl Index {
             .map_err(|e| self.fail(e))?;
         let rows = statement.query_map([], |r| r.get(0)).map_err(|e| self.fail(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+}
+
+/// What a replay of the journal did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Replayed {
+    pub records: usize,
+    /// Records naming a blob or manifest the store no longer has.
+    pub skipped: usize,
+    /// Lines that are not records (a torn last line after a crash).
+    pub unreadable: usize,
+}
+
+impl Index {
+    /// Applies the journal at `journal` to this (fresh) index: every
+    /// record whose blobs the store still has; what images hold is read
+    /// again from their SBOMs.
+    pub fn replay(&mut self, journal: &Path, store: &bale_store::Store) -> Result<Replayed, IndexError> {
+        use std::io::BufRead;
+        let shown = journal.display().to_string();
+        let file = match std::fs::File::open(journal) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replayed::default()),
+            Err(source) => return Err(IndexError::Journal { path: shown, source }),
+        };
+        let mut done = Replayed::default();
+        let have = |digest: &str| digest.parse::<bale_fileset::Digest>().is_ok_and(|d| store.has_blob(&d));
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|source| IndexError::Journal { path: shown.clone(), source })?;
+            let Ok(record) = serde_json::from_str::<Record>(&line) else {
+                done.unreadable += 1;
+                continue;
+            };
+            done.records += 1;
+            match record {
+                Record::Link { repository, digest } => {
+                    if !have(&digest) {
+                        done.skipped += 1;
+                        continue;
+                    }
+                    self.link_blob(&repository, &digest)?;
+                }
+                Record::Unlink { repository, digest } => {
+                    self.unlink_blob(&repository, &digest)?;
+                }
+                Record::Manifest { repository, digest, media_type, size, artifact_type, subject, annotations, tag } => {
+                    if !have(&digest) {
+                        done.skipped += 1;
+                        continue;
+                    }
+                    let is_sbom = artifact_type.as_deref() == Some(crate::query::CYCLONEDX);
+                    let row = ManifestRow { digest: digest.clone(), media_type, size, artifact_type, annotations };
+                    self.put_manifest(&repository, &row, subject.as_deref(), tag.as_deref())?;
+                    if is_sbom
+                        && let Some(subject) = &subject
+                        && let Some(packages) = digest
+                            .parse()
+                            .ok()
+                            .and_then(|d| store.read_blob(&d).ok())
+                            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                            .and_then(|m| crate::query::sbom_packages(store, &m))
+                    {
+                        self.set_image_packages(&repository, subject, &packages)?;
+                    }
+                }
+                Record::DeleteManifest { repository, digest } => {
+                    self.delete_manifest(&repository, &digest)?;
+                }
+                Record::DeleteTag { repository, tag } => {
+                    self.delete_tag(&repository, &tag)?;
+                }
+            }
+        }
+        Ok(done)
     }
 }

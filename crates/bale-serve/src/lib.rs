@@ -74,7 +74,7 @@ pub(crate) struct Registry {
 pub(crate) const MAX_MANIFEST: usize = 4 << 20;
 
 impl Registry {
-    fn open(store_root: &Path, auth: Option<auth::AuthFile>) -> Result<Self, ServeError> {
+    fn open(store_root: &Path, auth: Option<auth::AuthFile>, reindex: bool) -> Result<Self, ServeError> {
         let store = Store::open(store_root)?;
         let dir = store.root().join("registry");
         let uploads = dir.join("uploads");
@@ -86,27 +86,60 @@ impl Registry {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        let index = Index::open(&dir.join("index.sqlite"))?;
+        let index_path = dir.join("index.sqlite");
+        let journal = dir.join("journal.jsonl");
+        let mut index = if reindex {
+            // A lost or damaged index: made afresh from the journal.
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = index_path.clone().into_os_string();
+                path.push(suffix);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(ServeError::Io { path: path.into(), source }),
+                }
+            }
+            let mut index = Index::open(&index_path)?;
+            let done = index.replay(&journal, &store)?;
+            eprintln!(
+                "reindexed {}: {} journal records ({} naming blobs the store no longer has, {} unreadable lines)",
+                index_path.display(),
+                done.records,
+                done.skipped,
+                done.unreadable
+            );
+            index
+        } else {
+            Index::open(&index_path)?
+        };
+        index.keep_journal(&journal)?;
         Ok(Self { store, index: Mutex::new(index), uploads, max_blob: 64 << 30, auth })
     }
+}
+
+/// How to serve.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions<'a> {
+    pub store: &'a Path,
+    pub listen: SocketAddr,
+    /// Who may pull and push; none: anyone, on loopback only.
+    pub auth: Option<&'a Path>,
+    /// Make the index afresh from the journal first.
+    pub reindex: bool,
 }
 
 /// Serves the store at `store_root` on `listen` until SIGINT or SIGTERM,
 /// with the rights `auth` names;
 /// `ready` is told the address actually bound (port 0 picks one).
-pub fn serve(
-    store_root: &Path,
-    listen: SocketAddr,
-    auth: Option<&Path>,
-    ready: impl FnOnce(SocketAddr),
-) -> Result<(), ServeError> {
+pub fn serve(options: &ServeOptions<'_>, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let ServeOptions { store: store_root, listen, auth, reindex } = *options;
     let auth = auth.map(auth::AuthFile::load).transpose()?;
     // Without rights, the server is a developer's: it may not be reached
     // from elsewhere.
     if auth.is_none() && !listen.ip().is_loopback() {
         return Err(ServeError::OpenWithoutAuth { address: listen });
     }
-    let registry = Arc::new(Registry::open(store_root, auth)?);
+    let registry = Arc::new(Registry::open(store_root, auth, reindex)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

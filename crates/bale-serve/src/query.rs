@@ -42,6 +42,19 @@ pub fn packages_of_sbom(document: &serde_json::Value) -> Vec<PackageRow> {
         .collect()
 }
 
+/// The packages the SBOM that `referrer` (a manifest) carries lists;
+/// none when its layer is missing, too large or not CycloneDX JSON.
+pub fn sbom_packages(store: &bale_store::Store, referrer: &serde_json::Value) -> Option<Vec<PackageRow>> {
+    let layer = &referrer["layers"][0];
+    if layer["size"].as_u64()? > MAX_SBOM {
+        return None;
+    }
+    let digest: bale_fileset::Digest = layer["digest"].as_str()?.parse().ok()?;
+    let bytes = store.read_blob(&digest).ok()?;
+    let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(packages_of_sbom(&document))
+}
+
 /// A version bound as Debian writes one: `<< 3.0.13-1`, `>=1.2`.
 #[derive(Debug, Clone)]
 pub struct Bound {

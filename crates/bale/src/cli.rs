@@ -162,6 +162,10 @@ pub enum Command {
         /// on this machine may, and only loopback addresses are served.
         #[arg(long, value_name = "FILE")]
         auth: Option<PathBuf>,
+        /// Make the registry's index afresh from its journal first (a lost
+        /// or damaged registry/index.sqlite).
+        #[arg(long)]
+        reindex: bool,
     },
     /// Ask a registry that `bale serve` runs which images hold a package,
     /// or what one image holds (from the SBOMs indexed at push time).

@@ -747,3 +747,36 @@ fn concurrent_pushes_of_overlapping_images_lose_nothing() {
     let shared = env.json(&["query", "--registry", &server.address, "--id", "example.com/busybox-root:all@1"]);
     assert_eq!(shared["images"].as_array().unwrap().len(), 6, "3 repositories of one image each, 3 in shared/all");
 }
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_journal() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/journaled") else { return };
+    let store = env.path().join("served");
+    let server = Server::start(&store);
+    let pushed = env.json(&["push", layout.to_str().unwrap(), &format!("{}/app/j:v1", server.address)]);
+    env.json(&["push", layout.to_str().unwrap(), &format!("{}/app/j:v2", server.address)]);
+    let (status, _, _) = curl(&["-X", "DELETE", &format!("http://{}/v2/app/j/manifests/v2", server.address)]);
+    assert_eq!(status, 202);
+    let before = env.json(&["query", "--registry", &server.address, "--image", "app/j:v1"]);
+    drop(server);
+
+    // The index is lost; the journal is not.
+    fs::remove_file(store.join("registry/index.sqlite")).unwrap();
+    let _ = fs::remove_file(store.join("registry/index.sqlite-wal"));
+    let server = Server::start_with(&store, &["--reindex"]);
+    let fresh = Env::new();
+    let pulled = fresh.json(&["pull", &format!("{}/app/j:v1", server.address)]);
+    assert_eq!(pulled["manifest"], pushed["manifest"]);
+    let (_, _, body) = curl(&[&format!("http://{}/v2/app/j/tags/list", server.address)]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["tags"],
+        serde_json::json!(["v1"]),
+        "v2 was deleted"
+    );
+    let after = env.json(&["query", "--registry", &server.address, "--image", "app/j:v1"]);
+    assert_eq!(after, before, "what the image holds, read again from its SBOM");
+}

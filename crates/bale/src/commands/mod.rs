@@ -62,7 +62,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull { reference, output, policy } => {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
-        Command::Serve { listen, auth } => registry::serve(&root, listen, auth.as_deref(), json),
+        Command::Serve { listen, auth, reindex } => {
+            let options = bale_serve::ServeOptions { store: &root, listen, auth: auth.as_deref(), reindex };
+            registry::serve(&options, json)
+        }
         Command::Audit { registry, advisories } => registry::audit(&registry, &advisories, json),
         Command::Query { registry, package, source, id, content, image, version } => {
             let key = [("name", package), ("source", source), ("id", id), ("content", content)]

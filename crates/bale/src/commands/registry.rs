@@ -120,13 +120,9 @@ pub fn pull(
 
 /// `bale serve`: prints where it listens (a line, or `{"listening": …}`),
 /// then serves until SIGINT or SIGTERM.
-pub fn serve(
-    root: &std::path::Path,
-    listen: std::net::SocketAddr,
-    auth: Option<&std::path::Path>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    bale_serve::serve(root, listen, auth, |address| {
+pub fn serve(options: &bale_serve::ServeOptions<'_>, json: bool) -> anyhow::Result<ExitCode> {
+    let root = options.store;
+    bale_serve::serve(options, |address| {
         if json {
             println!("{}", serde_json::json!({"listening": address.to_string()}));
         } else {

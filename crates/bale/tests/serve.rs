@@ -780,3 +780,115 @@ fn a_lost_index_is_rebuilt_from_the_journal() {
     let after = env.json(&["query", "--registry", &server.address, "--image", "app/j:v1"]);
     assert_eq!(after, before, "what the image holds, read again from its SBOM");
 }
+
+/// podman with a throwaway store and runc, as the other podman tests run it.
+fn podman(scratch: &Path) -> Option<Command> {
+    let binary = bale_testkit::require_tool("podman")?;
+    let state = scratch.join("podman");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(
+        state.join("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\nnetns = \"none\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    let mut command = Command::new(binary);
+    command
+        .env("CONTAINERS_CONF", state.join("containers.conf"))
+        .arg("--root")
+        .arg(state.join("root"))
+        .arg("--runroot")
+        .arg(state.join("runroot"))
+        .args(["--storage-driver", "vfs"]);
+    Some(command)
+}
+
+#[test]
+fn podman_pulls_runs_and_pushes_through_bale_serve() {
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/podman") else { return };
+    if podman(env.path()).is_none() {
+        return;
+    }
+    let server = Server::start(&env.path().join("served"));
+    let reference = format!("{}/app/podman:v1", server.address);
+    env.json(&["push", layout.to_str().unwrap(), &reference]);
+    let run = |args: &[&str]| {
+        let out = podman(env.path()).unwrap().args(args).output().unwrap();
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["pull", "--quiet", "--tls-verify=false", &reference]);
+    let motd = run(&["run", "--rm", &reference, "/usr/bin/cat", "/etc/motd"]);
+    assert_eq!(motd, "example.com/podman\n");
+    let copy = format!("{}/podman/copy:v1", server.address);
+    run(&["tag", &reference, &copy]);
+    run(&["push", "--quiet", "--tls-verify=false", &copy]);
+    let fresh = Env::new();
+    let pulled = fresh.json(&["pull", &copy, "--output", fresh.path().join("copy").to_str().unwrap()]);
+    assert!(pulled["manifest"].as_str().unwrap().starts_with("sha256:"), "{pulled}");
+}
+
+#[test]
+fn a_signed_image_through_the_referrers_api_passes_a_policy_until_its_signature_is_removed() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    if !common::busybox_root(&env, &|args| env.ok(args)) {
+        return;
+    }
+    let key = env.path().join("release.key");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    env.ok(&["sign", "example.com/busybox-root@1", "--key", key.to_str().unwrap()]);
+    let Some(layout) = image(&env, "example.com/trusted") else { return };
+    // Signed after the build: the image's own signature, and the
+    // package's, which travels with it.
+    let dir = env.path().join("example.com_trusted");
+    env.ok(&[
+        "build",
+        dir.join("bale.toml").to_str().unwrap(),
+        "--output",
+        layout.to_str().unwrap(),
+        "--sign",
+        key.to_str().unwrap(),
+    ]);
+    let policy = env.path().join("policy.toml");
+    fs::write(
+        &policy,
+        format!(
+            "[keys.release]\nfile = \"{}.pub\"\n\n[[rule]]\nmatch = \"example.com/\"\nsigned-by = [\"release\"]\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&env.path().join("served"));
+    let reference = format!("{}/app/trusted:v1", server.address);
+    let pushed = env.json(&["push", layout.to_str().unwrap(), &reference]);
+    assert_eq!(pushed["referrerTags"], 0, "the referrers API: {pushed}");
+    let guarded = Env::new();
+    guarded.ok(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+    let judged = guarded.json(&["verify", &reference, "--policy", policy.to_str().unwrap()]);
+    assert_eq!(judged["verified"], true, "{judged}");
+
+    // The image's signature removed from the registry: the same pull is
+    // refused, and an empty store stays empty.
+    let manifest = pushed["manifest"].as_str().unwrap();
+    let (_, _, body) = curl(&[&format!(
+        "http://{}/v2/app/trusted/referrers/{manifest}?artifactType=application/vnd.dev.sigstore.bundle.v0.3%2Bjson",
+        server.address
+    )]);
+    let bundles: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for bundle in bundles["manifests"].as_array().unwrap() {
+        let digest = bundle["digest"].as_str().unwrap();
+        let (status, _, _) =
+            curl(&["-X", "DELETE", &format!("http://{}/v2/app/trusted/manifests/{digest}", server.address)]);
+        assert_eq!(status, 202);
+    }
+    let refused = Env::new();
+    refused.ok(&["list"]);
+    let before = refused.store_state();
+    let out = refused.run(&["pull", &reference, "--policy", policy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("does not meet the trust policy"), "{stderr}");
+    assert_eq!(refused.store_state(), before, "nothing entered the store");
+}

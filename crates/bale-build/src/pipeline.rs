@@ -355,6 +355,8 @@ pub struct BuildReport {
     pub left_out: Vec<LeftOut>,
     /// Debian packages added for libraries the wheels need.
     pub added_for_wheels: Vec<String>,
+    /// Pinned packages fetched from the spec's package registry.
+    pub from_registry: Vec<String>,
 }
 
 /// A local package as packed, and what it runs on.
@@ -394,6 +396,13 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     let path = lock_path(&request.spec);
     let mut lock = Lock::load(&path)?.unwrap_or_default();
     lock.check_sources(&sources::NAMES, &path)?;
+    // Packages the lock pins that the store lacks come from the spec's
+    // package registry first, held to the pinned content; what it does not
+    // have, the sources fetch as ever.
+    let from_registry = match &spec.package_registry {
+        Some(prefix) => fetch_pinned(store, &path, prefix, progress)?,
+        None => Vec::new(),
+    };
     let mut ids_by_architecture: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
     let mut relocked = false;
     let mut left_out = Vec::new();
@@ -605,7 +614,54 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
         OutputFormat::Layout => write_layout(store, &content, &request.output, &spec.tag)?,
         OutputFormat::Archive => write_archive(store, &content, &request.output, &spec.tag)?,
     }
-    Ok(BuildReport { name: spec.name, tag: spec.tag, images, index, sboms, left_out, added_for_wheels: added })
+    Ok(BuildReport {
+        name: spec.name,
+        tag: spec.tag,
+        images,
+        index,
+        sboms,
+        left_out,
+        added_for_wheels: added,
+        from_registry,
+    })
+}
+
+/// Every (id, content) the lock at `path` pins that the store does not
+/// hold with that content, fetched from under `prefix`; returns the ids
+/// fetched. A package the registry lacks (or serves wrongly) is left to
+/// its source, with a warning.
+fn fetch_pinned(store: &Store, path: &Path, prefix: &str, progress: &dyn Progress) -> Result<Vec<String>, BuildError> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
+    let Ok(lock) = text.parse::<toml::Table>() else { return Ok(Vec::new()) };
+    let mut pins = Vec::new();
+    fn walk(value: &toml::Value, pins: &mut Vec<(String, bale_fileset::Digest)>) {
+        match value {
+            toml::Value::Table(table) => {
+                if let (Some(id), Some(content)) = (
+                    table.get("id").and_then(toml::Value::as_str),
+                    table.get("content").and_then(toml::Value::as_str).and_then(|c| c.parse().ok()),
+                ) {
+                    pins.push((id.to_string(), content));
+                }
+                table.values().for_each(|v| walk(v, pins));
+            }
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(v, pins)),
+            _ => {}
+        }
+    }
+    lock.values().for_each(|v| walk(v, &mut pins));
+    let records = store.packages_by_id()?;
+    let mut fetched = Vec::new();
+    for (id, content) in pins {
+        if records.get(&id).and_then(|r| r.content_digest) == Some(content) || fetched.contains(&id) {
+            continue;
+        }
+        match bale_registry::packages::pull_package(store, prefix, &id, &content) {
+            Ok(id) => fetched.push(id),
+            Err(e) => progress.warn(&format!("{id}: not taken from {prefix}: {e}")),
+        }
+    }
+    Ok(fetched)
 }
 
 /// A `[files]` source: a regular file below the spec's directory, reached

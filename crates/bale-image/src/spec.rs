@@ -63,6 +63,10 @@ pub struct Spec {
     pub runs: Vec<RunStep>,
     /// `[trust]`: the policy the image's packages must meet.
     pub trust: Option<TrustSpec>,
+    /// A registry prefix (`host[:port]/path`) where `bale push PACKAGE`
+    /// put this image's packages: a build fetches from it, held to the
+    /// lock's content digests, what the store lacks (docs/registry.md#packages).
+    pub package_registry: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -7,6 +7,7 @@ mod client;
 mod reference;
 
 pub mod mounts;
+pub mod packages;
 pub use client::{
     PullCandidate, PullGuard, PullReport, PushReport, Registry, RegistryError, pull, pull_guarded, push_layout, query,
 };

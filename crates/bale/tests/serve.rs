@@ -892,3 +892,46 @@ fn a_signed_image_through_the_referrers_api_passes_a_policy_until_its_signature_
     assert!(!out.status.success() && stderr.contains("does not meet the trust policy"), "{stderr}");
     assert_eq!(refused.store_state(), before, "nothing entered the store");
 }
+
+#[test]
+fn a_locked_build_takes_pinned_packages_from_the_registry_after_the_archive_moved_on() {
+    let env = Env::new();
+    let Some((out, archive)) = debian_image(&env, "example.com/lasting", "3.0.11-1") else { return };
+    let spec = env.path().join("example.com_lasting/bale.toml");
+    let built = env.json(&["build", spec.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    let server = Server::start(&env.path().join("served"));
+    let prefix = format!("{}/packages", server.address);
+
+    // Every package of the image pushed as an artifact of its own.
+    let list = env.json(&["list"]);
+    for package in list["packages"].as_array().unwrap() {
+        let id = package["id"].as_str().unwrap();
+        let pushed = env.json(&["push", id, &prefix]);
+        assert!(pushed["reference"].as_str().unwrap().contains(":c-"), "{pushed}");
+    }
+    let (status, _, body) =
+        curl(&[&format!("http://{}/v2/packages/debian/querysuite/libssl3/tags/list", server.address)]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("amd64-3.0.11-1"), "{body}");
+
+    // The archive moves on: its pool is gone.
+    fs::remove_dir_all(archive.root().join("pool")).unwrap();
+    let other = Env::new();
+    let failed =
+        other.run(&["build", spec.to_str().unwrap(), "--output", other.path().join("a").to_str().unwrap(), "--locked"]);
+    assert!(!failed.status.success(), "without the registry the archive is needed");
+
+    // Named in the spec, the registry gives every pinned package, held to
+    // the lock's content: the same image.
+    let text = fs::read_to_string(&spec).unwrap();
+    fs::write(&spec, format!("package_registry = \"{prefix}\"\n{text}")).unwrap();
+    let rebuilt = other.json(&[
+        "build",
+        spec.to_str().unwrap(),
+        "--output",
+        other.path().join("b").to_str().unwrap(),
+        "--locked",
+    ]);
+    assert_eq!(rebuilt["manifest"], built["manifest"], "{rebuilt}");
+    assert_eq!(rebuilt["fromRegistry"].as_array().unwrap().len(), list["packages"].as_array().unwrap().len());
+}

@@ -108,6 +108,7 @@ pub fn build(
             "sboms": report.sboms,
             "recommendsLeftOut": report.left_out,
             "addedForWheels": report.added_for_wheels,
+            "fromRegistry": report.from_registry,
         });
         match (&report.index, report.images.as_slice()) {
             (None, [image]) => {

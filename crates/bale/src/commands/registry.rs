@@ -19,6 +19,22 @@ pub fn push(
     progress: &dyn Progress,
 ) -> anyhow::Result<ExitCode> {
     let (dir, tag) = super::split_image(image);
+    // Not a layout but a package of the store: pushed as an artifact of
+    // its own under REF, a repository prefix.
+    if !Path::new(&dir).is_dir()
+        && let Some(store) = store
+        && let Ok(record) = store.resolve(image)
+    {
+        let report = bale_registry::packages::push_package(store, &record, reference)
+            .with_context(|| format!("pushing {} under {reference}", record.id))?;
+        if json {
+            print_json(&report)?;
+        } else {
+            outln!("pushed {} as {} {}", report.id, report.reference, report.manifest);
+            outln!("  {} blobs sent ({} bytes), {} signatures", report.blobs_sent, report.bytes_sent, report.referrers);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let target: bale_registry::Reference = reference.parse()?;
     let known = store.map(|s| bale_registry::mounts::known(s, &target.registry)).unwrap_or_default();
     let report = bale_registry::push_layout(Path::new(&dir), &tag, &target, &|d| known.get(d).cloned(), progress)

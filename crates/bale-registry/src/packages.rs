@@ -15,15 +15,27 @@ use crate::reference::Reference;
 /// `debian:bookworm/libssl3` → `PREFIX/debian/bookworm/libssl3`.
 pub fn repository_of(prefix: &str, id: &bale_store::PackageId) -> String {
     let mut path = prefix.trim_end_matches('/').to_string();
-    if let Some(origin) = &id.origin {
-        for part in origin.split([':', '/']) {
-            path.push('/');
-            path.push_str(part);
+    let parts = id.origin.iter().flat_map(|o| o.split([':', '/'])).chain(id.name.split('/'));
+    for part in parts {
+        path.push('/');
+        path.push_str(&component(part));
+    }
+    path
+}
+
+/// A name part as a repository path component, which holds only
+/// `[a-z0-9._-]`: any other byte becomes `-xHHx` (`libstdc++6` →
+/// `libstdc-x2bx-x2bx6`), so the mapping stays one to one.
+fn component(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for b in part.bytes() {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("-x{b:02x}x"));
         }
     }
-    path.push('/');
-    path.push_str(&id.name);
-    path
+    out
 }
 
 /// The tag a package's content is found by.
@@ -148,4 +160,20 @@ pub fn pull_package(store: &Store, prefix: &str, id: &str, content: &Digest) -> 
     debug_assert_eq!(stored, digest);
     store.add_package(id, descriptor, *content, false)?;
     Ok(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_and_tags_hold_only_what_registries_take() {
+        let id: bale_store::PackageId = "debian:bookworm/libstdc++6:amd64@12.2.0-14+deb12u1".parse().unwrap();
+        assert_eq!(repository_of("host/packages/", &id), "host/packages/debian/bookworm/libstdc-x2bx-x2bx6");
+        assert_eq!(readable_tag(&id), "amd64-12.2.0-14_deb12u1");
+        let scoped: bale_store::PackageId = "npm:registry/scope/util:all@1.0.1".parse().unwrap();
+        assert_eq!(repository_of("h/p", &scoped), "h/p/npm/registry/scope/util");
+        let local: bale_store::PackageId = "example.com/busybox-root:all@1".parse().unwrap();
+        assert_eq!(repository_of("h/p", &local), "h/p/example.com/busybox-root");
+    }
 }

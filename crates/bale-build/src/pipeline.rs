@@ -89,76 +89,37 @@ fn relock(
     let mut rounds = 0;
     let (new, found, before, after) = loop {
         rounds += 1;
-        let mut new = Lock::default();
-        let mut found = false;
-        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let mut pass = Relock {
+            store,
+            old: old.as_ref(),
+            path: &path,
+            architectures: &architectures,
+            update,
+            progress,
+            new: Lock::default(),
+            found: false,
+            before: Vec::new(),
+            after: Vec::new(),
+        };
         let augmented = with_packages(spec.debian.as_ref(), &added);
         if let Some(debian_request) = &augmented {
-            let debian = DebianSource::of_request(&spec, debian_request, spec_dir(spec_path));
-            let (b, a) = relock_source(
-                &debian,
-                store,
-                old.as_ref(),
-                &mut new,
-                &path,
-                &architectures,
-                update,
-                &mut found,
-                progress,
-            )?;
-            before.extend(b);
-            after.extend(a);
+            pass.source(&DebianSource::of_request(&spec, debian_request, spec_dir(spec_path)))?;
         }
         if let Some(in_store) = &in_store {
-            let (b, a) = relock_source(
-                in_store,
-                store,
-                old.as_ref(),
-                &mut new,
-                &path,
-                &architectures,
-                update,
-                &mut found,
-                progress,
-            )?;
-            before.extend(b);
-            after.extend(a);
+            pass.source(in_store)?;
         }
         // Wheels are resolved for the Python and C library the image's
         // other packages (as just pinned) give it.
         if spec.pypi.is_some() {
-            let pins = pins_by_architecture(&new, &path, &architectures)?;
+            let pins = pins_by_architecture(&pass.new, &path, &architectures)?;
             if let Some(pypi) = PypiSource::of(&spec, &pins) {
-                let (b, a) = relock_source(
-                    &pypi,
-                    store,
-                    old.as_ref(),
-                    &mut new,
-                    &path,
-                    &architectures,
-                    update,
-                    &mut found,
-                    progress,
-                )?;
-                before.extend(b);
-                after.extend(a);
+                pass.source(&pypi)?;
             }
         }
         if let Some(npm) = NpmSource::of(&spec) {
-            let (b, a) = relock_source(
-                &npm,
-                store,
-                old.as_ref(),
-                &mut new,
-                &path,
-                &architectures,
-                update,
-                &mut found,
-                progress,
-            )?;
-            before.extend(b);
-            after.extend(a);
+            pass.source(&npm)?;
         }
+        let Relock { new, found, before, after, .. } = pass;
         let wanted = sources::pypi::added_debian_packages(&new, &path)?;
         if rounds >= 2 || wanted.iter().all(|w| added.contains(w)) {
             break (new, found, before, after);
@@ -196,6 +157,40 @@ fn relock(
 
 /// What a lock pins of one package: (id without version, version).
 type Pin = (String, String);
+
+/// One pass of `bale lock`: every source pinned afresh into `new`, with
+/// what was pinned before and after.
+struct Relock<'a> {
+    store: &'a Store,
+    old: Option<&'a Lock>,
+    path: &'a Path,
+    architectures: &'a [String],
+    update: Option<&'a str>,
+    progress: &'a dyn Progress,
+    new: Lock,
+    found: bool,
+    before: Vec<Pin>,
+    after: Vec<Pin>,
+}
+
+impl Relock<'_> {
+    fn source<S: Source>(&mut self, source: &S) -> Result<(), BuildError> {
+        let (before, after) = relock_source(
+            source,
+            self.store,
+            self.old,
+            &mut self.new,
+            self.path,
+            self.architectures,
+            self.update,
+            &mut self.found,
+            self.progress,
+        )?;
+        self.before.extend(before);
+        self.after.extend(after);
+        Ok(())
+    }
+}
 
 /// `request` with `packages` added, those it names already left out.
 fn with_packages(request: Option<&bale_image::DebianSource>, packages: &[String]) -> Option<bale_image::DebianSource> {

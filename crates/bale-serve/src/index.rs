@@ -112,6 +112,7 @@ CREATE TABLE IF NOT EXISTS tags (
     digest TEXT NOT NULL,
     PRIMARY KEY (repository, tag)
 );
+CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository, digest);
 ";
 
 impl Index {
@@ -123,6 +124,9 @@ impl Index {
         // the last committed state.
         connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         connection.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
+        // The WAL is cut back to 1 MiB at each checkpoint, not left at its
+        // largest.
+        connection.pragma_update(None, "journal_size_limit", 1 << 20).map_err(fail)?;
         connection.execute_batch(SCHEMA).map_err(fail)?;
         Ok(Self { connection, path: shown, journal: None })
     }
@@ -360,6 +364,15 @@ pub struct PackageRow {
     pub content: Option<String>,
 }
 
+/// An image holding a package a query asked for.
+#[derive(Debug, Clone)]
+pub struct ImageMatch {
+    pub repository: String,
+    pub image: String,
+    pub tags: Vec<String>,
+    pub package: PackageRow,
+}
+
 /// Which packages a query asks for: by exactly one of these.
 #[derive(Debug, Clone, Copy)]
 pub enum PackageKey<'a> {
@@ -411,20 +424,33 @@ impl Index {
 
     /// (repository, image digest, package) for every image holding a
     /// package that `key` names.
-    pub fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<(String, String, PackageRow)>, IndexError> {
+    pub fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<ImageMatch>, IndexError> {
         let (column, value) = match key {
             PackageKey::Name(v) => ("name", v),
             PackageKey::Source(v) => ("source", v),
             PackageKey::Id(v) => ("id", v),
             PackageKey::Content(v) => ("content", v),
         };
+        // One query, the tags of each image with it (a tag holds no tab).
+        // Without statistics SQLite would look tags up by repository alone
+        // (the primary key), a scan per row: the index is named.
         let sql = format!(
-            "SELECT repository, image, id, name, version, purl, source, source_version, content FROM image_packages
-             WHERE {column} = ?1 ORDER BY repository, image, id"
+            "SELECT p.repository, p.image, p.id, p.name, p.version, p.purl, p.source, p.source_version, p.content,
+                    (SELECT group_concat(t.tag, char(9)) FROM (SELECT tag FROM tags
+                     INDEXED BY tags_by_digest WHERE repository = p.repository AND digest = p.image ORDER BY tag) AS t)
+             FROM image_packages AS p WHERE p.{column} = ?1 ORDER BY p.repository, p.image, p.id"
         );
-        let mut statement = self.connection.prepare(&sql).map_err(|e| self.fail(e))?;
+        let mut statement = self.connection.prepare_cached(&sql).map_err(|e| self.fail(e))?;
         let rows = statement
-            .query_map(params![value], |r| Ok((r.get(0)?, r.get(1)?, package_of(r, 2)?)))
+            .query_map(params![value], |r| {
+                let tags: Option<String> = r.get(9)?;
+                Ok(ImageMatch {
+                    repository: r.get(0)?,
+                    image: r.get(1)?,
+                    package: package_of(r, 2)?,
+                    tags: tags.map(|t| t.split('\t').map(String::from).collect()).unwrap_or_default(),
+                })
+            })
             .map_err(|e| self.fail(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
     }
@@ -446,7 +472,9 @@ impl Index {
     pub fn tags_of(&self, repository: &str, digest: &str) -> Result<Vec<String>, IndexError> {
         let mut statement = self
             .connection
-            .prepare("SELECT tag FROM tags WHERE repository = ?1 AND digest = ?2 ORDER BY tag")
+            .prepare(
+                "SELECT tag FROM tags INDEXED BY tags_by_digest WHERE repository = ?1 AND digest = ?2 ORDER BY tag",
+            )
             .map_err(|e| self.fail(e))?;
         let rows = statement.query_map(params![repository, digest], |r| r.get(0)).map_err(|e| self.fail(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))

@@ -148,6 +148,12 @@ pub fn serve(options: &ServeOptions<'_>, ready: impl FnOnce(SocketAddr)) -> Resu
         let bound = listener.local_addr().map_err(|source| ServeError::Listen { address: listen, source })?;
         ready(bound);
         let app = axum::Router::new().fallback(api::handle).with_state(registry);
+        // Small answers (a HEAD, a manifest) go out at once, not after a
+        // delayed ACK.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).with_graceful_shutdown(stopped()).await.map_err(ServeError::Runtime)
     })
 }

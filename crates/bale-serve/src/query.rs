@@ -91,15 +91,17 @@ pub fn images_with(index: &Index, key: PackageKey<'_>, bound: Option<&Bound>) ->
     let by_source = matches!(key, PackageKey::Source(_));
     let rows = index.images_with(key).map_err(|e| e.to_string())?;
     let mut matches = Vec::new();
-    for (repository, image, package) in rows {
+    for row in rows {
+        let package = &row.package;
         let version = if by_source { package.source_version.as_deref() } else { Some(package.version.as_str()) };
         if let Some(bound) = bound
             && !version.is_some_and(|v| bound.holds(v))
         {
             continue;
         }
-        let tags = index.tags_of(&repository, &image).map_err(|e| e.to_string())?;
-        matches.push(serde_json::json!({"repository": repository, "digest": image, "tags": tags, "package": package}));
+        matches.push(serde_json::json!({
+            "repository": row.repository, "digest": row.image, "tags": row.tags, "package": row.package,
+        }));
     }
     Ok(serde_json::json!({ "images": matches }))
 }

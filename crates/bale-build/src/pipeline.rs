@@ -395,7 +395,7 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     // package registry first, held to the pinned content; what it does not
     // have, the sources fetch as ever.
     let from_registry = match &spec.package_registry {
-        Some(prefix) => fetch_pinned(store, &path, prefix, progress)?,
+        Some(prefix) => fetch_pinned(store, &lock, prefix, progress)?,
         None => Vec::new(),
     };
     let mut ids_by_architecture: Vec<Vec<String>> = vec![Vec::new(); architectures.len()];
@@ -621,13 +621,11 @@ pub fn build(store: &Store, request: &BuildRequest, progress: &dyn Progress) -> 
     })
 }
 
-/// Every (id, content) the lock at `path` pins that the store does not
-/// hold with that content, fetched from under `prefix`; returns the ids
-/// fetched. A package the registry lacks (or serves wrongly) is left to
-/// its source, with a warning.
-fn fetch_pinned(store: &Store, path: &Path, prefix: &str, progress: &dyn Progress) -> Result<Vec<String>, BuildError> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
-    let Ok(lock) = text.parse::<toml::Table>() else { return Ok(Vec::new()) };
+/// Every (id, content) `lock` pins, in any source's sections, that the
+/// store does not hold with that content, fetched from under `prefix`;
+/// returns the ids fetched. A package the registry lacks (or serves
+/// wrongly) is left to its source, with a warning.
+fn fetch_pinned(store: &Store, lock: &Lock, prefix: &str, progress: &dyn Progress) -> Result<Vec<String>, BuildError> {
     let mut pins = Vec::new();
     fn walk(value: &toml::Value, pins: &mut Vec<(String, bale_fileset::Digest)>) {
         match value {
@@ -644,7 +642,9 @@ fn fetch_pinned(store: &Store, path: &Path, prefix: &str, progress: &dyn Progres
             _ => {}
         }
     }
-    lock.values().for_each(|v| walk(v, &mut pins));
+    for table in lock.sources.values().flatten() {
+        table.values().for_each(|v| walk(v, &mut pins));
+    }
     let records = store.packages_by_id()?;
     let mut fetched = Vec::new();
     for (id, content) in pins {

@@ -350,7 +350,6 @@ fn referrers(registry: &Registry, name: &str, digest: &Digest, query: &Query) ->
 }
 
 fn blob(registry: &Registry, method: &Method, name: &str, digest: &Digest, headers: &HeaderMap) -> Result<Response> {
-    let linked = index(registry)?.has_blob(name, &digest.to_string()).map_err(ApiError::internal)?;
     if *method == Method::DELETE {
         if index(registry)?.unlink_blob(name, &digest.to_string()).map_err(ApiError::internal)? {
             return Ok(StatusCode::ACCEPTED.into_response());
@@ -360,6 +359,7 @@ fn blob(registry: &Registry, method: &Method, name: &str, digest: &Digest, heade
     if *method != Method::GET && *method != Method::HEAD {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "blobs are read with GET or HEAD"));
     }
+    let linked = index(registry)?.has_blob(name, &digest.to_string()).map_err(ApiError::internal)?;
     if !linked || !registry.store.has_blob(digest) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", format!("{name} has no blob {digest}")));
     }
@@ -481,9 +481,7 @@ async fn append_body(mut body: Body, file: &mut std::fs::File, already: u64, lim
 }
 
 fn new_upload_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(ApiError::internal)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::auth::random_hex(16).map_err(ApiError::internal)
 }
 
 fn upload_path(registry: &Registry, id: &str) -> Result<std::path::PathBuf> {

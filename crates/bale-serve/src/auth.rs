@@ -132,13 +132,18 @@ impl AuthFile {
     }
 }
 
+/// `bytes` bytes from the kernel's random source, in hex.
+pub(crate) fn random_hex(bytes: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buffer = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buffer)?;
+    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A new token (64 hex digits from the kernel's random source) and the
 /// `sha256:` line the auth file keeps of it.
 pub fn new_token() -> std::io::Result<(String, String)> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_hex(32)?;
     let digest = bale_fileset::sha256_bytes(token.as_bytes()).to_string();
     Ok((token, digest))
 }

@@ -3,13 +3,10 @@
 //! `…/blobs/uploads/ID`, `…/blobs/DIGEST`, `…/tags/list`,
 //! `…/referrers/DIGEST`).
 
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +26,7 @@ const PAGE_LIMIT: u64 = 10_000;
 
 /// A distribution-spec error: its code, status and message.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -38,10 +35,10 @@ struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), challenge: false }
     }
-    fn internal(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", message.to_string())
     }
 }
@@ -60,7 +57,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
 /// Every request: routed, answered, logged (one line on stderr).
 pub(crate) async fn handle(
@@ -127,11 +124,11 @@ async fn route(
     }
     if rest == "_catalog" {
         authorize(registry, headers, None, Action::Pull)?;
-        return catalog(registry, &query);
+        return catalog(registry, &query).await;
     }
     if let Some(what) = rest.strip_prefix("_bale/") {
         authorize(registry, headers, None, Action::Pull)?;
-        return bale_query(registry, what, &query);
+        return bale_query(registry, what, &query).await;
     }
     if let Some((name, id)) = split_last(rest, "/blobs/uploads/").or_else(|| {
         rest.strip_suffix("/blobs/uploads")
@@ -144,13 +141,13 @@ async fn route(
         if let Some(from) = query.get("from") {
             authorize(registry, headers, Some(repository(from)?), Action::Pull)?;
         }
-        return uploads(registry, method, name, id, &query, headers, body).await;
+        return crate::uploads::uploads(registry, method, name, id, &query, headers, body).await;
     }
     if let Some((name, digest)) = split_last(rest, "/blobs/") {
         let name = repository(name)?;
         authorize(registry, headers, Some(name), action_of(method))?;
         let digest = digest_of(digest)?;
-        return blob(registry, method, name, &digest, headers);
+        return blob(registry, method, name, &digest, headers).await;
     }
     if let Some((name, reference)) = split_last(rest, "/manifests/") {
         let name = repository(name)?;
@@ -160,13 +157,13 @@ async fn route(
     if let Some(name) = rest.strip_suffix("/tags/list") {
         let name = repository(name)?;
         authorize(registry, headers, Some(name), Action::Pull)?;
-        return tags(registry, name, &query);
+        return tags(registry, name, &query).await;
     }
     if let Some((name, digest)) = split_last(rest, "/referrers/") {
         let name = repository(name)?;
         authorize(registry, headers, Some(name), Action::Pull)?;
         let digest = digest_of(digest)?;
-        return referrers(registry, name, &digest, &query);
+        return referrers(registry, name, &digest, &query).await;
     }
     Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "not a registry path"))
 }
@@ -177,7 +174,7 @@ fn split_last<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
 }
 
 /// A repository name as the distribution spec allows it.
-fn repository(name: &str) -> Result<&str> {
+pub(crate) fn repository(name: &str) -> Result<&str> {
     let component_ok = |c: &str| {
         let bytes = c.as_bytes();
         !c.is_empty()
@@ -195,7 +192,7 @@ fn repository(name: &str) -> Result<&str> {
     Ok(name)
 }
 
-fn digest_of(text: &str) -> Result<Digest> {
+pub(crate) fn digest_of(text: &str) -> Result<Digest> {
     if !text.starts_with("sha256:") {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -215,12 +212,8 @@ fn valid_tag(tag: &str) -> bool {
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn index<'a>(registry: &'a Registry) -> Result<std::sync::MutexGuard<'a, crate::Index>> {
-    registry.index.lock().map_err(|_| ApiError::internal("the index lock is poisoned"))
-}
-
 /// The query string, percent-decoded.
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(text: &str) -> Self {
@@ -234,7 +227,7 @@ impl Query {
                 .collect(),
         )
     }
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
@@ -276,9 +269,9 @@ fn page_size(query: &Query) -> Result<u64> {
     }
 }
 
-fn catalog(registry: &Registry, query: &Query) -> Result<Response> {
+async fn catalog(registry: &Registry, query: &Query) -> Result<Response> {
     let n = page_size(query)?;
-    let repositories = index(registry)?.repositories(query.get("last"), n).map_err(ApiError::internal)?;
+    let repositories = registry.records.repositories(query.get("last"), n).await.map_err(ApiError::internal)?;
     let mut response =
         json_response(StatusCode::OK, &serde_json::json!({"repositories": repositories}), "application/json");
     if n > 0
@@ -290,13 +283,13 @@ fn catalog(registry: &Registry, query: &Query) -> Result<Response> {
     Ok(response)
 }
 
-fn tags(registry: &Registry, name: &str, query: &Query) -> Result<Response> {
+async fn tags(registry: &Registry, name: &str, query: &Query) -> Result<Response> {
     let n = page_size(query)?;
-    let index = index(registry)?;
-    if !index.has_repository(name).map_err(ApiError::internal)? {
+    let records = &registry.records;
+    if !records.has_repository(name).await.map_err(ApiError::internal)? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", format!("no repository {name}")));
     }
-    let tags = index.tags(name, query.get("last"), n).map_err(ApiError::internal)?;
+    let tags = records.tags(name, query.get("last"), n).await.map_err(ApiError::internal)?;
     let mut response =
         json_response(StatusCode::OK, &serde_json::json!({"name": name, "tags": tags}), "application/json");
     if n > 0
@@ -322,8 +315,8 @@ fn json_response(status: StatusCode, value: &serde_json::Value, content_type: &s
     response
 }
 
-fn referrers(registry: &Registry, name: &str, digest: &Digest, query: &Query) -> Result<Response> {
-    let rows = index(registry)?.referrers(name, &digest.to_string()).map_err(ApiError::internal)?;
+async fn referrers(registry: &Registry, name: &str, digest: &Digest, query: &Query) -> Result<Response> {
+    let rows = registry.records.referrers(name, &digest.to_string()).await.map_err(ApiError::internal)?;
     let wanted = query.get("artifactType");
     let manifests: Vec<serde_json::Value> = rows
         .into_iter()
@@ -349,9 +342,15 @@ fn referrers(registry: &Registry, name: &str, digest: &Digest, query: &Query) ->
     Ok(response)
 }
 
-fn blob(registry: &Registry, method: &Method, name: &str, digest: &Digest, headers: &HeaderMap) -> Result<Response> {
+async fn blob(
+    registry: &Registry,
+    method: &Method,
+    name: &str,
+    digest: &Digest,
+    headers: &HeaderMap,
+) -> Result<Response> {
     if *method == Method::DELETE {
-        if index(registry)?.unlink_blob(name, &digest.to_string()).map_err(ApiError::internal)? {
+        if registry.records.unlink_blob(name, &digest.to_string()).await.map_err(ApiError::internal)? {
             return Ok(StatusCode::ACCEPTED.into_response());
         }
         return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", format!("{name} has no blob {digest}")));
@@ -359,13 +358,11 @@ fn blob(registry: &Registry, method: &Method, name: &str, digest: &Digest, heade
     if *method != Method::GET && *method != Method::HEAD {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "blobs are read with GET or HEAD"));
     }
-    let linked = index(registry)?.has_blob(name, &digest.to_string()).map_err(ApiError::internal)?;
-    if !linked || !registry.store.has_blob(digest) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", format!("{name} has no blob {digest}")));
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", format!("{name} has no blob {digest}"));
+    if !registry.records.has_blob(name, &digest.to_string()).await.map_err(ApiError::internal)? {
+        return Err(unknown());
     }
-    let path = registry.store.blob_path(digest);
-    let file = std::fs::File::open(&path).map_err(ApiError::internal)?;
-    let size = file.metadata().map_err(ApiError::internal)?.len();
+    let size = registry.blobs.size(digest).await?.ok_or_else(unknown)?;
     let (start, end, partial) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => (0, size, false),
         Some(range) => match parse_range(range, size) {
@@ -389,7 +386,11 @@ fn blob(registry: &Registry, method: &Method, name: &str, digest: &Digest, heade
     if partial {
         builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{}/{size}", end - 1));
     }
-    let body = if *method == Method::HEAD { Body::empty() } else { Body::new(FileBody::spawn(file, start, end)) };
+    let body = if *method == Method::HEAD || start == end {
+        Body::empty()
+    } else {
+        Body::from_stream(registry.blobs.read(digest, start, end).await?)
+    };
     builder.body(body).map_err(ApiError::internal)
 }
 
@@ -408,231 +409,6 @@ fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
     (start < end && start < size).then_some((start, end))
 }
 
-/// A blob's bytes read on a blocking thread and sent in chunks: memory
-/// stays bounded whatever the blob's size.
-struct FileBody {
-    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-}
-
-impl FileBody {
-    fn spawn(mut file: std::fs::File, start: u64, end: u64) -> Self {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = file.seek(SeekFrom::Start(start)) {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-            let mut left = end - start;
-            let mut buffer = vec![0u8; 256 * 1024];
-            while left > 0 {
-                let want = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                match file.read(&mut buffer[..want]) {
-                    Ok(0) => {
-                        let _ = tx.blocking_send(Err(std::io::Error::other("the blob ended early")));
-                        return;
-                    }
-                    Ok(n) => {
-                        left -= n as u64;
-                        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buffer[..n]))).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        Self { chunks: rx }
-    }
-}
-
-impl http_body::Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.chunks.poll_recv(cx).map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
-    }
-}
-
-/// Appends the request body to `file`, at most up to `limit` bytes in all;
-/// returns the bytes written.
-async fn append_body(mut body: Body, file: &mut std::fs::File, already: u64, limit: u64) -> Result<u64> {
-    let mut written = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", e.to_string()))?;
-        let Ok(data) = frame.into_data() else { continue };
-        written += data.len() as u64;
-        if already + written > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "SIZE_INVALID",
-                format!("the upload is larger than the {limit} bytes this registry takes"),
-            ));
-        }
-        file.write_all(&data).map_err(ApiError::internal)?;
-    }
-    Ok(written)
-}
-
-fn new_upload_id() -> Result<String> {
-    crate::auth::random_hex(16).map_err(ApiError::internal)
-}
-
-fn upload_path(registry: &Registry, id: &str) -> Result<std::path::PathBuf> {
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id:?}")));
-    }
-    Ok(registry.uploads.join(id))
-}
-
-fn upload_status(status: StatusCode, name: &str, id: &str, size: u64) -> Result<Response> {
-    let mut builder = Response::builder()
-        .status(status)
-        .header(header::LOCATION, format!("/v2/{name}/blobs/uploads/{id}"))
-        .header("Docker-Upload-UUID", id)
-        .header(header::CONTENT_LENGTH, 0);
-    if size > 0 {
-        builder = builder.header(header::RANGE, format!("0-{}", size - 1));
-    }
-    builder.body(Body::empty()).map_err(ApiError::internal)
-}
-
-/// Moves a finished upload into the store, held to `digest`, and links it.
-async fn finish_upload(
-    registry: &Arc<Registry>,
-    name: &str,
-    path: std::path::PathBuf,
-    digest: Digest,
-) -> Result<Response> {
-    let store_registry = Arc::clone(registry);
-    let repository = name.to_string();
-    let committed = tokio::task::spawn_blocking(move || -> std::result::Result<Digest, ApiError> {
-        let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e);
-        let result = (|| {
-            // Until the index links it, gc must not see the blob as garbage.
-            let _session = store_registry.store.lock_shared().map_err(ApiError::internal)?;
-            let mut file = std::fs::File::open(&path).map_err(ApiError::internal)?;
-            let mut writer = store_registry.store.blob_writer().map_err(ApiError::internal)?;
-            std::io::copy(&mut file, &mut writer).map_err(ApiError::internal)?;
-            let (digest, _) = writer.commit(Some(digest)).map_err(|e| bad(e.to_string()))?;
-            index(&store_registry)?.link_blob(&repository, &digest.to_string()).map_err(ApiError::internal)?;
-            Ok(digest)
-        })();
-        let _ = std::fs::remove_file(&path);
-        result
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let digest = committed?;
-    Response::builder()
-        .status(StatusCode::CREATED)
-        .header(header::LOCATION, format!("/v2/{name}/blobs/{digest}"))
-        .header("Docker-Content-Digest", digest.to_string())
-        .header(header::CONTENT_LENGTH, 0)
-        .body(Body::empty())
-        .map_err(ApiError::internal)
-}
-
-async fn uploads(
-    registry: &Arc<Registry>,
-    method: &Method,
-    name: &str,
-    id: &str,
-    query: &Query,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response> {
-    match (method.clone(), id) {
-        (Method::POST, "") => {
-            // A blob another repository of this registry holds: linked, not sent.
-            if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
-                let digest = digest_of(mount)?;
-                let from = repository(from)?;
-                let _session = registry.store.lock_shared().map_err(ApiError::internal)?;
-                let index = index(registry)?;
-                if index.has_blob(from, &digest.to_string()).map_err(ApiError::internal)?
-                    && registry.store.has_blob(&digest)
-                {
-                    index.link_blob(name, &digest.to_string()).map_err(ApiError::internal)?;
-                    return Response::builder()
-                        .status(StatusCode::CREATED)
-                        .header(header::LOCATION, format!("/v2/{name}/blobs/{digest}"))
-                        .header("Docker-Content-Digest", digest.to_string())
-                        .header(header::CONTENT_LENGTH, 0)
-                        .body(Body::empty())
-                        .map_err(ApiError::internal);
-                }
-            }
-            let id = new_upload_id()?;
-            let path = upload_path(registry, &id)?;
-            let mut file = std::fs::File::create_new(&path).map_err(ApiError::internal)?;
-            if let Some(digest) = query.get("digest") {
-                // Monolithic: the whole blob in this one request.
-                let digest = digest_of(digest)?;
-                if let Err(e) = append_body(body, &mut file, 0, registry.max_blob).await {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(e);
-                }
-                drop(file);
-                return finish_upload(registry, name, path, digest).await;
-            }
-            upload_status(StatusCode::ACCEPTED, name, &id, 0)
-        }
-        (Method::PATCH, id) if !id.is_empty() => {
-            let path = upload_path(registry, id)?;
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?;
-            let size = file.metadata().map_err(ApiError::internal)?.len();
-            if let Some(range) = headers.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()) {
-                let start = range.trim_start_matches("bytes ").split('-').next().and_then(|s| s.parse::<u64>().ok());
-                if start != Some(size) {
-                    return Err(ApiError::new(
-                        StatusCode::RANGE_NOT_SATISFIABLE,
-                        "BLOB_UPLOAD_INVALID",
-                        format!("the chunk starts at {range}, the upload holds {size} bytes"),
-                    ));
-                }
-            }
-            let added = append_body(body, &mut file, size, registry.max_blob).await?;
-            upload_status(StatusCode::ACCEPTED, name, id, size + added)
-        }
-        (Method::PUT, id) if !id.is_empty() => {
-            let path = upload_path(registry, id)?;
-            let digest = digest_of(query.get("digest").unwrap_or_default())?;
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?;
-            let size = file.metadata().map_err(ApiError::internal)?.len();
-            append_body(body, &mut file, size, registry.max_blob).await?;
-            drop(file);
-            finish_upload(registry, name, path, digest).await
-        }
-        (Method::GET, id) if !id.is_empty() => {
-            let path = upload_path(registry, id)?;
-            let size = std::fs::metadata(&path)
-                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?
-                .len();
-            upload_status(StatusCode::NO_CONTENT, name, id, size)
-        }
-        (Method::DELETE, id) if !id.is_empty() => {
-            let path = upload_path(registry, id)?;
-            std::fs::remove_file(&path)
-                .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", format!("no upload {id}")))?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        _ => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", format!("{method} on an upload"))),
-    }
-}
-
 async fn manifest(
     registry: &Arc<Registry>,
     method: &Method,
@@ -648,17 +424,16 @@ async fn manifest(
     }
     match method.clone() {
         Method::GET | Method::HEAD => {
-            let index = index(registry)?;
+            let records = &registry.records;
             let digest = if by_digest {
                 Some(digest_of(reference)?.to_string())
             } else {
-                index.tag(name, reference).map_err(ApiError::internal)?
+                records.tag(name, reference).await.map_err(ApiError::internal)?
             };
             let row = match digest {
-                Some(digest) => index.manifest(name, &digest).map_err(ApiError::internal)?,
+                Some(digest) => records.manifest(name, &digest).await.map_err(ApiError::internal)?,
                 None => None,
             };
-            drop(index);
             let Some(row) = row else {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -670,7 +445,7 @@ async fn manifest(
             let bytes = if *method == Method::HEAD {
                 Vec::new()
             } else {
-                registry.store.read_blob(&digest).map_err(ApiError::internal)?
+                registry.blobs.read_all(&digest, MAX_MANIFEST as u64).await?
             };
             Response::builder()
                 .status(StatusCode::OK)
@@ -697,16 +472,16 @@ async fn manifest(
                     bytes.extend_from_slice(&data);
                 }
             }
-            put_manifest(registry, name, reference, by_digest, headers, bytes)
+            put_manifest(registry, name, reference, by_digest, headers, bytes).await
         }
         Method::DELETE => {
-            let mut index = index(registry)?;
+            let records = &registry.records;
             if by_digest {
                 let digest = digest_of(reference)?;
-                if index.delete_manifest(name, &digest.to_string()).map_err(ApiError::internal)? {
+                if records.delete_manifest(name, &digest.to_string()).await.map_err(ApiError::internal)? {
                     return Ok(StatusCode::ACCEPTED.into_response());
                 }
-            } else if index.delete_tag(name, reference).map_err(ApiError::internal)? {
+            } else if records.delete_tag(name, reference).await.map_err(ApiError::internal)? {
                 return Ok(StatusCode::ACCEPTED.into_response());
             }
             Err(ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", format!("{name} has no manifest {reference}")))
@@ -715,7 +490,7 @@ async fn manifest(
     }
 }
 
-fn put_manifest(
+async fn put_manifest(
     registry: &Registry,
     name: &str,
     reference: &str,
@@ -746,7 +521,7 @@ fn put_manifest(
             format!("the manifest's digest is {digest}, not {reference}"),
         ));
     }
-    let index_guard = index(registry)?;
+    let records = &registry.records;
     // Everything a manifest names must be here first, so a pull of what
     // was accepted always completes.
     let blob_unknown = |what: &str| {
@@ -756,7 +531,7 @@ fn put_manifest(
     if media_type == OCI_INDEX || media_type == DOCKER_LIST {
         for child in document["manifests"].as_array().into_iter().flatten() {
             let child = child["digest"].as_str().unwrap_or_default();
-            if index_guard.manifest(name, child).map_err(ApiError::internal)?.is_none() {
+            if records.manifest(name, child).await.map_err(ApiError::internal)?.is_none() {
                 return Err(blob_unknown(&format!("manifest {child}")));
             }
         }
@@ -765,7 +540,7 @@ fn put_manifest(
         let mut blobs = vec![config];
         blobs.extend(document["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str()));
         for blob in blobs {
-            if !index_guard.has_blob(name, blob).map_err(ApiError::internal)? {
+            if !records.has_blob(name, blob).await.map_err(ApiError::internal)? {
                 return Err(blob_unknown(&format!("blob {blob}")));
             }
         }
@@ -773,9 +548,9 @@ fn put_manifest(
             artifact_type = document["config"]["mediaType"].as_str().map(String::from);
         }
     }
-    drop(index_guard);
-    let _session = registry.store.lock_shared().map_err(ApiError::internal)?;
-    let stored = registry.store.put_bytes(&bytes).map_err(ApiError::internal)?;
+    let size = bytes.len() as u64;
+    let _hold = registry.blobs.hold()?;
+    let stored = registry.blobs.put_bytes(bytes).await?;
     if stored != digest {
         return Err(ApiError::internal("the store disagrees on the manifest's digest"));
     }
@@ -784,19 +559,17 @@ fn put_manifest(
     // An image's CycloneDX SBOM says what it holds: indexed now, so
     // queries never scan.
     let packages = match (&artifact_type, &subject) {
-        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => crate::query::sbom_packages(&registry.store, &document),
+        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => sbom_packages(registry, &document).await,
         _ => None,
     };
-    let row =
-        ManifestRow { digest: digest.to_string(), media_type, size: bytes.len() as u64, artifact_type, annotations };
-    let mut index_guard = index(registry)?;
-    index_guard
+    let row = ManifestRow { digest: digest.to_string(), media_type, size, artifact_type, annotations };
+    records
         .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference))
+        .await
         .map_err(ApiError::internal)?;
     if let (Some(packages), Some(subject)) = (packages, &subject) {
-        index_guard.set_image_packages(name, subject, &packages).map_err(ApiError::internal)?;
+        records.set_image_packages(name, subject, &packages).await.map_err(ApiError::internal)?;
     }
-    drop(index_guard);
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
@@ -808,11 +581,24 @@ fn put_manifest(
     builder.body(Body::empty()).map_err(ApiError::internal)
 }
 
+/// The packages the SBOM that `referrer` (a manifest) carries lists;
+/// none when its layer is missing, too large or not CycloneDX JSON.
+async fn sbom_packages(registry: &Registry, referrer: &serde_json::Value) -> Option<Vec<crate::index::PackageRow>> {
+    let layer = &referrer["layers"][0];
+    if layer["size"].as_u64()? > crate::query::MAX_SBOM {
+        return None;
+    }
+    let digest: Digest = layer["digest"].as_str()?.parse().ok()?;
+    let bytes = registry.blobs.read_all(&digest, crate::query::MAX_SBOM).await.ok()?;
+    let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(crate::query::packages_of_sbom(&document))
+}
+
 /// The JSON query API under `/v2/_bale/` (docs/serve.md#queries).
-fn bale_query(registry: &Registry, what: &str, query: &Query) -> Result<Response> {
+async fn bale_query(registry: &Registry, what: &str, query: &Query) -> Result<Response> {
     use crate::index::PackageKey;
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "QUERY_INVALID", message);
-    let index = index(registry)?;
+    let records = &registry.records;
     let answer = match what {
         "packages" => {
             let keys = [
@@ -826,18 +612,18 @@ fn bale_query(registry: &Registry, what: &str, query: &Query) -> Result<Response
                 return Err(bad("ask by exactly one of name, source, id or content".into()));
             };
             let bound = query.get("version").map(crate::query::Bound::parse).transpose().map_err(bad)?;
-            crate::query::images_with(&index, key, bound.as_ref()).map_err(ApiError::internal)?
+            crate::query::images_with(records, key, bound.as_ref()).await.map_err(ApiError::internal)?
         }
         "images" => {
             let (Some(name), Some(reference)) = (query.get("repository"), query.get("reference")) else {
                 return Err(bad("give repository and reference".into()));
             };
             let name = repository(name)?;
-            crate::query::image_contents(&index, name, reference).map_err(ApiError::internal)?.ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", format!("{name} has no image {reference}"))
-            })?
+            crate::query::image_contents(records, name, reference).await.map_err(ApiError::internal)?.ok_or_else(
+                || ApiError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", format!("{name} has no image {reference}")),
+            )?
         }
-        "sources" => serde_json::json!({"sources": index.sources().map_err(ApiError::internal)?}),
+        "sources" => serde_json::json!({"sources": records.sources().await.map_err(ApiError::internal)?}),
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no query {what:?}"))),
     };
     Ok(json_response(StatusCode::OK, &answer, "application/json"))

@@ -18,6 +18,33 @@ pub enum IndexError {
     },
     #[error("the registry journal {path}: {source}")]
     Journal { path: String, source: std::io::Error },
+    #[error("the registry database {database}: {source}")]
+    Postgres {
+        database: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("the registry database {database}: {message}")]
+    Pool { database: String, message: String },
+    #[error("the registry index is unusable: a request failed while it held it")]
+    Poisoned,
+}
+
+impl IndexError {
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            Self::Sql { .. } => {
+                Some("move the index aside and run `bale serve --reindex` to make it afresh from the journal")
+            }
+            Self::Journal { .. } => Some(
+                "the journal sits beside the index in the store's registry/ directory; check its permissions and free space",
+            ),
+            Self::Postgres { .. } | Self::Pool { .. } => Some(
+                "check that PostgreSQL answers at the URL given to --index (postgres://USER@HOST:PORT/DATABASE, the password in PGPASSWORD)",
+            ),
+            Self::Poisoned => Some("restart bale serve"),
+        }
+    }
 }
 
 /// One change to the index, as the journal keeps it: replayed in order,
@@ -73,7 +100,8 @@ pub struct Index {
     journal: Option<(std::fs::File, String)>,
 }
 
-const SCHEMA: &str = "
+/// The tables, as SQLite takes them (PostgreSQL's are made from these).
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS blob_links (
     repository TEXT NOT NULL,
     digest TEXT NOT NULL,
@@ -382,6 +410,18 @@ pub enum PackageKey<'a> {
     Content(&'a str),
 }
 
+impl PackageKey<'_> {
+    /// The `image_packages` column this key is, and its value.
+    pub(crate) fn column(&self) -> (&'static str, &str) {
+        match *self {
+            Self::Name(v) => ("name", v),
+            Self::Source(v) => ("source", v),
+            Self::Id(v) => ("id", v),
+            Self::Content(v) => ("content", v),
+        }
+    }
+}
+
 impl Index {
     /// Replaces what the index says `image` of `repository` holds.
     pub fn set_image_packages(
@@ -425,12 +465,7 @@ impl Index {
     /// (repository, image digest, package) for every image holding a
     /// package that `key` names.
     pub fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<ImageMatch>, IndexError> {
-        let (column, value) = match key {
-            PackageKey::Name(v) => ("name", v),
-            PackageKey::Source(v) => ("source", v),
-            PackageKey::Id(v) => ("id", v),
-            PackageKey::Content(v) => ("content", v),
-        };
+        let (column, value) = key.column();
         // One query, the tags of each image with it (a tag holds no tab).
         // Without statistics SQLite would look tags up by repository alone
         // (the primary key), a scan per row: the index is named.

@@ -10,12 +10,20 @@
 //! whatever the index links: gc may run beside the server, and never
 //! takes a blob that is linked or being linked. Unfinished uploads wait
 //! in `registry/uploads`, which gc does not touch.
+//!
+//! Beyond one machine, blobs live in S3-compatible object storage and the
+//! records (and the state of unfinished uploads) in PostgreSQL; any number
+//! of nodes serve them, none keeping state of its own.
 
 pub mod advisories;
 mod api;
 pub mod auth;
+pub mod blobs;
 pub mod index;
+pub mod postgres;
 pub mod query;
+mod records;
+mod uploads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +39,10 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Blobs(#[from] blobs::BlobError),
+    #[error("{0}")]
+    Deployment(&'static str),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
     #[error("{path}: {source}")]
@@ -48,7 +60,12 @@ impl ServeError {
         match self {
             Self::Store(e) => e.help(),
             Self::Listen { .. } => Some("pick another port with --listen 127.0.0.1:PORT (port 0 picks a free one)"),
-            Self::Index(_) => Some("the index is rebuilt from nothing only by hand for now: move it aside"),
+            Self::Index(e) => e.help(),
+            Self::Blobs(e) => e.help(),
+            Self::Deployment(_) => Some(
+                "serve from a store (--store DIR), or from shared storage with both --blobs s3://BUCKET and \
+                 --index postgres://USER@HOST:PORT/DATABASE",
+            ),
             Self::Auth(_) => {
                 Some("see docs/serve.md#auth for the file's format; `bale key token --name NAME` makes a user")
             }
@@ -58,12 +75,12 @@ impl ServeError {
     }
 }
 
-/// What a request needs: the store, the index, where uploads wait.
+/// What a request needs: where blobs are, the records, where uploads wait.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    pub store: Store,
-    pub index: Mutex<Index>,
-    pub uploads: PathBuf,
+    pub blobs: blobs::Blobs,
+    pub records: records::Records,
+    pub uploads: uploads::Uploads,
     /// The largest blob an upload may grow to.
     pub max_blob: u64,
     /// Who may do what; none: anyone may (loopback only).
@@ -113,14 +130,47 @@ impl Registry {
             Index::open(&index_path)?
         };
         index.keep_journal(&journal)?;
-        Ok(Self { store, index: Mutex::new(index), uploads, max_blob: 64 << 30, auth })
+        Ok(Self {
+            blobs: blobs::Blobs::Store(store),
+            records: records::Records::Sqlite(Mutex::new(index)),
+            uploads: uploads::Uploads::Files(uploads),
+            max_blob: MAX_BLOB,
+            auth,
+        })
+    }
+
+    /// A node of a deployment whose blobs are in object storage and whose
+    /// records are in PostgreSQL: it keeps nothing of its own.
+    async fn open_shared(blobs_url: &str, index_url: &str, auth: Option<auth::AuthFile>) -> Result<Self, ServeError> {
+        let objects = blobs::ObjectBlobs::open(blobs_url)?;
+        let index = postgres::PgIndex::connect(index_url).await?;
+        // Uploads abandoned long ago (a client gone, a node killed) are
+        // dropped with their parts; their rows say which objects those are.
+        for object in index.expire_uploads().await? {
+            use object_store::ObjectStoreExt;
+            let _ = objects.objects.delete(&objects.key(&object)).await;
+        }
+        Ok(Self {
+            blobs: blobs::Blobs::Objects(objects.clone()),
+            records: records::Records::Postgres(index.clone()),
+            uploads: uploads::Uploads::Shared { index, objects },
+            max_blob: MAX_BLOB,
+            auth,
+        })
     }
 }
+
+/// The largest blob an upload may grow to.
+const MAX_BLOB: u64 = 64 << 30;
 
 /// How to serve.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions<'a> {
     pub store: &'a Path,
+    /// Blobs in object storage (`s3://BUCKET[/PREFIX]`) instead of the store.
+    pub blobs: Option<&'a str>,
+    /// Records in PostgreSQL (`postgres://…`) instead of beside the store.
+    pub index: Option<&'a str>,
     pub listen: SocketAddr,
     /// Who may pull and push; none: anyone, on loopback only.
     pub auth: Option<&'a Path>,
@@ -132,16 +182,27 @@ pub struct ServeOptions<'a> {
 /// with the rights `auth` names;
 /// `ready` is told the address actually bound (port 0 picks one).
 pub fn serve(options: &ServeOptions<'_>, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let ServeOptions { store: store_root, listen, auth, reindex } = *options;
+    let ServeOptions { store: store_root, blobs, index, listen, auth, reindex } = *options;
     let auth = auth.map(auth::AuthFile::load).transpose()?;
     // Without rights, the server is a developer's: it may not be reached
     // from elsewhere.
     if auth.is_none() && !listen.ip().is_loopback() {
         return Err(ServeError::OpenWithoutAuth { address: listen });
     }
-    let registry = Arc::new(Registry::open(store_root, auth, reindex)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
+        let registry = Arc::new(match (blobs, index) {
+            (None, None) => Registry::open(store_root, auth, reindex)?,
+            (Some(blobs), Some(index)) if !reindex => Registry::open_shared(blobs, index, auth).await?,
+            (Some(_), Some(_)) => {
+                return Err(ServeError::Deployment(
+                    "--reindex rebuilds a store's SQLite index; PostgreSQL keeps its own records",
+                ));
+            }
+            _ => {
+                return Err(ServeError::Deployment("--blobs and --index go together: nodes share both or neither"));
+            }
+        });
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| ServeError::Listen { address: listen, source })?;

@@ -6,7 +6,8 @@
 use bale_debian::Version;
 use bale_debian::relation::Relation;
 
-use crate::index::{Index, PackageKey, PackageRow};
+use crate::index::{PackageKey, PackageRow};
+use crate::records::Records;
 
 /// The artifact type of the SBOM the index is read from.
 pub const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
@@ -87,9 +88,13 @@ impl Bound {
 /// `GET /v2/_bale/packages?…`: each image holding a package that `key`
 /// names (and whose version, or source version when asked by source,
 /// meets `bound`), with its tags.
-pub fn images_with(index: &Index, key: PackageKey<'_>, bound: Option<&Bound>) -> Result<serde_json::Value, String> {
+pub(crate) async fn images_with(
+    records: &Records,
+    key: PackageKey<'_>,
+    bound: Option<&Bound>,
+) -> Result<serde_json::Value, String> {
     let by_source = matches!(key, PackageKey::Source(_));
-    let rows = index.images_with(key).map_err(|e| e.to_string())?;
+    let rows = records.images_with(key).await.map_err(|e| e.to_string())?;
     let mut matches = Vec::new();
     for row in rows {
         let package = &row.package;
@@ -108,15 +113,19 @@ pub fn images_with(index: &Index, key: PackageKey<'_>, bound: Option<&Bound>) ->
 
 /// `GET /v2/_bale/images?repository=R&reference=TAG|DIGEST`: what one
 /// image holds.
-pub fn image_contents(index: &Index, repository: &str, reference: &str) -> Result<Option<serde_json::Value>, String> {
+pub(crate) async fn image_contents(
+    records: &Records,
+    repository: &str,
+    reference: &str,
+) -> Result<Option<serde_json::Value>, String> {
     let digest = if reference.starts_with("sha256:") {
         Some(reference.to_string())
     } else {
-        index.tag(repository, reference).map_err(|e| e.to_string())?
+        records.tag(repository, reference).await.map_err(|e| e.to_string())?
     };
     let Some(digest) = digest else { return Ok(None) };
-    let packages = index.packages_of(repository, &digest).map_err(|e| e.to_string())?;
-    let tags = index.tags_of(repository, &digest).map_err(|e| e.to_string())?;
+    let packages = records.packages_of(repository, &digest).await.map_err(|e| e.to_string())?;
+    let tags = records.tags_of(repository, &digest).await.map_err(|e| e.to_string())?;
     Ok(Some(serde_json::json!({
         "repository": repository, "digest": digest, "tags": tags, "packages": packages,
     })))

@@ -153,7 +153,10 @@ pub enum Command {
     /// push, tags, catalog, referrers), until SIGINT or SIGTERM.
     #[command(after_help = "Blobs are the store's: a package's layer is stored once however many images and\n\
         repositories hold it. Each request is logged on stderr.\n\
-        Example:\n  bale serve --listen 127.0.0.1:5000 &\n  bale push out/busybox 127.0.0.1:5000/busybox:latest")]
+        Example:\n  bale serve --listen 127.0.0.1:5000 &\n  bale push out/busybox 127.0.0.1:5000/busybox:latest\n\
+        Several nodes sharing S3-compatible storage and PostgreSQL (docs/serve.md#many-machines):\n  \
+        AWS_ENDPOINT=http://127.0.0.1:8333 AWS_ALLOW_HTTP=true bale serve --blobs s3://bale \\\n    \
+        --index postgres://bale@127.0.0.1:5432/bale --listen 127.0.0.1:5001")]
     Serve {
         /// The address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:5000")]
@@ -166,6 +169,14 @@ pub enum Command {
         /// or damaged registry/index.sqlite).
         #[arg(long)]
         reindex: bool,
+        /// Keep blobs in S3-compatible object storage, s3://BUCKET[/PREFIX],
+        /// instead of the store (endpoint, region and keys from AWS_*).
+        #[arg(long, value_name = "URL", requires = "index")]
+        blobs: Option<String>,
+        /// Keep the index and upload state in PostgreSQL,
+        /// postgres://USER@HOST:PORT/DATABASE (password from PGPASSWORD).
+        #[arg(long, value_name = "URL", requires = "blobs")]
+        index: Option<String>,
     },
     /// Ask a registry that `bale serve` runs which images hold a package,
     /// or what one image holds (from the SBOMs indexed at push time).

@@ -39,6 +39,29 @@ impl Server {
         Self { child, address: told["listening"].as_str().unwrap().to_string(), store: store.to_path_buf() }
     }
 
+    /// A node of a deployment on shared storage: blobs in `storage` under
+    /// `prefix`, records in `database`. `unused` is given as its store, to
+    /// show it keeps nothing there.
+    fn start_shared(
+        unused: &Path,
+        storage: &common::hosting::ObjectStorage,
+        database: &common::hosting::Postgres,
+        prefix: &str,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bale"));
+        command
+            .args(["--json", "--store", unused.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+            .args(["--blobs", &format!("s3://{}/{prefix}", storage.bucket), "--index", &database.url])
+            .envs(storage.env())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let told: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        Self { child, address: told["listening"].as_str().unwrap().to_string(), store: unused.to_path_buf() }
+    }
+
     fn kill_hard(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -934,4 +957,149 @@ fn a_locked_build_takes_pinned_packages_from_the_registry_after_the_archive_move
     ]);
     assert_eq!(rebuilt["manifest"], built["manifest"], "{rebuilt}");
     assert_eq!(rebuilt["fromRegistry"].as_array().unwrap().len(), list["packages"].as_array().unwrap().len());
+}
+
+#[test]
+fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
+    let (Some(_), Some(umoci)) = (bale_testkit::require_tool("skopeo"), bale_testkit::require_tool("umoci")) else {
+        return;
+    };
+    let Some(storage) = common::hosting::ObjectStorage::start() else { return };
+    let Some(database) = common::hosting::Postgres::start() else { return };
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/shared") else { return };
+    let unused = env.path().join("no-store");
+    let a = Server::start_shared(&unused, &storage, &database, "registry");
+    let b = Server::start_shared(&unused, &storage, &database, "registry");
+
+    // The whole conformance walk through one node.
+    conformance(&a.address, true);
+
+    // Pushed through A; pulled, its SBOM read and its packages asked
+    // about through B.
+    let pushed = env.json(&["push", layout.to_str().unwrap(), &format!("{}/app/shared:v1", a.address)]);
+    assert_eq!(pushed["referrerTags"], 0, "the referrers API: {pushed}");
+    let manifest = pushed["manifest"].as_str().unwrap().to_string();
+    let fresh = Env::new();
+    let pulled_dir = fresh.path().join("pulled");
+    let pulled =
+        fresh.json(&["pull", &format!("{}/app/shared:v1", b.address), "--output", pulled_dir.to_str().unwrap()]);
+    assert_eq!(pulled["manifest"], manifest.as_str(), "{pulled}");
+    let sbom = fresh.run(&["sbom", &format!("{}:v1", pulled_dir.display())]);
+    assert!(String::from_utf8_lossy(&sbom.stdout).contains("SPDX"), "{}", String::from_utf8_lossy(&sbom.stderr));
+    let held = env.json(&["query", "--registry", &b.address, "--image", "app/shared:v1"]);
+    let ids: Vec<&str> = held["packages"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+    assert!(ids.contains(&"example.com/busybox-root:all@1"), "{held}");
+    // Another repository: every blob mounted, none sent; a mount through
+    // B of what went in through A.
+    let again = env.json(&["push", layout.to_str().unwrap(), &format!("{}/other/shared:v1", a.address)]);
+    assert_eq!(again["blobsSent"], 0, "{again}");
+    let (_, _, body) = curl(&[
+        &format!("http://{}/v2/app/shared/manifests/v1", b.address),
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+    ]);
+    let layer =
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["layers"][0]["digest"].as_str().unwrap().to_string();
+    let (status, head, _) = curl(&[
+        "-X",
+        "POST",
+        &format!("http://{}/v2/third/shared/blobs/uploads/?mount={layer}&from=app/shared", b.address),
+    ]);
+    assert_eq!(status, 201, "{head}");
+    let sharing = env.json(&["query", "--registry", &a.address, "--id", "example.com/busybox-root:all@1"]);
+    assert_eq!(sharing["images"].as_array().unwrap().len(), 2, "{sharing}");
+
+    // A chunked upload moving between nodes: started on A, a chunk on B,
+    // a stale chunk on A refused, finished on B.
+    let location_of = |head: &str| head.lines().find_map(|l| l.strip_prefix("location: ")).unwrap().trim().to_string();
+    let (status, head, _) = curl(&["-X", "POST", &format!("http://{}/v2/moving/blob/blobs/uploads/", a.address)]);
+    assert_eq!(status, 202, "{head}");
+    let location = location_of(&head);
+    let at = |server: &Server| format!("http://{}{location}", server.address);
+    let (status, head, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        "Content-Range: 0-9",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        "first part",
+        &at(&b),
+    ]);
+    assert_eq!(status, 202, "{head}");
+    assert!(head.contains("range: 0-9"), "{head}");
+    let (status, _, _) = curl(&["-X", "PATCH", "-H", "Content-Range: 0-4", "--data-binary", "stale", &at(&a)]);
+    assert_eq!(status, 416, "a chunk at an offset the upload has passed");
+    let whole = b"first part, second part";
+    let digest = format!("sha256:{}", bale_fileset::sha256_bytes(whole).hex());
+    let (status, head, _) =
+        curl(&["-X", "PUT", "--data-binary", ", second part", &format!("{}?digest={digest}", at(&b))]);
+    assert_eq!(status, 201, "{head}");
+    let (status, _, body) = curl(&[&format!("http://{}/v2/moving/blob/blobs/{digest}", a.address)]);
+    assert_eq!((status, body.as_bytes()), (200, &whole[..]));
+
+    // A node killed in the middle of an upload: nothing partial is ever
+    // served, and the upload lives on in the shared state, so another
+    // node finishes it.
+    let c = Server::start_shared(&unused, &storage, &database, "registry");
+    let (_, head, _) = curl(&["-X", "POST", &format!("http://{}/v2/crash/repo/blobs/uploads/", c.address)]);
+    let location = location_of(&head);
+    let (status, _, _) =
+        curl(&["-X", "PATCH", "--data-binary", "half of a blob", &format!("http://{}{location}", c.address)]);
+    assert_eq!(status, 202);
+    c.kill_hard();
+    let whole = b"half of a blob, and the rest";
+    let digest = format!("sha256:{}", bale_fileset::sha256_bytes(whole).hex());
+    let half = format!("sha256:{}", bale_fileset::sha256_bytes(b"half of a blob").hex());
+    for unfinished in [&half, &digest] {
+        let (status, _, _) = curl(&[&format!("http://{}/v2/crash/repo/blobs/{unfinished}", a.address)]);
+        assert_eq!(status, 404, "an unfinished blob is not served");
+    }
+    let (status, head, _) = curl(&[&format!("http://{}{location}", a.address)]);
+    assert_eq!(status, 204, "{head}");
+    assert!(head.contains("range: 0-13"), "{head}");
+    let (status, head, _) = curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        ", and the rest",
+        &format!("http://{}{location}?digest={digest}", b.address),
+    ]);
+    assert_eq!(status, 201, "{head}");
+    let (status, _, body) = curl(&[&format!("http://{}/v2/crash/repo/blobs/{digest}", a.address)]);
+    assert_eq!((status, body.as_bytes()), (200, &whole[..]));
+
+    // A wrong digest ends the upload and stores nothing.
+    let (_, head, _) = curl(&["-X", "POST", &format!("http://{}/v2/crash/repo/blobs/uploads/", a.address)]);
+    let location = location_of(&head);
+    let claimed = format!("sha256:{}", bale_fileset::sha256_bytes(b"what was claimed").hex());
+    let (status, _, body) = curl(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "what was sent",
+        &format!("http://{}{location}?digest={claimed}", b.address),
+    ]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("DIGEST_INVALID"), "{body}");
+    let (status, _, _) = curl(&[&format!("http://{}/v2/crash/repo/blobs/{claimed}", a.address)]);
+    assert_eq!(status, 404);
+
+    // A real client through B: skopeo copies the image out, umoci unpacks it.
+    let back = env.path().join("back");
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/app/shared:v1", b.address))
+        .arg(format!("oci:{}:latest", back.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    let bundle = env.path().join("bundle");
+    common::oci::umoci_unpack(&umoci, &back, &bundle, false);
+    assert_eq!(fs::read_to_string(bundle.join("rootfs/etc/motd")).unwrap(), "example.com/shared\n");
+
+    // Neither node kept anything of its own.
+    assert!(!unused.exists(), "a shared node made {}", unused.display());
 }

@@ -62,8 +62,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull { reference, output, policy } => {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
-        Command::Serve { listen, auth, reindex } => {
-            let options = bale_serve::ServeOptions { store: &root, listen, auth: auth.as_deref(), reindex };
+        Command::Serve { listen, auth, reindex, blobs, index } => {
+            let options = bale_serve::ServeOptions {
+                store: &root,
+                blobs: blobs.as_deref(),
+                index: index.as_deref(),
+                listen,
+                auth: auth.as_deref(),
+                reindex,
+            };
             registry::serve(&options, json)
         }
         Command::Audit { registry, advisories } => registry::audit(&registry, &advisories, json),

@@ -137,12 +137,16 @@ pub fn pull(
 /// `bale serve`: prints where it listens (a line, or `{"listening": …}`),
 /// then serves until SIGINT or SIGTERM.
 pub fn serve(options: &bale_serve::ServeOptions<'_>, json: bool) -> anyhow::Result<ExitCode> {
-    let root = options.store;
+    let what = match options.blobs {
+        // The database URL may hold a password: not printed.
+        Some(blobs) => format!("{blobs} (records in PostgreSQL)"),
+        None => options.store.display().to_string(),
+    };
     bale_serve::serve(options, |address| {
         if json {
             println!("{}", serde_json::json!({"listening": address.to_string()}));
         } else {
-            println!("serving {} on http://{address}", root.display());
+            println!("serving {what} on http://{address}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

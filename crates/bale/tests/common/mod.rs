@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod archive;
+pub mod hosting;
 pub mod oci;
 pub mod registry;
 

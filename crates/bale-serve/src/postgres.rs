@@ -1,0 +1,486 @@
+//! The registry's records in PostgreSQL, for several `bale serve` nodes
+//! sharing one database (docs/serve.md#many-machines): the same tables as
+//! the SQLite index, plus the state of unfinished uploads, whose bytes
+//! wait in object storage. Every change is one statement or one
+//! transaction, so nodes racing on one repository leave consistent rows.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::index::{ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
+
+/// What only a deployment on shared storage keeps: unfinished uploads.
+const UPLOAD_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    repository TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    started TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    id TEXT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    object TEXT NOT NULL,
+    PRIMARY KEY (id, start)
+);
+";
+
+/// The SQLite index's tables, and the uploads', in PostgreSQL's words:
+/// sizes are 64-bit, and text compares as bytes (`COLLATE "C"`), the order
+/// SQLite and the spec use for tags and repositories, whatever locale the
+/// cluster was made with.
+fn schema() -> String {
+    format!("{}{UPLOAD_SCHEMA}", crate::index::SCHEMA)
+        .replace(" TEXT", " TEXT COLLATE \"C\"")
+        .replace(" INTEGER", " BIGINT")
+}
+
+/// Any key: nodes starting together take it before creating the tables,
+/// since concurrent `CREATE TABLE IF NOT EXISTS` can still collide.
+const SCHEMA_LOCK: i64 = 0x6261_6c65_7365_7276;
+
+/// How long an unfinished upload is kept before a starting node drops it.
+const UPLOAD_LIFETIME: &str = "24 hours";
+
+/// One part of an unfinished upload: its bytes are the object `object`.
+#[derive(Debug, Clone)]
+pub(crate) struct UploadPart {
+    pub start: u64,
+    pub length: u64,
+    pub object: String,
+}
+
+#[derive(Clone)]
+pub struct PgIndex {
+    pool: Pool,
+    /// The database as the operator named it, without a password.
+    shown: String,
+}
+
+impl std::fmt::Debug for PgIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgIndex").field("database", &self.shown).finish()
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl PgIndex {
+    /// Connects to `url` (`postgres://USER@HOST:PORT/DATABASE`; a password
+    /// from `PGPASSWORD` when the URL has none) and makes the tables.
+    pub async fn connect(url: &str) -> Result<Self, IndexError> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|source| IndexError::Postgres { database: url.to_string(), source })?;
+        if config.get_password().is_none()
+            && let Ok(password) = std::env::var("PGPASSWORD")
+        {
+            config.password(password);
+        }
+        config.application_name("bale serve");
+        let shown = shown_url(&config);
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| IndexError::Pool { database: shown.clone(), message: e.to_string() })?;
+        let index = Self { pool, shown };
+        let mut client = index.client().await?;
+        let tx = client.transaction().await.map_err(|e| index.fail(e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await.map_err(|e| index.fail(e))?;
+        tx.batch_execute(&schema()).await.map_err(|e| index.fail(e))?;
+        tx.commit().await.map_err(|e| index.fail(e))?;
+        Ok(index)
+    }
+
+    pub fn database(&self) -> &str {
+        &self.shown
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, IndexError> {
+        self.pool.get().await.map_err(|e| IndexError::Pool { database: self.shown.clone(), message: e.to_string() })
+    }
+
+    fn fail(&self, source: tokio_postgres::Error) -> IndexError {
+        IndexError::Postgres { database: self.shown.clone(), source }
+    }
+
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, IndexError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(|e| self.fail(e))?;
+        client.execute(&statement, params).await.map_err(|e| self.fail(e))
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, IndexError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(|e| self.fail(e))?;
+        client.query(&statement, params).await.map_err(|e| self.fail(e))
+    }
+
+    async fn strings(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<String>, IndexError> {
+        let rows = self.query(sql, params).await?;
+        rows.iter().map(|r| r.try_get(0).map_err(|e| self.fail(e))).collect()
+    }
+
+    pub async fn link_blob(&self, repository: &str, digest: &str) -> Result<(), IndexError> {
+        self.execute(
+            "INSERT INTO blob_links (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&repository, &digest],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn unlink_blob(&self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        self.execute("DELETE FROM blob_links WHERE repository = $1 AND digest = $2", &[&repository, &digest])
+            .await
+            .map(|n| n > 0)
+    }
+
+    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        let rows = self
+            .query("SELECT 1 FROM blob_links WHERE repository = $1 AND digest = $2", &[&repository, &digest])
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        row: &ManifestRow,
+        subject: Option<&str>,
+        tag: Option<&str>,
+    ) -> Result<(), IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT INTO manifests (repository, digest, media_type, size, artifact_type, subject, annotations)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (repository, digest) DO UPDATE SET media_type = EXCLUDED.media_type, size = EXCLUDED.size,
+               artifact_type = EXCLUDED.artifact_type, subject = EXCLUDED.subject, annotations = EXCLUDED.annotations",
+            &[
+                &repository,
+                &row.digest,
+                &row.media_type,
+                &to_i64(row.size),
+                &row.artifact_type,
+                &subject,
+                &row.annotations,
+            ],
+        )
+        .await
+        .map_err(|e| self.fail(e))?;
+        if let Some(tag) = tag {
+            tx.execute(
+                "INSERT INTO tags (repository, tag, digest) VALUES ($1, $2, $3)
+                 ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest",
+                &[&repository, &tag, &row.digest],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        tx.commit().await.map_err(|e| self.fail(e))
+    }
+
+    pub async fn manifest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRow>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+                 WHERE repository = $1 AND digest = $2",
+                &[&repository, &digest],
+            )
+            .await?;
+        rows.first().map(|r| self.manifest_of(r)).transpose()
+    }
+
+    fn manifest_of(&self, r: &tokio_postgres::Row) -> Result<ManifestRow, IndexError> {
+        let get = |e| self.fail(e);
+        Ok(ManifestRow {
+            digest: r.try_get(0).map_err(get)?,
+            media_type: r.try_get(1).map_err(get)?,
+            size: to_u64(r.try_get(2).map_err(get)?),
+            artifact_type: r.try_get(3).map_err(get)?,
+            annotations: r.try_get(4).map_err(get)?,
+        })
+    }
+
+    pub async fn tag(&self, repository: &str, tag: &str) -> Result<Option<String>, IndexError> {
+        let found =
+            self.strings("SELECT digest FROM tags WHERE repository = $1 AND tag = $2", &[&repository, &tag]).await?;
+        Ok(found.into_iter().next())
+    }
+
+    pub async fn delete_manifest(&self, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        let removed = tx
+            .execute("DELETE FROM manifests WHERE repository = $1 AND digest = $2", &[&repository, &digest])
+            .await
+            .map_err(|e| self.fail(e))?;
+        for sql in [
+            "DELETE FROM tags WHERE repository = $1 AND digest = $2",
+            "DELETE FROM image_packages WHERE repository = $1 AND image = $2",
+        ] {
+            tx.execute(sql, &[&repository, &digest]).await.map_err(|e| self.fail(e))?;
+        }
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok(removed > 0)
+    }
+
+    pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, IndexError> {
+        self.execute("DELETE FROM tags WHERE repository = $1 AND tag = $2", &[&repository, &tag]).await.map(|n| n > 0)
+    }
+
+    pub async fn tags(&self, repository: &str, last: Option<&str>, n: u64) -> Result<Vec<String>, IndexError> {
+        self.strings(
+            "SELECT tag FROM tags WHERE repository = $1 AND tag > $2
+             ORDER BY tag LIMIT $3",
+            &[&repository, &last.unwrap_or(""), &to_i64(n)],
+        )
+        .await
+    }
+
+    pub async fn has_repository(&self, repository: &str) -> Result<bool, IndexError> {
+        let rows = self
+            .query(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM manifests WHERE repository = $1)
+                 OR EXISTS (SELECT 1 FROM blob_links WHERE repository = $1)",
+                &[&repository],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    pub async fn repositories(&self, last: Option<&str>, n: u64) -> Result<Vec<String>, IndexError> {
+        self.strings(
+            "SELECT DISTINCT repository FROM manifests WHERE repository > $1
+             ORDER BY repository LIMIT $2",
+            &[&last.unwrap_or(""), &to_i64(n)],
+        )
+        .await
+    }
+
+    pub async fn referrers(&self, repository: &str, digest: &str) -> Result<Vec<ManifestRow>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
+                 WHERE repository = $1 AND subject = $2 ORDER BY digest",
+                &[&repository, &digest],
+            )
+            .await?;
+        rows.iter().map(|r| self.manifest_of(r)).collect()
+    }
+
+    pub async fn set_image_packages(
+        &self,
+        repository: &str,
+        image: &str,
+        packages: &[PackageRow],
+    ) -> Result<(), IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        tx.execute("DELETE FROM image_packages WHERE repository = $1 AND image = $2", &[&repository, &image])
+            .await
+            .map_err(|e| self.fail(e))?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO image_packages
+                 (repository, image, id, name, version, purl, source, source_version, content)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (repository, image, id) DO NOTHING",
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        for p in packages {
+            tx.execute(
+                &insert,
+                &[&repository, &image, &p.id, &p.name, &p.version, &p.purl, &p.source, &p.source_version, &p.content],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        tx.commit().await.map_err(|e| self.fail(e))
+    }
+
+    pub async fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<ImageMatch>, IndexError> {
+        let (column, value) = key.column();
+        let sql = format!(
+            "SELECT p.repository, p.image, p.id, p.name, p.version, p.purl, p.source, p.source_version, p.content,
+                    (SELECT string_agg(t.tag, E'\\t' ORDER BY t.tag) FROM tags AS t
+                     WHERE t.repository = p.repository AND t.digest = p.image)
+             FROM image_packages AS p WHERE p.{column} = $1
+             ORDER BY p.repository, p.image, p.id"
+        );
+        let rows = self.query(&sql, &[&value]).await?;
+        rows.iter()
+            .map(|r| {
+                let tags: Option<String> = r.try_get(9).map_err(|e| self.fail(e))?;
+                Ok(ImageMatch {
+                    repository: r.try_get(0).map_err(|e| self.fail(e))?,
+                    image: r.try_get(1).map_err(|e| self.fail(e))?,
+                    package: self.package_of(r, 2)?,
+                    tags: tags.map(|t| t.split('\t').map(String::from).collect()).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    fn package_of(&self, r: &tokio_postgres::Row, at: usize) -> Result<PackageRow, IndexError> {
+        let get = |e| self.fail(e);
+        Ok(PackageRow {
+            id: r.try_get(at).map_err(get)?,
+            name: r.try_get(at + 1).map_err(get)?,
+            version: r.try_get(at + 2).map_err(get)?,
+            purl: r.try_get(at + 3).map_err(get)?,
+            source: r.try_get(at + 4).map_err(get)?,
+            source_version: r.try_get(at + 5).map_err(get)?,
+            content: r.try_get(at + 6).map_err(get)?,
+        })
+    }
+
+    pub async fn packages_of(&self, repository: &str, image: &str) -> Result<Vec<PackageRow>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT id, name, version, purl, source, source_version, content FROM image_packages
+                 WHERE repository = $1 AND image = $2 ORDER BY id",
+                &[&repository, &image],
+            )
+            .await?;
+        rows.iter().map(|r| self.package_of(r, 0)).collect()
+    }
+
+    pub async fn tags_of(&self, repository: &str, digest: &str) -> Result<Vec<String>, IndexError> {
+        self.strings("SELECT tag FROM tags WHERE repository = $1 AND digest = $2 ORDER BY tag", &[&repository, &digest])
+            .await
+    }
+
+    pub async fn sources(&self) -> Result<Vec<String>, IndexError> {
+        self.strings("SELECT DISTINCT source FROM image_packages WHERE source IS NOT NULL ORDER BY source", &[]).await
+    }
+}
+
+/// Unfinished uploads: their size and parts, so any node may take the
+/// next chunk or finish them.
+impl PgIndex {
+    pub(crate) async fn start_upload(&self, id: &str, repository: &str) -> Result<(), IndexError> {
+        self.execute("INSERT INTO uploads (id, repository, size) VALUES ($1, $2, 0)", &[&id, &repository])
+            .await
+            .map(|_| ())
+    }
+
+    /// The bytes `id` holds so far; none: no such upload (for `repository`).
+    pub(crate) async fn upload_size(&self, id: &str, repository: &str) -> Result<Option<u64>, IndexError> {
+        let rows =
+            self.query("SELECT size FROM uploads WHERE id = $1 AND repository = $2", &[&id, &repository]).await?;
+        rows.first().map(|r| r.try_get::<_, i64>(0).map(to_u64).map_err(|e| self.fail(e))).transpose()
+    }
+
+    /// Records `part` as the next bytes of `id`, if the upload still holds
+    /// exactly `part.start` bytes (another node may have added a chunk
+    /// meanwhile); false: it did not.
+    pub(crate) async fn add_upload_part(&self, id: &str, part: &UploadPart) -> Result<bool, IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        let moved = tx
+            .execute(
+                "UPDATE uploads SET size = size + $2 WHERE id = $1 AND size = $3",
+                &[&id, &to_i64(part.length), &to_i64(part.start)],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        if moved == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO upload_parts (id, start, length, object) VALUES ($1, $2, $3, $4)",
+            &[&id, &to_i64(part.start), &to_i64(part.length), &part.object],
+        )
+        .await
+        .map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok(true)
+    }
+
+    pub(crate) async fn upload_parts(&self, id: &str) -> Result<Vec<UploadPart>, IndexError> {
+        let rows =
+            self.query("SELECT start, length, object FROM upload_parts WHERE id = $1 ORDER BY start", &[&id]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UploadPart {
+                    start: to_u64(r.try_get(0).map_err(|e| self.fail(e))?),
+                    length: to_u64(r.try_get(1).map_err(|e| self.fail(e))?),
+                    object: r.try_get(2).map_err(|e| self.fail(e))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets `id`; returns the objects its parts were, for deleting
+    /// (none: it was not there, finished or cancelled by another request).
+    pub(crate) async fn end_upload(&self, id: &str) -> Result<Option<Vec<String>>, IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        let rows = tx
+            .query("DELETE FROM upload_parts WHERE id = $1 RETURNING object", &[&id])
+            .await
+            .map_err(|e| self.fail(e))?;
+        let objects =
+            rows.iter().map(|r| r.try_get(0).map_err(|e| self.fail(e))).collect::<Result<Vec<String>, _>>()?;
+        let ended = tx.execute("DELETE FROM uploads WHERE id = $1", &[&id]).await.map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok((ended > 0).then_some(objects))
+    }
+
+    /// Drops uploads older than a day; returns the objects their parts
+    /// were, for deleting.
+    pub(crate) async fn expire_uploads(&self) -> Result<Vec<String>, IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        let sql = format!(
+            "DELETE FROM upload_parts WHERE id IN
+             (SELECT id FROM uploads WHERE started < now() - interval '{UPLOAD_LIFETIME}') RETURNING object"
+        );
+        let rows = tx.query(&sql, &[]).await.map_err(|e| self.fail(e))?;
+        let objects =
+            rows.iter().map(|r| r.try_get(0).map_err(|e| self.fail(e))).collect::<Result<Vec<String>, _>>()?;
+        tx.execute(&format!("DELETE FROM uploads WHERE started < now() - interval '{UPLOAD_LIFETIME}'"), &[])
+            .await
+            .map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok(objects)
+    }
+}
+
+/// `postgres://USER@HOST:PORT/DATABASE`, never the password.
+fn shown_url(config: &tokio_postgres::Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let database = config.get_dbname().unwrap_or(user);
+    format!("postgres://{user}@{host}:{port}/{database}")
+}

@@ -570,6 +570,13 @@ async fn put_manifest(
     if let (Some(packages), Some(subject)) = (packages, &subject) {
         records.set_image_packages(name, subject, &packages).await.map_err(ApiError::internal)?;
     }
+    // A signature or attestation: who claims what about the image.
+    if let (Some(t), Some(subject)) = (&row.artifact_type, &subject)
+        && t == bale_trust::BUNDLE_MEDIA_TYPE
+        && let Some(claim) = bundle_claim(registry, &document, &row.digest).await
+    {
+        records.add_claim(name, subject, &claim).await.map_err(ApiError::internal)?;
+    }
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
@@ -592,6 +599,18 @@ async fn sbom_packages(registry: &Registry, referrer: &serde_json::Value) -> Opt
     let bytes = registry.blobs.read_all(&digest, crate::query::MAX_SBOM).await.ok()?;
     let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Some(crate::query::packages_of_sbom(&document))
+}
+
+/// What the bundle that `referrer` (a manifest) carries claims.
+async fn bundle_claim(
+    registry: &Registry,
+    referrer: &serde_json::Value,
+    digest: &str,
+) -> Option<crate::index::ClaimRow> {
+    let layer = &referrer["layers"][0];
+    let digest_of_layer: Digest = layer["digest"].as_str()?.parse().ok()?;
+    let bytes = registry.blobs.read_all(&digest_of_layer, bale_trust::bundle::MAX_BUNDLE as u64).await.ok()?;
+    crate::query::claim_of_bundle(&bytes, digest)
 }
 
 /// The JSON query API under `/v2/_bale/` (docs/serve.md#queries).
@@ -624,6 +643,10 @@ async fn bale_query(registry: &Registry, what: &str, query: &Query) -> Result<Re
             )?
         }
         "sources" => serde_json::json!({"sources": records.sources().await.map_err(ApiError::internal)?}),
+        "signed" => {
+            let key = query.get("key").ok_or_else(|| bad("give key (a signing key's id)".into()))?;
+            crate::query::images_claimed_by(records, key).await.map_err(ApiError::internal)?
+        }
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no query {what:?}"))),
     };
     Ok(json_response(StatusCode::OK, &answer, "application/json"))

@@ -141,6 +141,16 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (repository, tag)
 );
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository, digest);
+CREATE TABLE IF NOT EXISTS image_claims (
+    repository TEXT NOT NULL,
+    image TEXT NOT NULL,
+    referrer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    predicate_type TEXT NOT NULL,
+    key_hint TEXT NOT NULL,
+    PRIMARY KEY (repository, image, referrer)
+);
+CREATE INDEX IF NOT EXISTS image_claims_by_key ON image_claims (key_hint);
 ";
 
 impl Index {
@@ -290,6 +300,11 @@ impl Index {
             .map_err(fail)?;
         tx.execute("DELETE FROM image_packages WHERE repository = ?1 AND image = ?2", params![repository, digest])
             .map_err(fail)?;
+        tx.execute(
+            "DELETE FROM image_claims WHERE repository = ?1 AND (image = ?2 OR referrer = ?2)",
+            params![repository, digest],
+        )
+        .map_err(fail)?;
         tx.commit().map_err(fail)?;
         Ok(removed > 0)
     }
@@ -540,6 +555,85 @@ impl Index {
     }
 }
 
+/// A signature or attestation an image's referrer carries, as its bundle
+/// states it: what it claims, not what the registry checked (a pull
+/// policy verifies it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRow {
+    /// The referrer manifest carrying the bundle.
+    pub referrer: String,
+    /// `signature` (bale's signature predicate) or `attestation`.
+    pub kind: String,
+    pub predicate_type: String,
+    /// The key the bundle names (its public-key hint).
+    pub key: String,
+}
+
+/// An image carrying a claim a query asked for.
+#[derive(Debug, Clone)]
+pub struct ClaimMatch {
+    pub repository: String,
+    pub image: String,
+    pub tags: Vec<String>,
+    pub claim: ClaimRow,
+}
+
+impl Index {
+    pub fn add_claim(&self, repository: &str, image: &str, claim: &ClaimRow) -> Result<(), IndexError> {
+        self.connection
+            .execute(
+                "INSERT OR REPLACE INTO image_claims (repository, image, referrer, kind, predicate_type, key_hint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![repository, image, claim.referrer, claim.kind, claim.predicate_type, claim.key],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The claims `image` of `repository` carries, by referrer.
+    pub fn claims_of(&self, repository: &str, image: &str) -> Result<Vec<ClaimRow>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT referrer, kind, predicate_type, key_hint FROM image_claims
+                 WHERE repository = ?1 AND image = ?2 ORDER BY referrer",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = statement.query_map(params![repository, image], |r| claim_of(r, 0)).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
+    /// Every image carrying a claim naming `key`, with its tags.
+    pub fn images_claimed_by(&self, key: &str) -> Result<Vec<ClaimMatch>, IndexError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(
+                "SELECT c.repository, c.image, c.referrer, c.kind, c.predicate_type, c.key_hint,
+                        (SELECT group_concat(t.tag, char(9)) FROM (SELECT tag FROM tags
+                         INDEXED BY tags_by_digest WHERE repository = c.repository AND digest = c.image ORDER BY tag) AS t)
+                 FROM image_claims AS c WHERE c.key_hint = ?1 ORDER BY c.repository, c.image, c.referrer",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = statement
+            .query_map(params![key], |r| {
+                let tags: Option<String> = r.get(6)?;
+                Ok(ClaimMatch {
+                    repository: r.get(0)?,
+                    image: r.get(1)?,
+                    claim: claim_of(r, 2)?,
+                    tags: tags.map(|t| t.split('\t').map(String::from).collect()).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+}
+
+fn claim_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ClaimRow> {
+    Ok(ClaimRow { referrer: r.get(at)?, kind: r.get(at + 1)?, predicate_type: r.get(at + 2)?, key: r.get(at + 3)? })
+}
+
 /// What a replay of the journal did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Replayed {
@@ -588,6 +682,7 @@ impl Index {
                         continue;
                     }
                     let is_sbom = artifact_type.as_deref() == Some(crate::query::CYCLONEDX);
+                    let is_bundle = artifact_type.as_deref() == Some(bale_trust::bundle::BUNDLE_MEDIA_TYPE);
                     let row = ManifestRow { digest: digest.clone(), media_type, size, artifact_type, annotations };
                     self.put_manifest(&repository, &row, subject.as_deref(), tag.as_deref())?;
                     if is_sbom
@@ -600,6 +695,12 @@ impl Index {
                             .and_then(|m| crate::query::sbom_packages(store, &m))
                     {
                         self.set_image_packages(&repository, subject, &packages)?;
+                    }
+                    if is_bundle
+                        && let Some(subject) = &subject
+                        && let Some(claim) = crate::query::stored_claim(store, &digest)
+                    {
+                        self.add_claim(&repository, subject, &claim)?;
                     }
                 }
                 Record::DeleteManifest { repository, digest } => {

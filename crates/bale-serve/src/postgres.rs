@@ -7,7 +7,7 @@
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use crate::index::{ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
+use crate::index::{ClaimMatch, ClaimRow, ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
 
 /// What only a deployment on shared storage keeps: unfinished uploads.
 const UPLOAD_SCHEMA: &str = "
@@ -238,6 +238,7 @@ impl PgIndex {
         for sql in [
             "DELETE FROM tags WHERE repository = $1 AND digest = $2",
             "DELETE FROM image_packages WHERE repository = $1 AND image = $2",
+            "DELETE FROM image_claims WHERE repository = $1 AND (image = $2 OR referrer = $2)",
         ] {
             tx.execute(sql, &[&repository, &digest]).await.map_err(|e| self.fail(e))?;
         }
@@ -374,6 +375,64 @@ impl PgIndex {
 
     pub async fn sources(&self) -> Result<Vec<String>, IndexError> {
         self.strings("SELECT DISTINCT source FROM image_packages WHERE source IS NOT NULL ORDER BY source", &[]).await
+    }
+}
+
+impl PgIndex {
+    pub async fn add_claim(&self, repository: &str, image: &str, claim: &ClaimRow) -> Result<(), IndexError> {
+        self.execute(
+            "INSERT INTO image_claims (repository, image, referrer, kind, predicate_type, key_hint)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (repository, image, referrer) DO UPDATE SET kind = EXCLUDED.kind,
+               predicate_type = EXCLUDED.predicate_type, key_hint = EXCLUDED.key_hint",
+            &[&repository, &image, &claim.referrer, &claim.kind, &claim.predicate_type, &claim.key],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn claim_of(&self, r: &tokio_postgres::Row, at: usize) -> Result<ClaimRow, IndexError> {
+        let get = |e| self.fail(e);
+        Ok(ClaimRow {
+            referrer: r.try_get(at).map_err(get)?,
+            kind: r.try_get(at + 1).map_err(get)?,
+            predicate_type: r.try_get(at + 2).map_err(get)?,
+            key: r.try_get(at + 3).map_err(get)?,
+        })
+    }
+
+    pub async fn claims_of(&self, repository: &str, image: &str) -> Result<Vec<ClaimRow>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT referrer, kind, predicate_type, key_hint FROM image_claims
+                 WHERE repository = $1 AND image = $2 ORDER BY referrer",
+                &[&repository, &image],
+            )
+            .await?;
+        rows.iter().map(|r| self.claim_of(r, 0)).collect()
+    }
+
+    pub async fn images_claimed_by(&self, key: &str) -> Result<Vec<ClaimMatch>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT c.repository, c.image, c.referrer, c.kind, c.predicate_type, c.key_hint,
+                        (SELECT string_agg(t.tag, E'\\t' ORDER BY t.tag) FROM tags AS t
+                         WHERE t.repository = c.repository AND t.digest = c.image)
+                 FROM image_claims AS c WHERE c.key_hint = $1 ORDER BY c.repository, c.image, c.referrer",
+                &[&key],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let tags: Option<String> = r.try_get(6).map_err(|e| self.fail(e))?;
+                Ok(ClaimMatch {
+                    repository: r.try_get(0).map_err(|e| self.fail(e))?,
+                    image: r.try_get(1).map_err(|e| self.fail(e))?,
+                    claim: self.claim_of(r, 2)?,
+                    tags: tags.map(|t| t.split('\t').map(String::from).collect()).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }
 

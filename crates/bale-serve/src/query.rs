@@ -6,7 +6,7 @@
 use bale_debian::Version;
 use bale_debian::relation::Relation;
 
-use crate::index::{PackageKey, PackageRow};
+use crate::index::{ClaimRow, PackageKey, PackageRow};
 use crate::records::Records;
 
 /// The artifact type of the SBOM the index is read from.
@@ -54,6 +54,33 @@ pub fn sbom_packages(store: &bale_store::Store, referrer: &serde_json::Value) ->
     let bytes = store.read_blob(&digest).ok()?;
     let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Some(packages_of_sbom(&document))
+}
+
+/// What a Sigstore bundle (the layer of the referrer `referrer`) claims:
+/// its statement's predicate and the key it names. None: not a bundle
+/// bale reads.
+pub fn claim_of_bundle(bytes: &[u8], referrer: &str) -> Option<ClaimRow> {
+    let bundle = bale_trust::Bundle::from_json(bytes).ok()?;
+    let payload = bundle.dsse_envelope.payload_bytes().ok()?;
+    let statement: bale_trust::Statement = serde_json::from_slice(&payload).ok()?;
+    let kind = if statement.predicate_type == bale_trust::statement::SIGNATURE_PREDICATE {
+        "signature"
+    } else {
+        "attestation"
+    };
+    Some(ClaimRow {
+        referrer: referrer.to_string(),
+        kind: kind.into(),
+        predicate_type: statement.predicate_type,
+        key: bundle.verification_material.public_key.hint,
+    })
+}
+
+/// The claim of the bundle referrer `referrer` in `store` (for replay).
+pub(crate) fn stored_claim(store: &bale_store::Store, referrer: &str) -> Option<ClaimRow> {
+    let manifest: serde_json::Value = serde_json::from_slice(&store.read_blob(&referrer.parse().ok()?).ok()?).ok()?;
+    let layer: bale_fileset::Digest = manifest["layers"][0]["digest"].as_str()?.parse().ok()?;
+    claim_of_bundle(&store.read_blob(&layer).ok()?, referrer)
 }
 
 /// A version bound as Debian writes one: `<< 3.0.13-1`, `>=1.2`.
@@ -126,9 +153,27 @@ pub(crate) async fn image_contents(
     let Some(digest) = digest else { return Ok(None) };
     let packages = records.packages_of(repository, &digest).await.map_err(|e| e.to_string())?;
     let tags = records.tags_of(repository, &digest).await.map_err(|e| e.to_string())?;
+    let (signatures, attestations): (Vec<ClaimRow>, Vec<ClaimRow>) = records
+        .claims_of(repository, &digest)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .partition(|c| c.kind == "signature");
     Ok(Some(serde_json::json!({
         "repository": repository, "digest": digest, "tags": tags, "packages": packages,
+        "signatures": signatures, "attestations": attestations,
     })))
+}
+
+/// `GET /v2/_bale/signed?key=KEY`: every image carrying a signature or
+/// attestation that names `key`.
+pub(crate) async fn images_claimed_by(records: &Records, key: &str) -> Result<serde_json::Value, String> {
+    let rows = records.images_claimed_by(key).await.map_err(|e| e.to_string())?;
+    let images: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|m| serde_json::json!({"repository": m.repository, "digest": m.image, "tags": m.tags, "claim": m.claim}))
+        .collect();
+    Ok(serde_json::json!({ "images": images }))
 }
 
 #[cfg(test)]

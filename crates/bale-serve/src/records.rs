@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use crate::index::{ImageMatch, Index, IndexError, ManifestRow, PackageKey, PackageRow};
+use crate::index::{ClaimMatch, ClaimRow, ImageMatch, Index, IndexError, ManifestRow, PackageKey, PackageRow};
 use crate::postgres::PgIndex;
 
 #[derive(Debug)]
@@ -109,5 +109,17 @@ impl Records {
 
     pub async fn sources(&self) -> Result<Vec<String>, IndexError> {
         either!(self, sources())
+    }
+
+    pub async fn add_claim(&self, repository: &str, image: &str, claim: &ClaimRow) -> Result<(), IndexError> {
+        either!(self, add_claim(repository, image, claim))
+    }
+
+    pub async fn claims_of(&self, repository: &str, image: &str) -> Result<Vec<ClaimRow>, IndexError> {
+        either!(self, claims_of(repository, image))
+    }
+
+    pub async fn images_claimed_by(&self, key: &str) -> Result<Vec<ClaimMatch>, IndexError> {
+        either!(self, images_claimed_by(key))
     }
 }

@@ -179,11 +179,13 @@ pub enum Command {
         index: Option<String>,
     },
     /// Ask a registry that `bale serve` runs which images hold a package,
-    /// or what one image holds (from the SBOMs indexed at push time).
+    /// what one image holds, or which images a key signed (from the SBOMs
+    /// and signatures indexed at push time).
     #[command(
         after_help = "Examples:\n  bale query --registry 127.0.0.1:5000 --package libssl3 --version '<< 3.0.13-1'\n  \
         bale query --registry 127.0.0.1:5000 --source openssl\n  \
-        bale query --registry 127.0.0.1:5000 --image app/web:v1\n\
+        bale query --registry 127.0.0.1:5000 --image app/web:v1\n  \
+        bale query --registry 127.0.0.1:5000 --signed-by KEY_ID\n\
         Versions are compared in Debian order; with --source, the source package's version."
     )]
     Query {
@@ -208,6 +210,11 @@ pub enum Command {
         /// Only versions meeting this bound: `<< 3.0.13-1`, `>= 2`.
         #[arg(long)]
         version: Option<String>,
+        /// Images carrying a signature or attestation naming this key (the
+        /// key id `bale key` prints). What a bundle claims, not checked:
+        /// `bale pull --policy` verifies.
+        #[arg(long, group = "what", value_name = "KEY_ID")]
+        signed_by: Option<String>,
     },
     /// Match security advisories (OSV JSON, or the Debian security
     /// tracker's JSON) against every image a `bale serve` registry holds;

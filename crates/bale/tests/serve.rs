@@ -778,6 +778,11 @@ fn a_lost_index_is_rebuilt_from_the_journal() {
     }
     let env = Env::new();
     let Some(layout) = image(&env, "example.com/journaled") else { return };
+    // Signed, so the rebuilt index must know the signature again too.
+    let key = env.path().join("release.key");
+    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    let spec = env.path().join("example.com_journaled/bale.toml");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", layout.to_str().unwrap(), "--sign", key.to_str().unwrap()]);
     let store = env.path().join("served");
     let server = Server::start(&store);
     let pushed = env.json(&["push", layout.to_str().unwrap(), &format!("{}/app/j:v1", server.address)]);
@@ -785,6 +790,7 @@ fn a_lost_index_is_rebuilt_from_the_journal() {
     let (status, _, _) = curl(&["-X", "DELETE", &format!("http://{}/v2/app/j/manifests/v2", server.address)]);
     assert_eq!(status, 202);
     let before = env.json(&["query", "--registry", &server.address, "--image", "app/j:v1"]);
+    assert_eq!(before["signatures"].as_array().unwrap().len(), 1, "{before}");
     drop(server);
 
     // The index is lost; the journal is not.
@@ -801,7 +807,7 @@ fn a_lost_index_is_rebuilt_from_the_journal() {
         "v2 was deleted"
     );
     let after = env.json(&["query", "--registry", &server.address, "--image", "app/j:v1"]);
-    assert_eq!(after, before, "what the image holds, read again from its SBOM");
+    assert_eq!(after, before, "what the image holds and who signed it, read again from its referrers");
 }
 
 /// podman with a throwaway store and runc, as the other podman tests run it.
@@ -861,7 +867,8 @@ fn a_signed_image_through_the_referrers_api_passes_a_policy_until_its_signature_
         return;
     }
     let key = env.path().join("release.key");
-    env.ok(&["key", "generate", "--out", key.to_str().unwrap()]);
+    let generated = env.json(&["key", "generate", "--out", key.to_str().unwrap()]);
+    let key_id = generated["keyId"].as_str().unwrap().to_string();
     env.ok(&["sign", "example.com/busybox-root@1", "--key", key.to_str().unwrap()]);
     let Some(layout) = image(&env, "example.com/trusted") else { return };
     // Signed after the build: the image's own signature, and the
@@ -893,6 +900,20 @@ fn a_signed_image_through_the_referrers_api_passes_a_policy_until_its_signature_
     let judged = guarded.json(&["verify", &reference, "--policy", policy.to_str().unwrap()]);
     assert_eq!(judged["verified"], true, "{judged}");
 
+    // The index knows who signed what: the image's signature, and the
+    // images a key signed.
+    let held = env.json(&["query", "--registry", &server.address, "--image", "app/trusted:v1"]);
+    let signatures = held["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 1, "{held}");
+    assert_eq!(signatures[0]["key"], key_id.as_str(), "{held}");
+    assert_eq!(signatures[0]["predicateType"], "urn:bale:predicate:signature:v1", "{held}");
+    let signed = env.json(&["query", "--registry", &server.address, "--signed-by", &key_id]);
+    let images = signed["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{signed}");
+    assert_eq!((&images[0]["repository"], &images[0]["tags"]), (&"app/trusted".into(), &serde_json::json!(["v1"])));
+    let text = env.run(&["query", "--registry", &server.address, "--signed-by", &key_id]);
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("app/trusted:v1  sha256:"), "{text:?}");
+
     // The image's signature removed from the registry: the same pull is
     // refused, and an empty store stays empty.
     let manifest = pushed["manifest"].as_str().unwrap();
@@ -907,6 +928,8 @@ fn a_signed_image_through_the_referrers_api_passes_a_policy_until_its_signature_
             curl(&["-X", "DELETE", &format!("http://{}/v2/app/trusted/manifests/{digest}", server.address)]);
         assert_eq!(status, 202);
     }
+    let unsigned = env.json(&["query", "--registry", &server.address, "--signed-by", &key_id]);
+    assert_eq!(unsigned["images"], serde_json::json!([]), "a deleted signature leaves the index: {unsigned}");
     let refused = Env::new();
     refused.ok(&["list"]);
     let before = refused.store_state();
@@ -968,6 +991,10 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
     let Some(database) = common::hosting::Postgres::start() else { return };
     let env = Env::new();
     let Some(layout) = image(&env, "example.com/shared") else { return };
+    let key = env.path().join("release.key");
+    let key_id = env.json(&["key", "generate", "--out", key.to_str().unwrap()])["keyId"].as_str().unwrap().to_string();
+    let spec = env.path().join("example.com_shared/bale.toml");
+    env.ok(&["build", spec.to_str().unwrap(), "--output", layout.to_str().unwrap(), "--sign", key.to_str().unwrap()]);
     let unused = env.path().join("no-store");
     let a = Server::start_shared(&unused, &storage, &database, "registry");
     let b = Server::start_shared(&unused, &storage, &database, "registry");
@@ -1009,6 +1036,8 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
     assert_eq!(status, 201, "{head}");
     let sharing = env.json(&["query", "--registry", &a.address, "--id", "example.com/busybox-root:all@1"]);
     assert_eq!(sharing["images"].as_array().unwrap().len(), 2, "{sharing}");
+    let signed = env.json(&["query", "--registry", &b.address, "--signed-by", &key_id]);
+    assert_eq!(signed["images"].as_array().unwrap().len(), 2, "both repositories hold the signed image: {signed}");
 
     // A chunked upload moving between nodes: started on A, a chunk on B,
     // a stale chunk on A refused, finished on B.

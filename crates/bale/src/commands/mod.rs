@@ -74,11 +74,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             registry::serve(&options, json)
         }
         Command::Audit { registry, advisories } => registry::audit(&registry, &advisories, json),
-        Command::Query { registry, package, source, id, content, image, version } => {
+        Command::Query { registry, package, source, id, content, image, version, signed_by } => {
             let key = [("name", package), ("source", source), ("id", id), ("content", content)]
                 .into_iter()
                 .find_map(|(k, v)| v.map(|v| (k, v)));
-            registry::query(&registry, key, image, version, json)
+            registry::query(&registry, key, image, signed_by, version, json)
         }
         Command::Import(ImportCommand::Debian(args)) => debian::import_debian(&open()?, args, json, progress),
         Command::Debian(DebianCommand::Show { name, archive }) => {

@@ -160,10 +160,12 @@ pub fn query(
     registry: &str,
     key: Option<(&'static str, String)>,
     image: Option<String>,
+    signed_by: Option<String>,
     version: Option<String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let answer = match (key, image) {
+        _ if let Some(signer) = &signed_by => bale_registry::query(registry, "signed", &[("key", signer)])?,
         (_, Some(image)) => {
             let (repository, reference) = match image.split_once('@') {
                 Some((repository, digest)) => (repository.to_string(), digest.to_string()),
@@ -181,7 +183,9 @@ pub fn query(
             }
             bale_registry::query(registry, "packages", &params)?
         }
-        (None, None) => anyhow::bail!("say what to look for: --package, --source, --id, --content or --image"),
+        (None, None) => {
+            anyhow::bail!("say what to look for: --package, --source, --id, --content, --image or --signed-by")
+        }
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -197,6 +201,17 @@ pub fn query(
             };
             println!("  {}{source}", text(&p["id"]));
         }
+        for kind in ["signatures", "attestations"] {
+            for claim in answer[kind].as_array().into_iter().flatten() {
+                println!(
+                    "  {} by {} ({}, referrer {})",
+                    kind.trim_end_matches('s'),
+                    text(&claim["key"]),
+                    text(&claim["predicateType"]),
+                    text(&claim["referrer"])
+                );
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let images = answer["images"].as_array().cloned().unwrap_or_default();
@@ -206,7 +221,11 @@ pub fn query(
     for m in &images {
         let tags: Vec<String> = m["tags"].as_array().into_iter().flatten().map(text).collect();
         let tags = if tags.is_empty() { String::new() } else { format!(":{}", tags.join(",")) };
-        println!("{}{tags}  {}  {}", text(&m["repository"]), text(&m["digest"]), text(&m["package"]["id"]));
+        let what = match m.get("claim") {
+            Some(claim) => format!("{} {}", text(&claim["kind"]), text(&claim["predicateType"])),
+            None => text(&m["package"]["id"]),
+        };
+        println!("{}{tags}  {}  {what}", text(&m["repository"]), text(&m["digest"]));
     }
     Ok(ExitCode::SUCCESS)
 }

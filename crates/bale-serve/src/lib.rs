@@ -23,6 +23,7 @@ pub mod index;
 pub mod postgres;
 pub mod query;
 mod records;
+pub mod tls;
 mod uploads;
 
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub enum ServeError {
     Blobs(#[from] blobs::BlobError),
     #[error("{0}")]
     Deployment(&'static str),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: SocketAddr, source: std::io::Error },
     #[error("{path}: {source}")]
@@ -62,6 +65,7 @@ impl ServeError {
             Self::Listen { .. } => Some("pick another port with --listen 127.0.0.1:PORT (port 0 picks a free one)"),
             Self::Index(e) => e.help(),
             Self::Blobs(e) => e.help(),
+            Self::Tls(e) => e.help(),
             Self::Deployment(_) => Some(
                 "serve from a store (--store DIR), or from shared storage with both --blobs s3://BUCKET and \
                  --index postgres://USER@HOST:PORT/DATABASE",
@@ -176,13 +180,16 @@ pub struct ServeOptions<'a> {
     pub auth: Option<&'a Path>,
     /// Make the index afresh from the journal first.
     pub reindex: bool,
+    /// HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(&'a Path, &'a Path)>,
 }
 
 /// Serves the store at `store_root` on `listen` until SIGINT or SIGTERM,
 /// with the rights `auth` names;
 /// `ready` is told the address actually bound (port 0 picks one).
 pub fn serve(options: &ServeOptions<'_>, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let ServeOptions { store: store_root, blobs, index, listen, auth, reindex } = *options;
+    let ServeOptions { store: store_root, blobs, index, listen, auth, reindex, tls } = *options;
+    let acceptor = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
     let auth = auth.map(auth::AuthFile::load).transpose()?;
     // Without rights, the server is a developer's: it may not be reached
     // from elsewhere.
@@ -209,6 +216,11 @@ pub fn serve(options: &ServeOptions<'_>, ready: impl FnOnce(SocketAddr)) -> Resu
         let bound = listener.local_addr().map_err(|source| ServeError::Listen { address: listen, source })?;
         ready(bound);
         let app = axum::Router::new().fallback(api::handle).with_state(registry);
+        if let Some(acceptor) = acceptor {
+            let listener = tls::TlsListener::new(listener, acceptor)
+                .map_err(|source| ServeError::Listen { address: listen, source })?;
+            return axum::serve(listener, app).with_graceful_shutdown(stopped()).await.map_err(ServeError::Runtime);
+        }
         // Small answers (a HEAD, a manifest) go out at once, not after a
         // delayed ACK.
         use axum::serve::ListenerExt;

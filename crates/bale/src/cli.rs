@@ -177,6 +177,13 @@ pub enum Command {
         /// postgres://USER@HOST:PORT/DATABASE (password from PGPASSWORD).
         #[arg(long, value_name = "URL", requires = "blobs")]
         index: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM, the server's
+        /// certificate first).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Ask a registry that `bale serve` runs which images hold a package,
     /// what one image holds, or which images a key signed (from the SBOMs

@@ -1132,3 +1132,55 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
     // Neither node kept anything of its own.
     assert!(!unused.exists(), "a shared node made {}", unused.display());
 }
+
+#[test]
+fn bale_serve_over_tls_answers_clients_that_trust_its_certificate() {
+    let (Some(openssl), Some(_), Some(_)) = (
+        bale_testkit::require_tool("openssl"),
+        bale_testkit::require_tool("skopeo"),
+        bale_testkit::require_tool("curl"),
+    ) else {
+        return;
+    };
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/tls") else { return };
+    // A certificate for 127.0.0.1, made now; the clients trust it as a CA.
+    let certs = env.path().join("certs");
+    fs::create_dir_all(&certs).unwrap();
+    let (cert, key) = (certs.join("ca.crt"), env.path().join("key.pem"));
+    let out = Command::new(openssl)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    let server = Server::start_with(
+        &env.path().join("served"),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    let url = format!("https://{}/v2/", server.address);
+    let (status, _, body) = curl(&["--cacert", cert.to_str().unwrap(), &url]);
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    // A client that does not trust it, and one speaking plain HTTP, get
+    // nothing from the registry.
+    let (status, _, _) = curl(&[&url]);
+    assert_eq!(status, 0, "an untrusted certificate is refused by curl");
+    let (status, _, _) = curl(&[&format!("http://{}/v2/", server.address)]);
+    assert_ne!(status, 200, "plain HTTP to the TLS port");
+
+    // skopeo pushes in and pulls out over TLS, checking the certificate.
+    let target = format!("docker://{}/tls/app:v1", server.address);
+    let copy = |from: &str, to: &str, flag: &str| {
+        let out =
+            Command::new("skopeo").args(["copy", "--quiet", flag, certs.to_str().unwrap(), from, to]).output().unwrap();
+        assert!(out.status.success(), "skopeo copy {from} {to}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    copy(&format!("oci:{}:latest", layout.display()), &target, "--dest-cert-dir");
+    let back = env.path().join("back");
+    copy(&target, &format!("oci:{}:latest", back.display()), "--src-cert-dir");
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(back.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+}

@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull { reference, output, policy } => {
             registry::pull(&open()?, &reference, output, policy, json, progress)
         }
-        Command::Serve { listen, auth, reindex, blobs, index } => {
+        Command::Serve { listen, auth, reindex, blobs, index, tls_cert, tls_key } => {
             let options = bale_serve::ServeOptions {
                 store: &root,
                 blobs: blobs.as_deref(),
@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 listen,
                 auth: auth.as_deref(),
                 reindex,
+                tls: tls_cert.as_deref().zip(tls_key.as_deref()),
             };
             registry::serve(&options, json)
         }

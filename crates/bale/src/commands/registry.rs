@@ -142,11 +142,12 @@ pub fn serve(options: &bale_serve::ServeOptions<'_>, json: bool) -> anyhow::Resu
         Some(blobs) => format!("{blobs} (records in PostgreSQL)"),
         None => options.store.display().to_string(),
     };
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     bale_serve::serve(options, |address| {
         if json {
             println!("{}", serde_json::json!({"listening": address.to_string()}));
         } else {
-            println!("serving {what} on http://{address}");
+            println!("serving {what} on {scheme}://{address}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

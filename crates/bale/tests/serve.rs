@@ -1039,6 +1039,45 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
     let signed = env.json(&["query", "--registry", &b.address, "--signed-by", &key_id]);
     assert_eq!(signed["images"].as_array().unwrap().len(), 2, "both repositories hold the signed image: {signed}");
 
+    // Clients racing through both nodes: three overlapping images, each to
+    // a repository of its own through A and to a shared one through B, in
+    // two rounds. Every image pulls whole through the other node, and the
+    // index agrees.
+    let mut layouts = Vec::new();
+    for n in 0..3 {
+        let Some(layout) = image(&env, &format!("example.com/race{n}")) else { return };
+        layouts.push(layout);
+    }
+    for round in 0..2 {
+        let pushes: Vec<_> = layouts
+            .iter()
+            .enumerate()
+            .flat_map(|(n, layout)| {
+                [(&a, format!("race/own{n}:r{round}")), (&b, format!("race/all:i{n}r{round}"))].map(|(node, target)| {
+                    env.bale()
+                        .args(["--quiet", "push", layout.to_str().unwrap(), &format!("{}/{target}", node.address)])
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+            })
+            .collect();
+        for push in pushes {
+            let out = push.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    for n in 0..3 {
+        for (node, reference) in [(&b, format!("race/own{n}:r1")), (&a, format!("race/all:i{n}r0"))] {
+            let fresh = Env::new();
+            fresh.json(&["pull", &format!("{}/{reference}", node.address)]);
+            let held = env.json(&["query", "--registry", &node.address, "--image", &reference]);
+            assert!(held["packages"].as_array().is_some_and(|p| !p.is_empty()), "{reference}: {held}");
+        }
+    }
+    let everywhere = env.json(&["query", "--registry", &b.address, "--id", "example.com/busybox-root:all@1"]);
+    assert_eq!(everywhere["images"].as_array().unwrap().len(), 2 + 3 + 3, "{everywhere}");
+
     // A chunked upload moving between nodes: started on A, a chunk on B,
     // a stale chunk on A refused, finished on B.
     let location_of = |head: &str| head.lines().find_map(|l| l.strip_prefix("location: ")).unwrap().trim().to_string();

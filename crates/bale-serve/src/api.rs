@@ -29,7 +29,7 @@ const PAGE_LIMIT: u64 = 10_000;
 pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
-    message: String,
+    pub(crate) message: String,
     /// A 401: the response asks for credentials.
     challenge: bool,
 }
@@ -366,8 +366,9 @@ async fn blob(
     let (start, end, partial) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => (0, size, false),
         Some(range) => match parse_range(range, size) {
-            Some((start, end)) => (start, end, true),
-            None => {
+            RangeAnswer::Part(start, end) => (start, end, true),
+            RangeAnswer::Whole => (0, size, false),
+            RangeAnswer::Unsatisfiable => {
                 let mut response =
                     ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", range).into_response();
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -394,19 +395,39 @@ async fn blob(
     builder.body(body).map_err(ApiError::internal)
 }
 
-/// `bytes=A-B`, `bytes=A-`, `bytes=-N` within `size`: [start, end).
-fn parse_range(text: &str, size: u64) -> Option<(u64, u64)> {
-    let spec = text.strip_prefix("bytes=")?;
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (size.saturating_sub(n), size)
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAnswer {
+    /// [start, end) of the blob.
+    Part(u64, u64),
+    /// A range header that is not one range bale reads (several ranges, a
+    /// reversed one, not bytes): ignored, the whole blob is sent (RFC 9110).
+    Whole,
+    /// A range starting at or past the end: 416.
+    Unsatisfiable,
+}
+
+/// `bytes=A-B`, `bytes=A-`, `bytes=-N` within `size`.
+fn parse_range(text: &str, size: u64) -> RangeAnswer {
+    let parsed = (|| {
+        let spec = text.strip_prefix("bytes=")?;
+        let (a, b) = spec.split_once('-')?;
+        match (a.trim(), b.trim()) {
+            ("", n) => {
+                let n: u64 = n.parse().ok()?;
+                Some((size.saturating_sub(n), size, n == 0))
+            }
+            (a, "") => Some((a.parse().ok()?, size, false)),
+            (a, b) => {
+                let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+                (a <= b).then_some((a, b.saturating_add(1).min(size), false))
+            }
         }
-        (a, "") => (a.parse().ok()?, size),
-        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.saturating_add(1).min(size)),
-    };
-    (start < end && start < size).then_some((start, end))
+    })();
+    match parsed {
+        None => RangeAnswer::Whole,
+        Some((start, end, empty_suffix)) if start >= size || empty_suffix || start >= end => RangeAnswer::Unsatisfiable,
+        Some((start, end, _)) => RangeAnswer::Part(start, end),
+    }
 }
 
 async fn manifest(
@@ -562,21 +583,19 @@ async fn put_manifest(
         (Some(t), Some(_)) if t == crate::query::CYCLONEDX => sbom_packages(registry, &document).await,
         _ => None,
     };
+    // A signature or attestation: who claims what about the image.
+    let claim = match (&artifact_type, &subject) {
+        (Some(t), Some(_)) if t == bale_trust::BUNDLE_MEDIA_TYPE => {
+            bundle_claim(registry, &document, &digest.to_string()).await
+        }
+        _ => None,
+    };
+    let findings = crate::index::Findings { packages, claim };
     let row = ManifestRow { digest: digest.to_string(), media_type, size, artifact_type, annotations };
     records
-        .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference))
+        .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference), &findings)
         .await
         .map_err(ApiError::internal)?;
-    if let (Some(packages), Some(subject)) = (packages, &subject) {
-        records.set_image_packages(name, subject, &packages).await.map_err(ApiError::internal)?;
-    }
-    // A signature or attestation: who claims what about the image.
-    if let (Some(t), Some(subject)) = (&row.artifact_type, &subject)
-        && t == bale_trust::BUNDLE_MEDIA_TYPE
-        && let Some(claim) = bundle_claim(registry, &document, &row.digest).await
-    {
-        records.add_claim(name, subject, &claim).await.map_err(ApiError::internal)?;
-    }
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
@@ -658,11 +677,14 @@ mod tests {
 
     #[test]
     fn ranges_and_names() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 10)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 100)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=5-2", 100), None);
+        assert_eq!(parse_range("bytes=0-9", 100), RangeAnswer::Part(0, 10));
+        assert_eq!(parse_range("bytes=90-", 100), RangeAnswer::Part(90, 100));
+        assert_eq!(parse_range("bytes=-10", 100), RangeAnswer::Part(90, 100));
+        assert_eq!(parse_range("bytes=100-", 100), RangeAnswer::Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), RangeAnswer::Unsatisfiable);
+        assert_eq!(parse_range("bytes=5-2", 100), RangeAnswer::Whole);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeAnswer::Whole);
+        assert_eq!(parse_range("items=0-1", 100), RangeAnswer::Whole);
         assert!(repository("example/app").is_ok());
         assert!(repository("Example/app").is_err());
         assert!(repository("a//b").is_err());

@@ -47,6 +47,10 @@ impl BlobError {
     }
 }
 
+/// The part size of multipart uploads: S3 takes at most 10,000 parts, so
+/// 8 MiB parts hold the largest blob bale serve accepts (64 GiB).
+const PART_SIZE: usize = 8 << 20;
+
 /// Bytes as they stream in or out: memory stays bounded whatever the size.
 pub(crate) type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -120,7 +124,10 @@ impl ObjectBlobs {
         write: bool,
     ) -> Result<u64, BlobError> {
         let mut writer = match write {
-            true => Some(WriteMultipart::new(self.objects.put_multipart(key).await.map_err(|e| self.fail(key, e))?)),
+            true => {
+                let upload = self.objects.put_multipart(key).await.map_err(|e| self.fail(key, e))?;
+                Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE))
+            }
             false => None,
         };
         let mut hasher = bale_fileset::Sha256::new();
@@ -136,8 +143,8 @@ impl ObjectBlobs {
                     hasher.update(&chunk);
                 }
                 if let Some(writer) = writer.as_mut() {
-                    // At most a few parts in flight: memory stays bounded.
-                    writer.wait_for_capacity(4).await.map_err(|e| self.fail(key, e))?;
+                    // At most two parts in flight: memory stays bounded.
+                    writer.wait_for_capacity(2).await.map_err(|e| self.fail(key, e))?;
                     writer.put(chunk);
                 }
             }
@@ -235,7 +242,13 @@ impl Blobs {
     /// digest; at most `max` bytes are read.
     pub async fn read_all(&self, digest: &Digest, max: u64) -> Result<Vec<u8>, BlobError> {
         let bytes = match self {
-            Self::Store(store) => tokio::task::block_in_place(|| store.read_blob(digest))?,
+            Self::Store(store) => {
+                // The real size, not what a manifest claims, before reading.
+                if self.size(digest).await?.is_some_and(|size| size > max) {
+                    return Err(BlobError::TooLarge { limit: max });
+                }
+                tokio::task::block_in_place(|| store.read_blob(digest))?
+            }
             Self::Objects(objects) => {
                 let mut stream = objects.read_object(&objects.blob_key(digest)).await?;
                 let mut bytes = Vec::new();

@@ -82,6 +82,15 @@ pub enum Record {
     },
 }
 
+/// What a referrer says about its subject, recorded in the same
+/// transaction as the referrer itself: an SBOM's packages, a bundle's
+/// claim.
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    pub packages: Option<Vec<PackageRow>>,
+    pub claim: Option<ClaimRow>,
+}
+
 /// One manifest as the index holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRow {
@@ -236,6 +245,7 @@ impl Index {
         row: &ManifestRow,
         subject: Option<&str>,
         tag: Option<&str>,
+        findings: &Findings,
     ) -> Result<(), IndexError> {
         self.log(&Record::Manifest {
             repository: repository.into(),
@@ -262,6 +272,19 @@ impl Index {
                 params![repository, tag, row.digest],
             )
             .map_err(fail)?;
+        }
+        if let Some(subject) = subject {
+            if let Some(packages) = &findings.packages {
+                write_packages(&tx, repository, subject, packages).map_err(fail)?;
+            }
+            if let Some(claim) = &findings.claim {
+                tx.execute(
+                    "INSERT OR REPLACE INTO image_claims (repository, image, referrer, kind, predicate_type, key_hint)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![repository, subject, claim.referrer, claim.kind, claim.predicate_type, claim.key],
+                )
+                .map_err(fail)?;
+            }
         }
         tx.commit().map_err(fail)
     }
@@ -438,45 +461,6 @@ impl PackageKey<'_> {
 }
 
 impl Index {
-    /// Replaces what the index says `image` of `repository` holds.
-    pub fn set_image_packages(
-        &mut self,
-        repository: &str,
-        image: &str,
-        packages: &[PackageRow],
-    ) -> Result<(), IndexError> {
-        let path = self.path.clone();
-        let fail = |source| IndexError::Sql { path: path.clone(), source };
-        let tx = self.connection.transaction().map_err(fail)?;
-        tx.execute("DELETE FROM image_packages WHERE repository = ?1 AND image = ?2", params![repository, image])
-            .map_err(fail)?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO image_packages
-                     (repository, image, id, name, version, purl, source, source_version, content)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(fail)?;
-            for p in packages {
-                insert
-                    .execute(params![
-                        repository,
-                        image,
-                        p.id,
-                        p.name,
-                        p.version,
-                        p.purl,
-                        p.source,
-                        p.source_version,
-                        p.content
-                    ])
-                    .map_err(fail)?;
-            }
-        }
-        tx.commit().map_err(fail)
-    }
-
     /// (repository, image digest, package) for every image holding a
     /// package that `key` names.
     pub fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<ImageMatch>, IndexError> {
@@ -531,6 +515,35 @@ impl Index {
     }
 }
 
+/// Replaces what the index says `image` of `repository` holds.
+fn write_packages(
+    tx: &rusqlite::Transaction<'_>,
+    repository: &str,
+    image: &str,
+    packages: &[PackageRow],
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM image_packages WHERE repository = ?1 AND image = ?2", params![repository, image])?;
+    let mut insert = tx.prepare(
+        "INSERT OR REPLACE INTO image_packages
+         (repository, image, id, name, version, purl, source, source_version, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for p in packages {
+        insert.execute(params![
+            repository,
+            image,
+            p.id,
+            p.name,
+            p.version,
+            p.purl,
+            p.source,
+            p.source_version,
+            p.content
+        ])?;
+    }
+    Ok(())
+}
+
 fn package_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<PackageRow> {
     Ok(PackageRow {
         id: r.get(at)?,
@@ -580,17 +593,6 @@ pub struct ClaimMatch {
 }
 
 impl Index {
-    pub fn add_claim(&self, repository: &str, image: &str, claim: &ClaimRow) -> Result<(), IndexError> {
-        self.connection
-            .execute(
-                "INSERT OR REPLACE INTO image_claims (repository, image, referrer, kind, predicate_type, key_hint)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![repository, image, claim.referrer, claim.kind, claim.predicate_type, claim.key],
-            )
-            .map(|_| ())
-            .map_err(|e| self.fail(e))
-    }
-
     /// The claims `image` of `repository` carries, by referrer.
     pub fn claims_of(&self, repository: &str, image: &str) -> Result<Vec<ClaimRow>, IndexError> {
         let mut statement = self
@@ -632,6 +634,93 @@ impl Index {
 
 fn claim_of(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ClaimRow> {
     Ok(ClaimRow { referrer: r.get(at)?, kind: r.get(at + 1)?, predicate_type: r.get(at + 2)?, key: r.get(at + 3)? })
+}
+
+/// A journal smaller than this is never compacted.
+const COMPACT_ABOVE: u64 = 64 << 10;
+
+impl Index {
+    /// Rewrites the journal at `path` as the records that make this
+    /// index's current state, when that is less than half its size (tags
+    /// moved, manifests deleted, uploads relinked leave records that no
+    /// longer matter). The new journal is written beside it, synced and
+    /// renamed over it: a crash leaves one or the other whole. Only while
+    /// no server appends (at start). Returns (bytes before, bytes after)
+    /// when it compacted.
+    pub fn compact_journal(&self, path: &Path) -> Result<Option<(u64, u64)>, IndexError> {
+        use std::io::Write;
+        let shown = path.display().to_string();
+        let fail = |source| IndexError::Journal { path: shown.clone(), source };
+        let before = match std::fs::metadata(path) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(e)),
+        };
+        if before < COMPACT_ABOVE {
+            return Ok(None);
+        }
+        let mut records = Vec::new();
+        {
+            let mut links = self
+                .connection
+                .prepare("SELECT repository, digest FROM blob_links ORDER BY repository, digest")
+                .map_err(|e| self.fail(e))?;
+            let rows = links
+                .query_map([], |r| Ok(Record::Link { repository: r.get(0)?, digest: r.get(1)? }))
+                .map_err(|e| self.fail(e))?;
+            for row in rows {
+                records.push(row.map_err(|e| self.fail(e))?);
+            }
+            // One record per tag (or one untagged): replayed, each puts the
+            // manifest and points its tag.
+            let mut manifests = self
+                .connection
+                .prepare(
+                    "SELECT m.repository, m.digest, m.media_type, m.size, m.artifact_type, m.subject, m.annotations, t.tag
+                     FROM manifests AS m LEFT JOIN tags AS t ON t.repository = m.repository AND t.digest = m.digest
+                     ORDER BY m.repository, m.digest, t.tag",
+                )
+                .map_err(|e| self.fail(e))?;
+            let rows = manifests
+                .query_map([], |r| {
+                    Ok(Record::Manifest {
+                        repository: r.get(0)?,
+                        digest: r.get(1)?,
+                        media_type: r.get(2)?,
+                        size: r.get::<_, i64>(3)?.max(0) as u64,
+                        artifact_type: r.get(4)?,
+                        subject: r.get(5)?,
+                        annotations: r.get(6)?,
+                        tag: r.get(7)?,
+                    })
+                })
+                .map_err(|e| self.fail(e))?;
+            for row in rows {
+                records.push(row.map_err(|e| self.fail(e))?);
+            }
+        }
+        let mut text = Vec::new();
+        for record in &records {
+            serde_json::to_writer(&mut text, record).map_err(|e| fail(std::io::Error::other(e)))?;
+            text.push(b'\n');
+        }
+        let after = text.len() as u64;
+        if after * 2 > before {
+            return Ok(None);
+        }
+        let mut fresh = path.as_os_str().to_owned();
+        fresh.push(".compacting");
+        let fresh = std::path::PathBuf::from(fresh);
+        let _ = std::fs::remove_file(&fresh);
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&fresh).map_err(fail)?;
+        file.write_all(&text).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&fresh, path).map_err(fail)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+        }
+        Ok(Some((before, after)))
+    }
 }
 
 /// What a replay of the journal did.
@@ -683,25 +772,12 @@ impl Index {
                     }
                     let is_sbom = artifact_type.as_deref() == Some(crate::query::CYCLONEDX);
                     let is_bundle = artifact_type.as_deref() == Some(bale_trust::bundle::BUNDLE_MEDIA_TYPE);
-                    let row = ManifestRow { digest: digest.clone(), media_type, size, artifact_type, annotations };
-                    self.put_manifest(&repository, &row, subject.as_deref(), tag.as_deref())?;
-                    if is_sbom
-                        && let Some(subject) = &subject
-                        && let Some(packages) = digest
-                            .parse()
-                            .ok()
-                            .and_then(|d| store.read_blob(&d).ok())
-                            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                            .and_then(|m| crate::query::sbom_packages(store, &m))
-                    {
-                        self.set_image_packages(&repository, subject, &packages)?;
-                    }
-                    if is_bundle
-                        && let Some(subject) = &subject
-                        && let Some(claim) = crate::query::stored_claim(store, &digest)
-                    {
-                        self.add_claim(&repository, subject, &claim)?;
-                    }
+                    let findings = Findings {
+                        packages: is_sbom.then(|| crate::query::stored_sbom_packages(store, &digest)).flatten(),
+                        claim: is_bundle.then(|| crate::query::stored_claim(store, &digest)).flatten(),
+                    };
+                    let row = ManifestRow { digest, media_type, size, artifact_type, annotations };
+                    self.put_manifest(&repository, &row, subject.as_deref(), tag.as_deref(), &findings)?;
                 }
                 Record::DeleteManifest { repository, digest } => {
                     self.delete_manifest(&repository, &digest)?;

@@ -44,6 +44,8 @@ pub enum ServeError {
     Blobs(#[from] blobs::BlobError),
     #[error("{0}")]
     Deployment(&'static str),
+    #[error("another bale serve is serving this store (it holds {path})")]
+    Busy { path: PathBuf },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {address}: {source}")]
@@ -66,6 +68,7 @@ impl ServeError {
             Self::Index(e) => e.help(),
             Self::Blobs(e) => e.help(),
             Self::Tls(e) => e.help(),
+            Self::Busy { .. } => Some("stop the other server first, or serve another store with --store DIR"),
             Self::Deployment(_) => Some(
                 "serve from a store (--store DIR), or from shared storage with both --blobs s3://BUCKET and \
                  --index postgres://USER@HOST:PORT/DATABASE",
@@ -89,6 +92,8 @@ pub(crate) struct Registry {
     pub max_blob: u64,
     /// Who may do what; none: anyone may (loopback only).
     pub auth: Option<auth::AuthFile>,
+    /// Held while serving a store: another server on it is refused.
+    _serving: Option<std::fs::File>,
 }
 
 /// The largest manifest accepted.
@@ -100,6 +105,21 @@ impl Registry {
         let dir = store.root().join("registry");
         let uploads = dir.join("uploads");
         std::fs::create_dir_all(&uploads).map_err(|source| ServeError::Io { path: uploads.clone(), source })?;
+        // One server per store: the journal has one writer, and the
+        // uploads directory one owner.
+        let lock_path = dir.join("serve.lock");
+        let serving = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|source| ServeError::Io { path: lock_path.clone(), source })?;
+        match serving.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(ServeError::Busy { path: lock_path }),
+            Err(std::fs::TryLockError::Error(source)) => return Err(ServeError::Io { path: lock_path, source }),
+        }
         // An upload a killed server left behind is never finished: its
         // client starts again.
         if let Ok(entries) = std::fs::read_dir(&uploads) {
@@ -133,6 +153,9 @@ impl Registry {
         } else {
             Index::open(&index_path)?
         };
+        if let Some((before, after)) = index.compact_journal(&journal)? {
+            eprintln!("compacted {}: {before} bytes to {after}", journal.display());
+        }
         index.keep_journal(&journal)?;
         Ok(Self {
             blobs: blobs::Blobs::Store(store),
@@ -140,6 +163,7 @@ impl Registry {
             uploads: uploads::Uploads::Files(uploads),
             max_blob: MAX_BLOB,
             auth,
+            _serving: Some(serving),
         })
     }
 
@@ -148,21 +172,30 @@ impl Registry {
     async fn open_shared(blobs_url: &str, index_url: &str, auth: Option<auth::AuthFile>) -> Result<Self, ServeError> {
         let objects = blobs::ObjectBlobs::open(blobs_url)?;
         let index = postgres::PgIndex::connect(index_url).await?;
-        // Uploads abandoned long ago (a client gone, a node killed) are
-        // dropped with their parts; their rows say which objects those are.
-        for object in index.expire_uploads().await? {
-            use object_store::ObjectStoreExt;
-            let _ = objects.objects.delete(&objects.key(&object)).await;
-        }
+        expire_uploads(&index, &objects).await?;
         Ok(Self {
             blobs: blobs::Blobs::Objects(objects.clone()),
             records: records::Records::Postgres(index.clone()),
             uploads: uploads::Uploads::Shared { index, objects },
             max_blob: MAX_BLOB,
             auth,
+            _serving: None,
         })
     }
 }
+
+/// Drops uploads abandoned long ago (a client gone, a node killed) with
+/// their parts; their rows say which objects those are.
+async fn expire_uploads(index: &postgres::PgIndex, objects: &blobs::ObjectBlobs) -> Result<(), IndexError> {
+    use object_store::ObjectStoreExt;
+    for object in index.expire_uploads().await? {
+        let _ = objects.objects.delete(&objects.key(&object)).await;
+    }
+    Ok(())
+}
+
+/// How often a node of a shared deployment looks for abandoned uploads.
+const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The largest blob an upload may grow to.
 const MAX_BLOB: u64 = 64 << 30;
@@ -215,6 +248,19 @@ pub fn serve(options: &ServeOptions<'_>, ready: impl FnOnce(SocketAddr)) -> Resu
             .map_err(|source| ServeError::Listen { address: listen, source })?;
         let bound = listener.local_addr().map_err(|source| ServeError::Listen { address: listen, source })?;
         ready(bound);
+        if let uploads::Uploads::Shared { index, objects } = &registry.uploads {
+            let (index, objects) = (index.clone(), objects.clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(EXPIRY_INTERVAL);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if let Err(e) = expire_uploads(&index, &objects).await {
+                        eprintln!("expiring abandoned uploads: {e}");
+                    }
+                }
+            });
+        }
         let app = axum::Router::new().fallback(api::handle).with_state(registry);
         if let Some(acceptor) = acceptor {
             let listener = tls::TlsListener::new(listener, acceptor)

@@ -7,7 +7,7 @@
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use crate::index::{ClaimMatch, ClaimRow, ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
+use crate::index::{ClaimMatch, ClaimRow, Findings, ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
 
 /// What only a deployment on shared storage keeps: unfinished uploads.
 const UPLOAD_SCHEMA: &str = "
@@ -77,7 +77,7 @@ impl PgIndex {
     /// from `PGPASSWORD` when the URL has none) and makes the tables.
     pub async fn connect(url: &str) -> Result<Self, IndexError> {
         let mut config: tokio_postgres::Config =
-            url.parse().map_err(|source| IndexError::Postgres { database: url.to_string(), source })?;
+            url.parse().map_err(|source| IndexError::Postgres { database: without_password(url), source })?;
         if config.get_password().is_none()
             && let Ok(password) = std::env::var("PGPASSWORD")
         {
@@ -168,6 +168,7 @@ impl PgIndex {
         row: &ManifestRow,
         subject: Option<&str>,
         tag: Option<&str>,
+        findings: &Findings,
     ) -> Result<(), IndexError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.fail(e))?;
@@ -196,6 +197,22 @@ impl PgIndex {
             )
             .await
             .map_err(|e| self.fail(e))?;
+        }
+        if let Some(subject) = subject {
+            if let Some(packages) = &findings.packages {
+                self.write_packages(&tx, repository, subject, packages).await?;
+            }
+            if let Some(claim) = &findings.claim {
+                tx.execute(
+                    "INSERT INTO image_claims (repository, image, referrer, kind, predicate_type, key_hint)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (repository, image, referrer) DO UPDATE SET kind = EXCLUDED.kind,
+                       predicate_type = EXCLUDED.predicate_type, key_hint = EXCLUDED.key_hint",
+                    &[&repository, &subject, &claim.referrer, &claim.kind, &claim.predicate_type, &claim.key],
+                )
+                .await
+                .map_err(|e| self.fail(e))?;
+            }
         }
         tx.commit().await.map_err(|e| self.fail(e))
     }
@@ -290,14 +307,14 @@ impl PgIndex {
         rows.iter().map(|r| self.manifest_of(r)).collect()
     }
 
-    pub async fn set_image_packages(
+    /// Replaces what the index says `image` of `repository` holds.
+    async fn write_packages(
         &self,
+        tx: &deadpool_postgres::Transaction<'_>,
         repository: &str,
         image: &str,
         packages: &[PackageRow],
     ) -> Result<(), IndexError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
         tx.execute("DELETE FROM image_packages WHERE repository = $1 AND image = $2", &[&repository, &image])
             .await
             .map_err(|e| self.fail(e))?;
@@ -318,7 +335,7 @@ impl PgIndex {
             .await
             .map_err(|e| self.fail(e))?;
         }
-        tx.commit().await.map_err(|e| self.fail(e))
+        Ok(())
     }
 
     pub async fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<ImageMatch>, IndexError> {
@@ -379,18 +396,6 @@ impl PgIndex {
 }
 
 impl PgIndex {
-    pub async fn add_claim(&self, repository: &str, image: &str, claim: &ClaimRow) -> Result<(), IndexError> {
-        self.execute(
-            "INSERT INTO image_claims (repository, image, referrer, kind, predicate_type, key_hint)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (repository, image, referrer) DO UPDATE SET kind = EXCLUDED.kind,
-               predicate_type = EXCLUDED.predicate_type, key_hint = EXCLUDED.key_hint",
-            &[&repository, &image, &claim.referrer, &claim.kind, &claim.predicate_type, &claim.key],
-        )
-        .await
-        .map(|_| ())
-    }
-
     fn claim_of(&self, r: &tokio_postgres::Row, at: usize) -> Result<ClaimRow, IndexError> {
         let get = |e| self.fail(e);
         Ok(ClaimRow {
@@ -478,18 +483,33 @@ impl PgIndex {
         Ok(true)
     }
 
-    pub(crate) async fn upload_parts(&self, id: &str) -> Result<Vec<UploadPart>, IndexError> {
-        let rows =
-            self.query("SELECT start, length, object FROM upload_parts WHERE id = $1 ORDER BY start", &[&id]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UploadPart {
-                    start: to_u64(r.try_get(0).map_err(|e| self.fail(e))?),
-                    length: to_u64(r.try_get(1).map_err(|e| self.fail(e))?),
-                    object: r.try_get(2).map_err(|e| self.fail(e))?,
-                })
-            })
-            .collect()
+    /// The size of `id` (for `repository`) and its parts, as of one
+    /// moment; none: no such upload.
+    pub(crate) async fn upload_state(
+        &self,
+        id: &str,
+        repository: &str,
+    ) -> Result<Option<(u64, Vec<UploadPart>)>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT u.size, p.start, p.length, p.object FROM uploads AS u
+                 LEFT JOIN upload_parts AS p ON p.id = u.id
+                 WHERE u.id = $1 AND u.repository = $2 ORDER BY p.start",
+                &[&id, &repository],
+            )
+            .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let size = to_u64(first.try_get(0).map_err(|e| self.fail(e))?);
+        let mut parts = Vec::new();
+        for r in &rows {
+            let Some(start) = r.try_get::<_, Option<i64>>(1).map_err(|e| self.fail(e))? else { continue };
+            parts.push(UploadPart {
+                start: to_u64(start),
+                length: to_u64(r.try_get(2).map_err(|e| self.fail(e))?),
+                object: r.try_get(3).map_err(|e| self.fail(e))?,
+            });
+        }
+        Ok(Some((size, parts)))
     }
 
     /// Forgets `id`; returns the objects its parts were, for deleting
@@ -497,6 +517,13 @@ impl PgIndex {
     pub(crate) async fn end_upload(&self, id: &str) -> Result<Option<Vec<String>>, IndexError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        // The upload's row first: a chunk being recorded now (which holds
+        // it) lands before, and its part is among those returned.
+        let held =
+            tx.query("SELECT 1 FROM uploads WHERE id = $1 FOR UPDATE", &[&id]).await.map_err(|e| self.fail(e))?;
+        if held.is_empty() {
+            return Ok(None);
+        }
         let rows = tx
             .query("DELETE FROM upload_parts WHERE id = $1 RETURNING object", &[&id])
             .await
@@ -525,6 +552,18 @@ impl PgIndex {
             .map_err(|e| self.fail(e))?;
         tx.commit().await.map_err(|e| self.fail(e))?;
         Ok(objects)
+    }
+}
+
+/// `url` with any password in it left out, for messages.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "the --index URL".into() };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
     }
 }
 

@@ -51,9 +51,23 @@ pub fn sbom_packages(store: &bale_store::Store, referrer: &serde_json::Value) ->
         return None;
     }
     let digest: bale_fileset::Digest = layer["digest"].as_str()?.parse().ok()?;
-    let bytes = store.read_blob(&digest).ok()?;
+    let bytes = read_small(store, &digest, MAX_SBOM)?;
     let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     Some(packages_of_sbom(&document))
+}
+
+/// The packages the SBOM referrer `referrer` in `store` lists (for replay).
+pub(crate) fn stored_sbom_packages(store: &bale_store::Store, referrer: &str) -> Option<Vec<PackageRow>> {
+    let manifest = read_small(store, &referrer.parse().ok()?, crate::MAX_MANIFEST as u64)?;
+    sbom_packages(store, &serde_json::from_slice(&manifest).ok()?)
+}
+
+/// A blob of at most `max` bytes (its real size, not a manifest's claim).
+fn read_small(store: &bale_store::Store, digest: &bale_fileset::Digest, max: u64) -> Option<Vec<u8>> {
+    if std::fs::metadata(store.blob_path(digest)).ok()?.len() > max {
+        return None;
+    }
+    store.read_blob(digest).ok()
 }
 
 /// What a Sigstore bundle (the layer of the referrer `referrer`) claims:
@@ -78,9 +92,10 @@ pub fn claim_of_bundle(bytes: &[u8], referrer: &str) -> Option<ClaimRow> {
 
 /// The claim of the bundle referrer `referrer` in `store` (for replay).
 pub(crate) fn stored_claim(store: &bale_store::Store, referrer: &str) -> Option<ClaimRow> {
-    let manifest: serde_json::Value = serde_json::from_slice(&store.read_blob(&referrer.parse().ok()?).ok()?).ok()?;
+    let manifest = read_small(store, &referrer.parse().ok()?, crate::MAX_MANIFEST as u64)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).ok()?;
     let layer: bale_fileset::Digest = manifest["layers"][0]["digest"].as_str()?.parse().ok()?;
-    claim_of_bundle(&store.read_blob(&layer).ok()?, referrer)
+    claim_of_bundle(&read_small(store, &layer, bale_trust::bundle::MAX_BUNDLE as u64)?, referrer)
 }
 
 /// A version bound as Debian writes one: `<< 3.0.13-1`, `>=1.2`.

@@ -5,7 +5,9 @@
 
 use std::sync::Mutex;
 
-use crate::index::{ClaimMatch, ClaimRow, ImageMatch, Index, IndexError, ManifestRow, PackageKey, PackageRow};
+use crate::index::{
+    ClaimMatch, ClaimRow, Findings, ImageMatch, Index, IndexError, ManifestRow, PackageKey, PackageRow,
+};
 use crate::postgres::PgIndex;
 
 #[derive(Debug)]
@@ -50,8 +52,9 @@ impl Records {
         row: &ManifestRow,
         subject: Option<&str>,
         tag: Option<&str>,
+        findings: &Findings,
     ) -> Result<(), IndexError> {
-        either!(self, put_manifest(repository, row, subject, tag))
+        either!(self, put_manifest(repository, row, subject, tag, findings))
     }
 
     pub async fn manifest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRow>, IndexError> {
@@ -86,15 +89,6 @@ impl Records {
         either!(self, referrers(repository, digest))
     }
 
-    pub async fn set_image_packages(
-        &self,
-        repository: &str,
-        image: &str,
-        packages: &[PackageRow],
-    ) -> Result<(), IndexError> {
-        either!(self, set_image_packages(repository, image, packages))
-    }
-
     pub async fn images_with(&self, key: PackageKey<'_>) -> Result<Vec<ImageMatch>, IndexError> {
         either!(self, images_with(key))
     }
@@ -109,10 +103,6 @@ impl Records {
 
     pub async fn sources(&self) -> Result<Vec<String>, IndexError> {
         either!(self, sources())
-    }
-
-    pub async fn add_claim(&self, repository: &str, image: &str, claim: &ClaimRow) -> Result<(), IndexError> {
-        either!(self, add_claim(repository, image, claim))
     }
 
     pub async fn claims_of(&self, repository: &str, image: &str) -> Result<Vec<ClaimRow>, IndexError> {

@@ -35,7 +35,7 @@ impl TlsError {
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// Handshakes in flight at once; more wait to be accepted.
-const MAX_HANDSHAKES: usize = 256;
+const MAX_HANDSHAKES: usize = 4096;
 
 /// The server's TLS configuration from its PEM files.
 pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {

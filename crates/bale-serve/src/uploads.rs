@@ -167,8 +167,14 @@ pub(crate) async fn uploads(
         }
         (Method::PUT, id) if !id.is_empty() => {
             valid_id(id)?;
-            let digest = digest_of(query.get("digest").unwrap_or_default())?;
-            finish(registry, name, id, digest, body).await
+            let Some(digest) = query.get("digest") else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    "the PUT that finishes an upload names its digest (?digest=)",
+                ));
+            };
+            finish(registry, name, id, digest_of(digest)?, body).await
         }
         (Method::GET, id) if !id.is_empty() => {
             valid_id(id)?;
@@ -278,8 +284,8 @@ async fn finish(registry: &Arc<Registry>, name: &str, id: &str, digest: Digest, 
             commit_file(registry, name, path, digest).await
         }
         Uploads::Shared { index, objects } => {
-            let size = index.upload_size(id, name).await.map_err(ApiError::internal)?.ok_or_else(|| unknown(id))?;
-            let parts = index.upload_parts(id).await.map_err(ApiError::internal)?;
+            let (size, parts) =
+                index.upload_state(id, name).await.map_err(ApiError::internal)?.ok_or_else(|| unknown(id))?;
             if parts.iter().map(|p| p.length).sum::<u64>() != size {
                 return Err(ApiError::internal(format!("upload {id}: its parts do not add up to its size")));
             }
@@ -298,7 +304,11 @@ async fn finish(registry: &Arc<Registry>, name: &str, id: &str, digest: Digest, 
             }
             outcome?;
             registry.records.link_blob(name, &digest.to_string()).await.map_err(ApiError::internal)?;
-            drop_upload(index, objects, id).await?;
+            // The blob is there and linked: a failure to tidy up is the
+            // expiry's to finish, not the client's.
+            if let Err(e) = drop_upload(index, objects, id).await {
+                eprintln!("upload {id}: finished, but its parts were not all removed: {}", e.message);
+            }
             created(name, &digest)
         }
     }

@@ -1223,3 +1223,74 @@ fn bale_serve_over_tls_answers_clients_that_trust_its_certificate() {
     let index: serde_json::Value = serde_json::from_slice(&fs::read(back.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
 }
+
+/// One HTTP/1.1 request over a fresh connection: its status. For loops
+/// of many small requests, where a curl process each would dominate.
+fn request(address: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_journal_of_churn_is_compacted_at_start_and_replays_to_the_same_index() {
+    if bale_testkit::require_tool("curl").is_none() {
+        return;
+    }
+    let env = Env::new();
+    let Some(layout) = image(&env, "example.com/churn") else { return };
+    let store = env.path().join("served");
+    let server = Server::start(&store);
+    env.json(&["push", layout.to_str().unwrap(), &format!("{}/app/churn:v1", server.address)]);
+
+    // One server per store: a second is refused, saying why.
+    let second = env.run(&["--store", store.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success() && stderr.contains("another bale serve"), "{stderr}");
+
+    // Tag churn: 300 tags pointed at the image and deleted again.
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
+    let (_, _, manifest) = curl(&[
+        &format!("http://{}/v2/app/churn/manifests/v1", server.address),
+        "-H",
+        &format!("Accept: {media_type}"),
+    ]);
+    for n in 0..300 {
+        let path = format!("/v2/app/churn/manifests/t{n}");
+        assert_eq!(request(&server.address, "PUT", &path, media_type, manifest.as_bytes()), 201);
+        assert_eq!(request(&server.address, "DELETE", &path, "text/plain", b""), 202);
+    }
+    let state = |server: &Server| {
+        let (_, _, tags) = curl(&[&format!("http://{}/v2/app/churn/tags/list", server.address)]);
+        let held = env.json(&["query", "--registry", &server.address, "--image", "app/churn:v1"]);
+        (tags, held)
+    };
+    let before = state(&server);
+    drop(server);
+    let journal = store.join("registry/journal.jsonl");
+    let churned = fs::metadata(&journal).unwrap().len();
+
+    // Restarted: the journal is the few records of what is there now.
+    let server = Server::start(&store);
+    let compacted = fs::metadata(&journal).unwrap().len();
+    assert!(compacted * 10 < churned, "{churned} bytes of journal compacted to {compacted}");
+    assert_eq!(state(&server), before);
+    drop(server);
+
+    // And the compacted journal alone rebuilds the same index.
+    fs::remove_file(store.join("registry/index.sqlite")).unwrap();
+    let _ = fs::remove_file(store.join("registry/index.sqlite-wal"));
+    let server = Server::start_with(&store, &["--reindex"]);
+    assert_eq!(state(&server), before);
+    let fresh = Env::new();
+    fresh.json(&["pull", &format!("{}/app/churn:v1", server.address)]);
+}

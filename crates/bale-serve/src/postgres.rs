@@ -5,7 +5,9 @@
 //! transaction, so nodes racing on one repository leave consistent rows.
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tokio_rustls::rustls;
 
 use crate::index::{ClaimMatch, ClaimRow, Findings, ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
 
@@ -85,7 +87,8 @@ impl PgIndex {
         }
         config.application_name("bale serve");
         let shown = shown_url(&config);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let tls = tls_connector(&shown)?;
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(16)
             .build()
@@ -104,7 +107,7 @@ impl PgIndex {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, IndexError> {
-        self.pool.get().await.map_err(|e| IndexError::Pool { database: self.shown.clone(), message: e.to_string() })
+        self.pool.get().await.map_err(|e| IndexError::Pool { database: self.shown.clone(), message: chain(&e) })
     }
 
     fn fail(&self, source: tokio_postgres::Error) -> IndexError {
@@ -553,6 +556,50 @@ impl PgIndex {
         tx.commit().await.map_err(|e| self.fail(e))?;
         Ok(objects)
     }
+}
+
+/// Where the CAs a database's certificate is checked against are:
+/// `PGSSLROOTCERT` (libpq's name for it), else `SSL_CERT_FILE`, else
+/// Debian's system bundle.
+fn root_file() -> std::path::PathBuf {
+    ["PGSSLROOTCERT", "SSL_CERT_FILE"]
+        .iter()
+        .find_map(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into())
+}
+
+/// TLS to the database, used as the URL's `sslmode` says (`prefer`, the
+/// default: when the server offers it; `require`: always; `disable`:
+/// never); the server's certificate is always checked.
+fn tls_connector(database: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, IndexError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let file = root_file();
+    if let Ok(iter) = CertificateDer::pem_file_iter(&file) {
+        for certificate in iter.flatten() {
+            let _ = roots.add(certificate);
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| IndexError::Pool { database: database.to_string(), message: e.to_string() })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// An error and its causes, as one line: the pool's own message says
+/// only that a connection failed, its causes why.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// `url` with any password in it left out, for messages.

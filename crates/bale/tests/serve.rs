@@ -48,11 +48,24 @@ impl Server {
         database: &common::hosting::Postgres,
         prefix: &str,
     ) -> Self {
+        Self::start_shared_with(unused, storage, &database.url, &[], prefix)
+    }
+
+    /// As [`Server::start_shared`], reaching the database at `index` with
+    /// `env` set.
+    fn start_shared_with(
+        unused: &Path,
+        storage: &common::hosting::ObjectStorage,
+        index: &str,
+        env: &[(&str, &Path)],
+        prefix: &str,
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_bale"));
         command
             .args(["--json", "--store", unused.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
-            .args(["--blobs", &format!("s3://{}/{prefix}", storage.bucket), "--index", &database.url])
+            .args(["--blobs", &format!("s3://{}/{prefix}", storage.bucket), "--index", index])
             .envs(storage.env())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = command.spawn().unwrap();
@@ -996,8 +1009,25 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
     let spec = env.path().join("example.com_shared/bale.toml");
     env.ok(&["build", spec.to_str().unwrap(), "--output", layout.to_str().unwrap(), "--sign", key.to_str().unwrap()]);
     let unused = env.path().join("no-store");
-    let a = Server::start_shared(&unused, &storage, &database, "registry");
+    // A over TLS to the database, checking its certificate; B without.
+    let a = Server::start_shared_with(
+        &unused,
+        &storage,
+        &database.tls_url,
+        &[("PGSSLROOTCERT", database.ca.as_path())],
+        "registry",
+    );
     let b = Server::start_shared(&unused, &storage, &database, "registry");
+    // A database whose certificate is not trusted is refused at start.
+    let untrusted = env
+        .bale()
+        .args(["serve", "--listen", "127.0.0.1:0", "--blobs", "s3://bale/registry", "--index", &database.tls_url])
+        .envs(storage.env())
+        .env("PGSSLROOTCERT", &key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success() && stderr.contains("registry database"), "{stderr}");
 
     // The whole conformance walk through one node.
     conformance(&a.address, true);

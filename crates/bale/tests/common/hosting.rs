@@ -153,7 +153,12 @@ fn postgres_bin() -> Option<PathBuf> {
 pub struct Postgres {
     bin: PathBuf,
     data: PathBuf,
+    /// The database without TLS (`sslmode=disable`).
     pub url: String,
+    /// The same database over TLS only (`sslmode=require`).
+    pub tls_url: String,
+    /// The CA (a self-signed certificate for 127.0.0.1) its TLS uses.
+    pub ca: PathBuf,
     as_other: bool,
     dir: tempfile::TempDir,
 }
@@ -164,6 +169,7 @@ impl Postgres {
             bale_testkit::missing("PostgreSQL (initdb, pg_ctl) is not on this machine");
             return None;
         };
+        let openssl = bale_testkit::require_tool("openssl")?;
         let dir = tempfile::tempdir().unwrap();
         let as_other = bale_testkit::is_root();
         if as_other {
@@ -172,7 +178,34 @@ impl Postgres {
         }
         let data = dir.path().join("data");
         let port = free_port();
-        let postgres = Self { bin, data, url: format!("postgres://bale@127.0.0.1:{port}/postgres"), as_other, dir };
+        let base = format!("postgres://bale@127.0.0.1:{port}/postgres");
+        let (ca, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+        let out = Command::new(openssl)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+            // Not a CA: rustls refuses a CA certificate as the server's own.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&ca)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+        // PostgreSQL takes a key only its own user may read.
+        if as_other {
+            let (uid, gid) = bale_testkit::OTHER_USER;
+            std::os::unix::fs::chown(&key, Some(uid), Some(gid)).unwrap();
+        }
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let postgres = Self {
+            bin,
+            data,
+            tls_url: format!("{base}?sslmode=require"),
+            url: format!("{base}?sslmode=disable"),
+            ca: ca.clone(),
+            as_other,
+            dir,
+        };
         let out = postgres
             .command("initdb")
             .arg("-D")
@@ -182,8 +215,11 @@ impl Postgres {
             .unwrap();
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
         let options = format!(
-            "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
-            postgres.dir.path().display()
+            "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+             -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            postgres.dir.path().display(),
+            ca.display(),
+            key.display()
         );
         let out = postgres
             .command("pg_ctl")

@@ -569,33 +569,29 @@ async fn put_manifest(
             artifact_type = document["config"]["mediaType"].as_str().map(String::from);
         }
     }
-    let size = bytes.len() as u64;
     let _hold = registry.blobs.hold()?;
-    let stored = registry.blobs.put_bytes(bytes).await?;
-    if stored != digest {
-        return Err(ApiError::internal("the store disagrees on the manifest's digest"));
+    // On shared storage, gc keeps the manifest's blob until it is recorded.
+    let commit = match &registry.uploads {
+        crate::uploads::Uploads::Shared { index, .. } => Some(crate::uploads::Commit::begin(index, &digest).await?),
+        crate::uploads::Uploads::Files(_) => None,
+    };
+    let recorded = record_manifest(
+        registry,
+        name,
+        reference,
+        by_digest,
+        &document,
+        bytes,
+        digest,
+        media_type,
+        artifact_type,
+        commit.as_ref(),
+    )
+    .await;
+    if let Some(commit) = commit {
+        commit.end().await;
     }
-    let subject = document["subject"]["digest"].as_str().map(String::from);
-    let annotations = document.get("annotations").filter(|a| a.is_object()).map(|a| a.to_string());
-    // An image's CycloneDX SBOM says what it holds: indexed now, so
-    // queries never scan.
-    let packages = match (&artifact_type, &subject) {
-        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => sbom_packages(registry, &document).await,
-        _ => None,
-    };
-    // A signature or attestation: who claims what about the image.
-    let claim = match (&artifact_type, &subject) {
-        (Some(t), Some(_)) if t == bale_trust::BUNDLE_MEDIA_TYPE => {
-            bundle_claim(registry, &document, &digest.to_string()).await
-        }
-        _ => None,
-    };
-    let findings = crate::index::Findings { packages, claim };
-    let row = ManifestRow { digest: digest.to_string(), media_type, size, artifact_type, annotations };
-    records
-        .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference), &findings)
-        .await
-        .map_err(ApiError::internal)?;
+    let subject = recorded?;
     let mut builder = Response::builder()
         .status(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{name}/manifests/{digest}"))
@@ -605,6 +601,54 @@ async fn put_manifest(
         builder = builder.header("OCI-Subject", subject);
     }
     builder.body(Body::empty()).map_err(ApiError::internal)
+}
+
+/// Stores a checked manifest's bytes and records it (with what it says
+/// about its subject, if it is a referrer); returns its subject.
+#[allow(clippy::too_many_arguments)]
+async fn record_manifest(
+    registry: &Registry,
+    name: &str,
+    reference: &str,
+    by_digest: bool,
+    document: &serde_json::Value,
+    bytes: Vec<u8>,
+    digest: Digest,
+    media_type: String,
+    artifact_type: Option<String>,
+    commit: Option<&crate::uploads::Commit<'_>>,
+) -> Result<Option<String>> {
+    let records = &registry.records;
+    let size = bytes.len() as u64;
+    let stored = registry.blobs.put_bytes(bytes).await?;
+    if stored != digest {
+        return Err(ApiError::internal("the store disagrees on the manifest's digest"));
+    }
+    if let Some(commit) = commit {
+        commit.stored(size).await?;
+    }
+    let subject = document["subject"]["digest"].as_str().map(String::from);
+    let annotations = document.get("annotations").filter(|a| a.is_object()).map(|a| a.to_string());
+    // An image's CycloneDX SBOM says what it holds: indexed now, so
+    // queries never scan.
+    let packages = match (&artifact_type, &subject) {
+        (Some(t), Some(_)) if t == crate::query::CYCLONEDX => sbom_packages(registry, document).await,
+        _ => None,
+    };
+    // A signature or attestation: who claims what about the image.
+    let claim = match (&artifact_type, &subject) {
+        (Some(t), Some(_)) if t == bale_trust::BUNDLE_MEDIA_TYPE => {
+            bundle_claim(registry, document, &digest.to_string()).await
+        }
+        _ => None,
+    };
+    let findings = crate::index::Findings { packages, claim };
+    let row = ManifestRow { digest: digest.to_string(), media_type, size, artifact_type, annotations };
+    records
+        .put_manifest(name, &row, subject.as_deref(), (!by_digest).then_some(reference), &findings)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(subject)
 }
 
 /// The packages the SBOM that `referrer` (a manifest) carries lists;

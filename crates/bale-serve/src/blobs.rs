@@ -292,18 +292,24 @@ impl Blobs {
     /// a multipart upload is invisible until completed, and is aborted
     /// otherwise. A blob already there is only checked against, not
     /// written again.
+    ///
+    /// `live`: the index says the blob is stored and gc keeps it for this
+    /// commit; otherwise it is written whatever the bucket holds (an
+    /// object gc is about to remove must not be trusted).
     pub async fn commit_stream(
         objects: &ObjectBlobs,
         stream: ByteStream,
         expected: Digest,
         limit: u64,
+        live: bool,
     ) -> Result<u64, BlobError> {
         let key = objects.blob_key(&expected);
-        let exists = match objects.objects.head(&key).await {
-            Ok(_) => true,
-            Err(object_store::Error::NotFound { .. }) => false,
-            Err(e) => return Err(objects.fail(&key, e)),
-        };
+        let exists = live
+            && match objects.objects.head(&key).await {
+                Ok(_) => true,
+                Err(object_store::Error::NotFound { .. }) => false,
+                Err(e) => return Err(objects.fail(&key, e)),
+            };
         objects.stream_to(&key, stream, limit, Some(expected), !exists).await
     }
 }

@@ -290,6 +290,51 @@ async fn stopped() {
     }
 }
 
+/// What gc of a shared deployment did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedGc {
+    pub blobs_removed: u64,
+    pub bytes_removed: u64,
+    /// Named again while gc looked at them: kept.
+    pub blobs_kept: u64,
+}
+
+/// Removes the blobs of a shared deployment (`--blobs`, `--index`) that
+/// no link, manifest or commit in flight names, beside running nodes;
+/// `dry_run`: only counts them.
+pub fn gc_shared(blobs_url: &str, index_url: &str, dry_run: bool) -> Result<SharedGc, ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
+    runtime.block_on(async move {
+        use object_store::ObjectStoreExt;
+        let objects = blobs::ObjectBlobs::open(blobs_url)?;
+        let index = postgres::PgIndex::connect(index_url).await?;
+        let mut report = SharedGc::default();
+        for (digest, size) in index.garbage().await? {
+            if dry_run {
+                report.blobs_removed += 1;
+                report.bytes_removed += size;
+                continue;
+            }
+            if !index.doom(&digest).await? {
+                report.blobs_kept += 1;
+                continue;
+            }
+            let parsed: bale_fileset::Digest =
+                digest.parse().map_err(|_| ServeError::Deployment("the index names a blob whose digest is not one"))?;
+            let key = objects.key(&format!("blobs/sha256/{}", parsed.hex()));
+            match objects.objects.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(objects.fail(&key, e).into()),
+            }
+            index.forget_blob(&digest).await?;
+            report.blobs_removed += 1;
+            report.bytes_removed += size;
+        }
+        Ok(report)
+    })
+}
+
 /// The blobs the registry index of `store` needs kept, for `bale store gc`
 /// (none when the store was never served).
 pub fn live_blobs(store: &Store) -> Result<std::collections::HashSet<bale_fileset::Digest>, String> {

@@ -11,8 +11,24 @@ use tokio_rustls::rustls;
 
 use crate::index::{ClaimMatch, ClaimRow, Findings, ImageMatch, IndexError, ManifestRow, PackageKey, PackageRow};
 
-/// What only a deployment on shared storage keeps: unfinished uploads.
-const UPLOAD_SCHEMA: &str = "
+/// What only a deployment on shared storage keeps: unfinished uploads;
+/// every blob stored (gc's list: nothing lists the bucket), `deleting`
+/// while gc removes its object; and the commits in flight, each of which
+/// keeps its blob from gc until what names it is recorded.
+const SHARED_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    deleting BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS blob_commits (
+    id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    started TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS blob_commits_by_digest ON blob_commits (digest);
+CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (digest);
+CREATE INDEX IF NOT EXISTS manifests_by_digest ON manifests (digest);
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
     repository TEXT NOT NULL,
@@ -33,7 +49,7 @@ CREATE TABLE IF NOT EXISTS upload_parts (
 /// SQLite and the spec use for tags and repositories, whatever locale the
 /// cluster was made with.
 fn schema() -> String {
-    format!("{}{UPLOAD_SCHEMA}", crate::index::SCHEMA)
+    format!("{}{SHARED_SCHEMA}", crate::index::SCHEMA)
         .replace(" TEXT", " TEXT COLLATE \"C\"")
         .replace(" INTEGER", " BIGINT")
 }
@@ -444,6 +460,137 @@ impl PgIndex {
     }
 }
 
+/// How a commit finds its blob when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Stored and safe from gc while the commit lasts: only checked.
+    Live,
+    /// Not stored (or being removed, and now gone): written.
+    Absent,
+}
+
+/// The blobs of a shared deployment and their gc. A blob's object is
+/// removed only by gc, only after gc marked its row `deleting` while no
+/// link, manifest or commit in flight named it; a commit that finds the
+/// row `deleting` waits until the object is gone and writes it again.
+impl PgIndex {
+    /// Starts committing `digest` (an upload finishing, a manifest being
+    /// stored): from now until [`PgIndex::end_commit`], gc keeps it.
+    pub(crate) async fn begin_commit(&self, id: &str, digest: &str) -> Result<Stored, IndexError> {
+        self.execute("INSERT INTO blob_commits (id, digest) VALUES ($1, $2)", &[&id, &digest]).await?;
+        // gc marks a row `deleting` under its row lock having seen no
+        // commit: once the row is read here (after the commit above is
+        // visible), a live row stays live.
+        for _ in 0..600 {
+            let rows = self.query("SELECT deleting FROM blobs WHERE digest = $1 FOR SHARE", &[&digest]).await?;
+            match rows.first().map(|r| r.try_get::<_, bool>(0)) {
+                None => return Ok(Stored::Absent),
+                Some(Ok(false)) => return Ok(Stored::Live),
+                Some(Ok(true)) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                Some(Err(e)) => return Err(self.fail(e)),
+            }
+        }
+        Err(IndexError::Pool {
+            database: self.shown.clone(),
+            message: format!("{digest} has been being removed by gc for a minute"),
+        })
+    }
+
+    /// Records that the blob `digest` is stored, `size` bytes.
+    pub(crate) async fn blob_stored(&self, digest: &str, size: u64) -> Result<(), IndexError> {
+        self.execute(
+            "INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET deleting = false",
+            &[&digest, &to_i64(size)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Ends a commit: what names its blob is recorded (or it failed).
+    pub(crate) async fn end_commit(&self, id: &str) -> Result<(), IndexError> {
+        self.execute("DELETE FROM blob_commits WHERE id = $1", &[&id]).await.map(|_| ())
+    }
+
+    /// Links `digest` into `repository` if `from` links it and gc is not
+    /// removing it, in one transaction; false: the client uploads it.
+    pub(crate) async fn mount(&self, from: &str, repository: &str, digest: &str) -> Result<bool, IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        let live = tx
+            .query("SELECT 1 FROM blobs WHERE digest = $1 AND NOT deleting FOR SHARE", &[&digest])
+            .await
+            .map_err(|e| self.fail(e))?;
+        let linked = tx
+            .query("SELECT 1 FROM blob_links WHERE repository = $1 AND digest = $2", &[&from, &digest])
+            .await
+            .map_err(|e| self.fail(e))?;
+        if live.is_empty() || linked.is_empty() {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO blob_links (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&repository, &digest],
+        )
+        .await
+        .map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok(true)
+    }
+
+    /// Blobs nothing names: no link, no manifest, no commit in flight; and
+    /// those a killed gc left `deleting`. With their sizes.
+    pub(crate) async fn garbage(&self) -> Result<Vec<(String, u64)>, IndexError> {
+        let rows = self
+            .query(
+                "SELECT b.digest, b.size FROM blobs AS b WHERE b.deleting OR (
+                   NOT EXISTS (SELECT 1 FROM blob_links AS l WHERE l.digest = b.digest)
+                   AND NOT EXISTS (SELECT 1 FROM manifests AS m WHERE m.digest = b.digest)
+                   AND NOT EXISTS (SELECT 1 FROM blob_commits AS c WHERE c.digest = b.digest))
+                 ORDER BY b.digest",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(|e| self.fail(e))?, to_u64(r.try_get(1).map_err(|e| self.fail(e))?))))
+            .collect()
+    }
+
+    /// Marks `digest` `deleting` if still nothing names it; false: it was
+    /// named meanwhile, and is kept.
+    pub(crate) async fn doom(&self, digest: &str) -> Result<bool, IndexError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.fail(e))?;
+        let row = tx
+            .query("SELECT deleting FROM blobs WHERE digest = $1 FOR UPDATE", &[&digest])
+            .await
+            .map_err(|e| self.fail(e))?;
+        let Some(row) = row.first() else { return Ok(false) };
+        if row.try_get::<_, bool>(0).map_err(|e| self.fail(e))? {
+            return Ok(true);
+        }
+        let named = tx
+            .query(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_links WHERE digest = $1)
+                 OR EXISTS (SELECT 1 FROM manifests WHERE digest = $1)
+                 OR EXISTS (SELECT 1 FROM blob_commits WHERE digest = $1)",
+                &[&digest],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        if !named.is_empty() {
+            return Ok(false);
+        }
+        tx.execute("UPDATE blobs SET deleting = true WHERE digest = $1", &[&digest]).await.map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok(true)
+    }
+
+    /// Forgets a blob whose object gc removed.
+    pub(crate) async fn forget_blob(&self, digest: &str) -> Result<(), IndexError> {
+        self.execute("DELETE FROM blobs WHERE digest = $1 AND deleting", &[&digest]).await.map(|_| ())
+    }
+}
+
 /// Unfinished uploads: their size and parts, so any node may take the
 /// next chunk or finish them.
 impl PgIndex {
@@ -550,6 +697,10 @@ impl PgIndex {
         let rows = tx.query(&sql, &[]).await.map_err(|e| self.fail(e))?;
         let objects =
             rows.iter().map(|r| r.try_get(0).map_err(|e| self.fail(e))).collect::<Result<Vec<String>, _>>()?;
+        // A commit a killed node never ended keeps its blob only so long.
+        tx.execute(&format!("DELETE FROM blob_commits WHERE started < now() - interval '{UPLOAD_LIFETIME}'"), &[])
+            .await
+            .map_err(|e| self.fail(e))?;
         tx.execute(&format!("DELETE FROM uploads WHERE started < now() - interval '{UPLOAD_LIFETIME}'"), &[])
             .await
             .map_err(|e| self.fail(e))?;

@@ -20,7 +20,7 @@ use object_store::ObjectStoreExt;
 use crate::Registry;
 use crate::api::{ApiError, Query, Result, digest_of, repository};
 use crate::blobs::{BlobError, Blobs, ByteStream, ObjectBlobs};
-use crate::postgres::{PgIndex, UploadPart};
+use crate::postgres::{PgIndex, Stored, UploadPart};
 
 /// Where unfinished uploads wait.
 #[derive(Debug)]
@@ -193,6 +193,11 @@ pub(crate) async fn uploads(
 /// A blob another repository of this registry holds: linked, not sent.
 /// None: `from` does not have it, and the client uploads it instead.
 async fn mount_blob(registry: &Registry, name: &str, digest: &Digest, from: &str) -> Result<Option<Response>> {
+    if let Uploads::Shared { index, .. } = &registry.uploads {
+        // Checked and linked in one transaction, against gc's.
+        let mounted = index.mount(from, name, &digest.to_string()).await.map_err(ApiError::internal)?;
+        return if mounted { created(name, digest).map(Some) } else { Ok(None) };
+    }
     let _hold = registry.blobs.hold()?;
     let records = &registry.records;
     if records.has_blob(from, &digest.to_string()).await.map_err(ApiError::internal)?
@@ -264,9 +269,11 @@ async fn start_and_finish(registry: &Arc<Registry>, name: &str, digest: Digest, 
             drop(file);
             commit_file(registry, name, path, digest).await
         }
-        Uploads::Shared { objects, .. } => {
-            Blobs::commit_stream(objects, body_stream(body), digest, registry.max_blob).await?;
-            registry.records.link_blob(name, &digest.to_string()).await.map_err(ApiError::internal)?;
+        Uploads::Shared { index, objects } => {
+            let commit = Commit::begin(index, &digest).await?;
+            let outcome =
+                Blobs::commit_stream(objects, body_stream(body), digest, registry.max_blob, commit.live()).await;
+            commit.finish(registry, name, outcome).await?;
             created(name, &digest)
         }
     }
@@ -297,13 +304,13 @@ async fn finish(registry: &Arc<Registry>, name: &str, id: &str, digest: Digest, 
                 })
                 .try_flatten();
             let all = stored.chain(body_stream(body)).boxed();
-            let outcome = Blobs::commit_stream(objects, all, digest, registry.max_blob).await;
+            let commit = Commit::begin(index, &digest).await?;
+            let outcome = Blobs::commit_stream(objects, all, digest, registry.max_blob, commit.live()).await;
             if let Err(BlobError::Digest { .. }) = &outcome {
                 // The spec: a wrong digest ends the upload.
                 drop_upload(index, objects, id).await?;
             }
-            outcome?;
-            registry.records.link_blob(name, &digest.to_string()).await.map_err(ApiError::internal)?;
+            commit.finish(registry, name, outcome).await?;
             // The blob is there and linked: a failure to tidy up is the
             // expiry's to finish, not the client's.
             if let Err(e) = drop_upload(index, objects, id).await {
@@ -311,6 +318,60 @@ async fn finish(registry: &Arc<Registry>, name: &str, id: &str, digest: Digest, 
             }
             created(name, &digest)
         }
+    }
+}
+
+/// A blob being committed to shared storage: gc keeps it from
+/// [`Commit::begin`] until what names it is recorded.
+pub(crate) struct Commit<'a> {
+    index: &'a PgIndex,
+    id: String,
+    digest: String,
+    stored: Stored,
+}
+
+impl<'a> Commit<'a> {
+    pub async fn begin(index: &'a PgIndex, digest: &Digest) -> Result<Self> {
+        let id = new_upload_id()?;
+        let digest = digest.to_string();
+        let stored = index.begin_commit(&id, &digest).await.map_err(ApiError::internal)?;
+        Ok(Self { index, id, digest, stored })
+    }
+
+    pub fn live(&self) -> bool {
+        self.stored == Stored::Live
+    }
+
+    /// Records the stored blob (`size` bytes); the commit goes on until
+    /// [`Commit::end`].
+    pub async fn stored(&self, size: u64) -> Result<()> {
+        self.index.blob_stored(&self.digest, size).await.map_err(ApiError::internal)
+    }
+
+    pub async fn end(self) {
+        if let Err(e) = self.index.end_commit(&self.id).await {
+            // It expires in a day; until then gc only keeps the blob.
+            eprintln!("commit {} of {}: not ended: {e}", self.id, self.digest);
+        }
+    }
+
+    /// After the upload's bytes went to `outcome`: the blob recorded and
+    /// linked into `repository`, then the commit ended, failed or not.
+    async fn finish(
+        self,
+        registry: &Registry,
+        repository: &str,
+        outcome: std::result::Result<u64, BlobError>,
+    ) -> Result<()> {
+        let recorded = match outcome {
+            Ok(size) => match self.stored(size).await {
+                Ok(()) => registry.records.link_blob(repository, &self.digest).await.map_err(ApiError::internal),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
+        };
+        self.end().await;
+        recorded
     }
 }
 

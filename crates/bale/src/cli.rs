@@ -527,10 +527,21 @@ pub enum StoreCommand {
         deep: bool,
     },
     /// Remove blobs no package references, and leftovers of interrupted writes.
+    #[command(after_help = "A store that bale serve serves keeps what its repositories link, and may be collected \
+        beside the running server.\nThe shared storage of several bale serve nodes (docs/serve.md#many-machines) is \
+        collected with --blobs and --index, beside running nodes:\n  \
+        bale store gc --blobs s3://bale --index postgres://bale@127.0.0.1:5432/bale")]
     Gc {
         /// Report what would be removed without removing it.
         #[arg(long)]
         dry_run: bool,
+        /// Collect a shared deployment's object storage instead
+        /// (s3://BUCKET[/PREFIX]; endpoint and keys from AWS_*).
+        #[arg(long, value_name = "URL", requires = "index")]
+        blobs: Option<String>,
+        /// The shared deployment's PostgreSQL, which says what is named.
+        #[arg(long, value_name = "URL", requires = "blobs")]
+        index: Option<String>,
     },
     /// Print where the store is.
     Path,

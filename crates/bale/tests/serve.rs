@@ -1198,6 +1198,59 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
     common::oci::umoci_unpack(&umoci, &back, &bundle, false);
     assert_eq!(fs::read_to_string(bundle.join("rootfs/etc/motd")).unwrap(), "example.com/shared\n");
 
+    // gc beside the running nodes: a blob no repository links any more is
+    // removed from the bucket; everything named stays, and still pulls.
+    let monolithic = |repository: &str, bytes: &str| {
+        let digest = format!("sha256:{}", bale_fileset::sha256_bytes(bytes.as_bytes()).hex());
+        let url = format!("http://{}/v2/{repository}/blobs/uploads/?digest={digest}", a.address);
+        let (status, head, _) = curl(&["-X", "POST", "--data-binary", bytes, &url]);
+        assert_eq!(status, 201, "{head}");
+        digest
+    };
+    let dropped = monolithic("gc/dropped", "a blob nobody will name");
+    let kept = monolithic("gc/kept", "a blob a repository names");
+    let (status, _, _) = curl(&["-X", "DELETE", &format!("http://{}/v2/gc/dropped/blobs/{dropped}", b.address)]);
+    assert_eq!(status, 202);
+    let object = |digest: &str| {
+        let url = format!(
+            "{}/{}/registry/blobs/sha256/{}",
+            storage.endpoint,
+            storage.bucket,
+            digest.trim_start_matches("sha256:")
+        );
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "--aws-sigv4", "aws:amz:us-east-1:s3"])
+            .arg("--user")
+            .arg(format!("{}:{}", storage.access_key, storage.secret_key))
+            .arg(url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!((object(&dropped).as_str(), object(&kept).as_str()), ("200", "200"));
+    let gc = |dry_run: bool| {
+        let mut args = vec!["store", "gc", "--blobs", "s3://bale/registry", "--index", database.url.as_str()];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = env.bale().arg("--json").args(&args).envs(storage.env()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let planned = gc(true);
+    assert!(planned["blobsRemoved"].as_u64().unwrap() >= 1, "{planned}");
+    assert_eq!(object(&dropped), "200", "a dry run removes nothing");
+    let collected = gc(false);
+    assert_eq!(collected["blobsRemoved"], planned["blobsRemoved"], "{collected}");
+    assert_eq!((object(&dropped).as_str(), object(&kept).as_str()), ("404", "200"));
+    assert_eq!(gc(false)["blobsRemoved"], 0, "nothing left to collect");
+    let after_gc = Env::new();
+    let pulled = after_gc.json(&["pull", &format!("{}/app/shared:v1", b.address)]);
+    assert_eq!(pulled["manifest"], manifest.as_str(), "{pulled}");
+    // A blob collected can be pushed again.
+    assert_eq!(monolithic("gc/again", "a blob nobody will name"), dropped);
+    assert_eq!(object(&dropped), "200");
+
     // Neither node kept anything of its own.
     assert!(!unused.exists(), "a shared node made {}", unused.display());
 }

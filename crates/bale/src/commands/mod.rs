@@ -86,7 +86,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             debian::show(&open()?, &name, &archive, json, progress)
         }
         Command::Store(StoreCommand::Verify { deep }) => store::verify(&open()?, deep, json, progress),
-        Command::Store(StoreCommand::Gc { dry_run }) => store::gc(&open()?, dry_run, json),
+        Command::Store(StoreCommand::Gc { dry_run, blobs: Some(blobs), index: Some(index) }) => {
+            store::gc_shared(&blobs, &index, dry_run, json)
+        }
+        Command::Store(StoreCommand::Gc { dry_run, .. }) => store::gc(&open()?, dry_run, json),
         Command::Store(StoreCommand::Path) => store::path(&root, json),
         Command::Store(StoreCommand::Migrate) => store::migrate(&root, json),
         Command::Key(KeyCommand::Generate { out, algorithm }) => trust::generate(&out, algorithm, json),

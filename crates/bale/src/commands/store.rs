@@ -59,6 +59,24 @@ pub fn verify(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `bale store gc --blobs --index`: the shared storage of `bale serve`
+/// nodes.
+pub fn gc_shared(blobs: &str, index: &str, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let report = bale_serve::gc_shared(blobs, index, dry_run)?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        outln!(
+            "{verb} {} blobs ({}) from {blobs}; {} named again meanwhile, kept",
+            report.blobs_removed,
+            human_bytes(report.bytes_removed),
+            report.blobs_kept
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn gc(store: &Store, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
     let report = store.gc_keeping(dry_run, || bale_serve::live_blobs(store))?;
     if json {

@@ -75,14 +75,14 @@ impl ObjectStorage {
             .arg(format!("-s3.config={}", config.display()))
             .args(ports.iter().map(|(flag, port)| format!("{flag}={port}")))
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap());
         let child = command.spawn().unwrap();
         let endpoint = format!("http://127.0.0.1:{s3}");
-        let storage = Self { child, endpoint, bucket: "bale".into(), access_key, secret_key, dir };
+        let mut storage = Self { child, endpoint, bucket: "bale".into(), access_key, secret_key, dir };
         wait_for(&format!("127.0.0.1:{s3}"), "SeaweedFS's S3", 60);
         // The bucket, made with a signed request once the filer behind S3
         // answers too.
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let out = Command::new("curl")
                 .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
@@ -93,7 +93,16 @@ impl ObjectStorage {
             if String::from_utf8_lossy(&out.stdout) == "200" {
                 break;
             }
-            assert!(Instant::now() < deadline, "SeaweedFS made no bucket: {}", String::from_utf8_lossy(&out.stdout));
+            let log = || std::fs::read_to_string(storage.dir.path().join("weed.log")).unwrap_or_default();
+            if let Ok(Some(status)) = storage.child.try_wait() {
+                panic!("SeaweedFS exited ({status}):\n{}", log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SeaweedFS made no bucket ({}):\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                log()
+            );
             std::thread::sleep(Duration::from_millis(250));
         }
         Some(storage)

@@ -44,6 +44,8 @@ pub enum ServeError {
     Blobs(#[from] blobs::BlobError),
     #[error("{0}")]
     Deployment(&'static str),
+    #[error("another bale store gc is collecting this deployment")]
+    GcRunning,
     #[error("another bale serve is serving this store (it holds {path})")]
     Busy { path: PathBuf },
     #[error(transparent)]
@@ -68,6 +70,9 @@ impl ServeError {
             Self::Index(e) => e.help(),
             Self::Blobs(e) => e.help(),
             Self::Tls(e) => e.help(),
+            Self::GcRunning => {
+                Some("let it finish; a gc that was killed lets go when its connection to PostgreSQL ends")
+            }
             Self::Busy { .. } => Some("stop the other server first, or serve another store with --store DIR"),
             Self::Deployment(_) => Some(
                 "serve from a store (--store DIR), or from shared storage with both --blobs s3://BUCKET and \
@@ -309,6 +314,12 @@ pub fn gc_shared(blobs_url: &str, index_url: &str, dry_run: bool) -> Result<Shar
         use object_store::ObjectStoreExt;
         let objects = blobs::ObjectBlobs::open(blobs_url)?;
         let index = postgres::PgIndex::connect(index_url).await?;
+        // One gc at a time: a second would finish the first's `deleting`
+        // rows while the first may still delete objects. The lock is the
+        // session's: a killed gc's ends with its connection.
+        let Some(held) = index.gc_lock().await? else {
+            return Err(ServeError::GcRunning);
+        };
         let mut report = SharedGc::default();
         for (digest, size) in index.garbage().await? {
             if dry_run {
@@ -331,6 +342,7 @@ pub fn gc_shared(blobs_url: &str, index_url: &str, dry_run: bool) -> Result<Shar
             report.blobs_removed += 1;
             report.bytes_removed += size;
         }
+        drop(held);
         Ok(report)
     })
 }

@@ -58,6 +58,9 @@ fn schema() -> String {
 /// since concurrent `CREATE TABLE IF NOT EXISTS` can still collide.
 const SCHEMA_LOCK: i64 = 0x6261_6c65_7365_7276;
 
+/// The key of the advisory lock one gc at a time holds.
+const GC_LOCK: i64 = 0x6261_6c65_6763_0001;
+
 /// How long an unfinished upload is kept before a starting node drops it.
 const UPLOAD_LIFETIME: &str = "24 hours";
 
@@ -484,7 +487,14 @@ impl PgIndex {
         for _ in 0..600 {
             let rows = self.query("SELECT deleting FROM blobs WHERE digest = $1 FOR SHARE", &[&digest]).await?;
             match rows.first().map(|r| r.try_get::<_, bool>(0)) {
-                None => return Ok(Stored::Absent),
+                None => {
+                    // The row before the object: a node dying while it
+                    // writes leaves a row gc can see (and a missing object
+                    // it passes over), never an object nothing lists.
+                    self.execute("INSERT INTO blobs (digest, size) VALUES ($1, 0) ON CONFLICT DO NOTHING", &[&digest])
+                        .await?;
+                    return Ok(Stored::Absent);
+                }
                 Some(Ok(false)) => return Ok(Stored::Live),
                 Some(Ok(true)) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
                 Some(Err(e)) => return Err(self.fail(e)),
@@ -496,14 +506,28 @@ impl PgIndex {
         })
     }
 
-    /// Records that the blob `digest` is stored, `size` bytes.
+    /// Records that the blob `digest` is stored, `size` bytes. Fails if
+    /// gc marked it meanwhile (only once a commit outlived its expiry).
     pub(crate) async fn blob_stored(&self, digest: &str, size: u64) -> Result<(), IndexError> {
-        self.execute(
-            "INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET deleting = false",
-            &[&digest, &to_i64(size)],
-        )
-        .await
-        .map(|_| ())
+        let updated = self
+            .execute("UPDATE blobs SET size = $2 WHERE digest = $1 AND NOT deleting", &[&digest, &to_i64(size)])
+            .await?;
+        if updated == 0 {
+            return Err(IndexError::Pool {
+                database: self.shown.clone(),
+                message: format!("{digest} was taken by gc while it was committed; push it again"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Holds the deployment's gc lock on a connection of its own for as
+    /// long as the returned client lives; none: another gc holds it.
+    pub(crate) async fn gc_lock(&self) -> Result<Option<deadpool_postgres::Object>, IndexError> {
+        let client = self.client().await?;
+        let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&GC_LOCK]).await.map_err(|e| self.fail(e))?;
+        let held: bool = row.try_get(0).map_err(|e| self.fail(e))?;
+        Ok(held.then_some(client))
     }
 
     /// Ends a commit: what names its blob is recorded (or it failed).

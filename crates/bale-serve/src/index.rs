@@ -513,9 +513,7 @@ impl Index {
     pub fn tags_of(&self, repository: &str, digest: &str) -> Result<Vec<String>, IndexError> {
         let mut statement = self
             .connection
-            .prepare(
-                "SELECT tag FROM tags INDEXED BY tags_by_image WHERE repository = ?1 AND digest = ?2 ORDER BY tag",
-            )
+            .prepare("SELECT tag FROM tags INDEXED BY tags_by_image WHERE repository = ?1 AND digest = ?2 ORDER BY tag")
             .map_err(|e| self.fail(e))?;
         let rows = statement.query_map(params![repository, digest], |r| r.get(0)).map_err(|e| self.fail(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))

@@ -739,25 +739,17 @@ fn bale_serve_and_cncf_distribution_pass_the_same_conformance_walk() {
     conformance(&distribution.address, false);
 }
 
-#[test]
-fn concurrent_pushes_of_overlapping_images_lose_nothing() {
-    let env = Env::new();
-    let mut layouts = Vec::new();
-    for n in 0..3 {
-        let Some(layout) = image(&env, &format!("example.com/overlap{n}")) else { return };
-        layouts.push(layout);
-    }
-    let server = Server::start(&env.path().join("served"));
-    // Three clients at once, three rounds: the same shared layer raced in
-    // every round, each image to a repository of its own and to a shared one.
-    for round in 0..3 {
+/// `rounds` rounds of pushes all at once: each layout (its index `n`) to
+/// the two references `targets(n, round)` names, each by a client of its own.
+fn race_pushes(env: &Env, layouts: &[PathBuf], rounds: usize, targets: impl Fn(usize, usize) -> [String; 2]) {
+    for round in 0..rounds {
         let pushes: Vec<_> = layouts
             .iter()
             .enumerate()
             .flat_map(|(n, layout)| {
-                [format!("app/overlap{n}:r{round}"), format!("shared/all:i{n}r{round}")].map(|target| {
+                targets(n, round).map(|target| {
                     env.bale()
-                        .args(["--quiet", "push", layout.to_str().unwrap(), &format!("{}/{target}", server.address)])
+                        .args(["--quiet", "push", layout.to_str().unwrap(), &target])
                         .stderr(Stdio::piped())
                         .spawn()
                         .unwrap()
@@ -769,6 +761,22 @@ fn concurrent_pushes_of_overlapping_images_lose_nothing() {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
     }
+}
+
+#[test]
+fn concurrent_pushes_of_overlapping_images_lose_nothing() {
+    let env = Env::new();
+    let mut layouts = Vec::new();
+    for n in 0..3 {
+        let Some(layout) = image(&env, &format!("example.com/overlap{n}")) else { return };
+        layouts.push(layout);
+    }
+    let server = Server::start(&env.path().join("served"));
+    // Three clients at once, three rounds: the same shared layer raced in
+    // every round, each image to a repository of its own and to a shared one.
+    race_pushes(&env, &layouts, 3, |n, round| {
+        [format!("{}/app/overlap{n}:r{round}", server.address), format!("{}/shared/all:i{n}r{round}", server.address)]
+    });
     // Every image pulls whole into an empty store, and the index says
     // what each holds.
     for n in 0..3 {
@@ -1078,25 +1086,9 @@ fn two_stateless_nodes_on_s3_and_postgresql_serve_what_either_took() {
         let Some(layout) = image(&env, &format!("example.com/race{n}")) else { return };
         layouts.push(layout);
     }
-    for round in 0..2 {
-        let pushes: Vec<_> = layouts
-            .iter()
-            .enumerate()
-            .flat_map(|(n, layout)| {
-                [(&a, format!("race/own{n}:r{round}")), (&b, format!("race/all:i{n}r{round}"))].map(|(node, target)| {
-                    env.bale()
-                        .args(["--quiet", "push", layout.to_str().unwrap(), &format!("{}/{target}", node.address)])
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .unwrap()
-                })
-            })
-            .collect();
-        for push in pushes {
-            let out = push.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
+    race_pushes(&env, &layouts, 2, |n, round| {
+        [format!("{}/race/own{n}:r{round}", a.address), format!("{}/race/all:i{n}r{round}", b.address)]
+    });
     for n in 0..3 {
         for (node, reference) in [(&b, format!("race/own{n}:r1")), (&a, format!("race/all:i{n}r0"))] {
             let fresh = Env::new();

@@ -654,14 +654,9 @@ async fn record_manifest(
 /// The packages the SBOM that `referrer` (a manifest) carries lists;
 /// none when its layer is missing, too large or not CycloneDX JSON.
 async fn sbom_packages(registry: &Registry, referrer: &serde_json::Value) -> Option<Vec<crate::index::PackageRow>> {
-    let layer = &referrer["layers"][0];
-    if layer["size"].as_u64()? > crate::query::MAX_SBOM {
-        return None;
-    }
-    let digest: Digest = layer["digest"].as_str()?.parse().ok()?;
-    let bytes = registry.blobs.read_all(&digest, crate::query::MAX_SBOM).await.ok()?;
-    let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some(crate::query::packages_of_sbom(&document))
+    let max = crate::query::MAX_SBOM;
+    let bytes = registry.blobs.read_all(&crate::query::referrer_layer(referrer, max)?, max).await.ok()?;
+    crate::query::packages_of_sbom_bytes(&bytes)
 }
 
 /// What the bundle that `referrer` (a manifest) carries claims.
@@ -670,9 +665,8 @@ async fn bundle_claim(
     referrer: &serde_json::Value,
     digest: &str,
 ) -> Option<crate::index::ClaimRow> {
-    let layer = &referrer["layers"][0];
-    let digest_of_layer: Digest = layer["digest"].as_str()?.parse().ok()?;
-    let bytes = registry.blobs.read_all(&digest_of_layer, bale_trust::bundle::MAX_BUNDLE as u64).await.ok()?;
+    let max = bale_trust::bundle::MAX_BUNDLE as u64;
+    let bytes = registry.blobs.read_all(&crate::query::referrer_layer(referrer, max)?, max).await.ok()?;
     crate::query::claim_of_bundle(&bytes, digest)
 }
 

@@ -664,7 +664,25 @@ impl Index {
         if before < COMPACT_ABOVE {
             return Ok(None);
         }
-        let mut records = Vec::new();
+        let mut fresh = path.as_os_str().to_owned();
+        fresh.push(".compacting");
+        let fresh = std::path::PathBuf::from(fresh);
+        let _ = std::fs::remove_file(&fresh);
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&fresh).map_err(fail)?;
+        // Written as the rows are read, and given up as soon as it is past
+        // half the journal: memory stays bounded, and a journal not worth
+        // compacting costs only what it takes to find out.
+        let mut out = std::io::BufWriter::new(file);
+        let mut after = 0u64;
+        // Writes a record; false: the journal is past being worth it.
+        let mut emit = |record: Record| -> Result<bool, IndexError> {
+            let mut line = serde_json::to_vec(&record).map_err(|e| fail(std::io::Error::other(e)))?;
+            line.push(b'\n');
+            after += line.len() as u64;
+            out.write_all(&line).map_err(fail)?;
+            Ok(after * 2 <= before)
+        };
+        let mut worth = true;
         {
             let mut links = self
                 .connection
@@ -674,7 +692,10 @@ impl Index {
                 .query_map([], |r| Ok(Record::Link { repository: r.get(0)?, digest: r.get(1)? }))
                 .map_err(|e| self.fail(e))?;
             for row in rows {
-                records.push(row.map_err(|e| self.fail(e))?);
+                if !emit(row.map_err(|e| self.fail(e))?)? {
+                    worth = false;
+                    break;
+                }
             }
             // One record per tag (or one untagged): replayed, each puts the
             // manifest and points its tag.
@@ -701,24 +722,18 @@ impl Index {
                 })
                 .map_err(|e| self.fail(e))?;
             for row in rows {
-                records.push(row.map_err(|e| self.fail(e))?);
+                if !worth {
+                    break;
+                }
+                worth = emit(row.map_err(|e| self.fail(e))?)?;
             }
         }
-        let mut text = Vec::new();
-        for record in &records {
-            serde_json::to_writer(&mut text, record).map_err(|e| fail(std::io::Error::other(e)))?;
-            text.push(b'\n');
-        }
-        let after = text.len() as u64;
-        if after * 2 > before {
+        if !worth {
+            drop(out);
+            let _ = std::fs::remove_file(&fresh);
             return Ok(None);
         }
-        let mut fresh = path.as_os_str().to_owned();
-        fresh.push(".compacting");
-        let fresh = std::path::PathBuf::from(fresh);
-        let _ = std::fs::remove_file(&fresh);
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&fresh).map_err(fail)?;
-        file.write_all(&text).map_err(fail)?;
+        let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
         file.sync_all().map_err(fail)?;
         std::fs::rename(&fresh, path).map_err(fail)?;
         if let Some(dir) = path.parent() {

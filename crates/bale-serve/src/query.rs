@@ -46,14 +46,22 @@ pub fn packages_of_sbom(document: &serde_json::Value) -> Vec<PackageRow> {
 /// The packages the SBOM that `referrer` (a manifest) carries lists;
 /// none when its layer is missing, too large or not CycloneDX JSON.
 pub fn sbom_packages(store: &bale_store::Store, referrer: &serde_json::Value) -> Option<Vec<PackageRow>> {
+    packages_of_sbom_bytes(&read_small(store, &referrer_layer(referrer, MAX_SBOM)?, MAX_SBOM)?)
+}
+
+/// The one layer a referrer (an SBOM's, a bundle's manifest) carries, if
+/// it says it is at most `max` bytes.
+pub(crate) fn referrer_layer(referrer: &serde_json::Value, max: u64) -> Option<bale_fileset::Digest> {
     let layer = &referrer["layers"][0];
-    if layer["size"].as_u64()? > MAX_SBOM {
+    if layer["size"].as_u64()? > max {
         return None;
     }
-    let digest: bale_fileset::Digest = layer["digest"].as_str()?.parse().ok()?;
-    let bytes = read_small(store, &digest, MAX_SBOM)?;
-    let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some(packages_of_sbom(&document))
+    layer["digest"].as_str()?.parse().ok()
+}
+
+/// The packages an SBOM's bytes list; none: not CycloneDX JSON.
+pub(crate) fn packages_of_sbom_bytes(bytes: &[u8]) -> Option<Vec<PackageRow>> {
+    Some(packages_of_sbom(&serde_json::from_slice(bytes).ok()?))
 }
 
 /// The packages the SBOM referrer `referrer` in `store` lists (for replay).
@@ -94,8 +102,8 @@ pub fn claim_of_bundle(bytes: &[u8], referrer: &str) -> Option<ClaimRow> {
 pub(crate) fn stored_claim(store: &bale_store::Store, referrer: &str) -> Option<ClaimRow> {
     let manifest = read_small(store, &referrer.parse().ok()?, crate::MAX_MANIFEST as u64)?;
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).ok()?;
-    let layer: bale_fileset::Digest = manifest["layers"][0]["digest"].as_str()?.parse().ok()?;
-    claim_of_bundle(&read_small(store, &layer, bale_trust::bundle::MAX_BUNDLE as u64)?, referrer)
+    let max = bale_trust::bundle::MAX_BUNDLE as u64;
+    claim_of_bundle(&read_small(store, &referrer_layer(&manifest, max)?, max)?, referrer)
 }
 
 /// A version bound as Debian writes one: `<< 3.0.13-1`, `>=1.2`.

@@ -1262,15 +1262,7 @@ fn bale_serve_over_tls_answers_clients_that_trust_its_certificate() {
     let certs = env.path().join("certs");
     fs::create_dir_all(&certs).unwrap();
     let (cert, key) = (certs.join("ca.crt"), env.path().join("key.pem"));
-    let out = Command::new(openssl)
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    common::hosting::loopback_certificate(&openssl, &cert, &key);
     let server = Server::start_with(
         &env.path().join("served"),
         &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],

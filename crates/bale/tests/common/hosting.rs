@@ -141,6 +141,22 @@ impl Drop for ObjectStorage {
     }
 }
 
+/// A self-signed certificate for 127.0.0.1 and its key, made now with
+/// openssl at `cert` and `key`; clients trust the certificate itself.
+pub fn loopback_certificate(openssl: &Path, cert: &Path, key: &Path) {
+    let out = Command::new(openssl)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        // Not a CA: rustls refuses a CA certificate as the server's own.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Where the PostgreSQL programs are: on PATH, or Debian's versioned
 /// directory.
 fn postgres_bin() -> Option<PathBuf> {
@@ -189,17 +205,7 @@ impl Postgres {
         let port = free_port();
         let base = format!("postgres://bale@127.0.0.1:{port}/postgres");
         let (ca, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
-        let out = Command::new(openssl)
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-            // Not a CA: rustls refuses a CA certificate as the server's own.
-            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&ca)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+        loopback_certificate(&openssl, &ca, &key);
         // PostgreSQL takes a key only its own user may read.
         if as_other {
             let (uid, gid) = bale_testkit::OTHER_USER;
